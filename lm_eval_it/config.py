@@ -1,0 +1,272 @@
+"""The run configuration: a typed object, validated when it is loaded.
+
+A run is ``models × datasets`` under one ``eval`` section, written to
+``output``. Every error names the key, the bad value and what was expected,
+and suggests the closest key for a typo.
+
+Example::
+
+    >>> cfg = parse_config({
+    ...     "models": [{"path": "HuggingFaceTB/SmolLM2-135M"}],
+    ...     "datasets": [{"builtin": "pydoc_topics", "limit": 5}],
+    ...     "eval": {"window": 512, "stride": 256},
+    ... })
+    >>> cfg.eval.stride, cfg.models[0].name, cfg.datasets[0].name
+    (256, 'SmolLM2-135M', 'pydoc_topics')
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import UserError, did_you_mean
+
+BUILTIN_DATASETS = ("pydoc_topics",)
+FORMAT_BY_SUFFIX = {".txt": "text", ".raw": "text", ".md": "text", ".jsonl": "jsonl", ".json": "jsonl",
+                    ".parquet": "parquet", ".csv": "csv"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ModelConfig(_Strict):
+    """One model: a hub id or a local folder, optionally a GGUF file in it."""
+
+    path: str = Field(min_length=1)
+    name: str | None = None
+    gguf_file: str | None = None
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    revision: str | None = None
+    trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _default_name(self) -> "ModelConfig":
+        if not self.name:
+            base = Path(self.gguf_file).stem if self.gguf_file else self.path.rstrip("/").split("/")[-1]
+            self.name = base.split("://")[-1]
+        return self
+
+
+class DatasetConfig(_Strict):
+    """One dataset: exactly one of ``builtin``, ``hub`` or ``path``."""
+
+    name: str | None = None
+    builtin: Literal["pydoc_topics"] | None = None
+    hub: str | None = None
+    config: str | None = None
+    split: str = "test"
+    revision: str | None = None
+    path: str | None = None
+    format: Literal["auto", "text", "jsonl", "parquet", "csv"] = "auto"
+    text_field: str = "text"
+    doc_regex: str | None = None
+    mode: Literal["documents", "stream"] = "documents"
+    separator: str = "\n\n"
+    limit: int | None = Field(default=None, ge=1)
+    encoding_errors: Literal["strict", "replace"] = "strict"
+
+    @field_validator("doc_regex")
+    @classmethod
+    def _regex_compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression ({e})") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetConfig":
+        given = [k for k in ("builtin", "hub", "path") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                f"a dataset needs exactly one of 'builtin', 'hub' or 'path'; got {given or 'none'}"
+            )
+        if self.path and self.format == "auto":
+            fmt = FORMAT_BY_SUFFIX.get(Path(self.path).suffix.lower())
+            if fmt is None:
+                raise ValueError(
+                    f"cannot tell the format of {self.path!r} from its suffix; "
+                    f"set format: text, jsonl, parquet or csv"
+                )
+            self.format = fmt
+        if not self.name:
+            if self.builtin:
+                self.name = self.builtin
+            elif self.hub:
+                self.name = "/".join(x for x in (self.hub.split("/")[-1], self.config, self.split) if x)
+            else:
+                self.name = Path(self.path).stem
+        return self
+
+
+class EvalConfig(_Strict):
+    """How windows are cut and scored."""
+
+    window: int = Field(default=1024, ge=2)
+    stride: int | None = Field(default=None, ge=1)
+    prefix: str = "auto"
+    batch_size: int | str = "auto"
+    device: str = "auto"
+    seed: int = 0
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_size(cls, v: int | str) -> int | str:
+        if v == "auto" or (isinstance(v, int) and v >= 1):
+            return v
+        raise ValueError("expected a positive integer or 'auto'")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
+            raise ValueError("expected 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
+        return v
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v:
+            raise ValueError("expected 'auto', 'bos', 'eos', 'none' or a literal token")
+        return v
+
+    @model_validator(mode="after")
+    def _stride(self) -> "EvalConfig":
+        if self.stride is None:
+            self.stride = self.window
+        if self.stride > self.window:
+            raise ValueError(f"stride {self.stride} is larger than window {self.window}; expected 1 <= stride <= window")
+        return self
+
+
+class OutputConfig(_Strict):
+    dir: str = "results"
+    run_name: str | None = None
+
+
+class RunConfig(_Strict):
+    models: list[ModelConfig] = Field(min_length=1)
+    datasets: list[DatasetConfig] = Field(min_length=1)
+    eval: EvalConfig = EvalConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "RunConfig":
+        for kind, items in (("models", self.models), ("datasets", self.datasets)):
+            names = [x.name for x in items]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {kind} name(s) {dupes}; give each a distinct 'name'")
+        return self
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _field_names(loc: tuple) -> list[str]:
+    """The keys allowed at the place ``loc`` points to (for typo suggestions)."""
+    cls: Any = RunConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = cls.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        cls = inner[0] if inner else ann
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            return []
+    return list(cls.model_fields)
+
+
+def _format_error(err: ValidationError) -> str:
+    e = err.errors()[0]
+    loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in ("int", "str"))))
+    key = ".".join(str(p) for p in loc) or "<top level>"
+    if e["type"] == "extra_forbidden":
+        allowed = _field_names(loc)
+        return f"{key}: unknown key{did_you_mean(loc[-1], allowed)}; expected one of: {', '.join(allowed)}"
+    if e["type"] == "missing":
+        return f"{key}: required key is missing"
+    msg = e["msg"].removeprefix("Value error, ")
+    msg = msg.replace("Input should be", "expected").replace("List should have", "expected")
+    shown = e.get("input")
+    if "input" not in e or isinstance(shown, (dict, list)):
+        return f"{key}: {msg}"
+    return f"{key}: got {shown!r}, {msg}"
+
+
+def parse_config(raw: Any, source: str = "config") -> RunConfig:
+    """Validate a plain dict into a :class:`RunConfig`, or raise :class:`UserError`."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping with 'models' and 'datasets', got {type(raw).__name__}")
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(f"{source}: {_format_error(err)}") from None
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Apply one ``dotted.path=value`` override in place (list indices allowed)."""
+    if "=" not in assignment:
+        raise UserError(f"override {assignment!r}: expected key=value, e.g. eval.stride=256")
+    path, _, text = assignment.partition("=")
+    try:
+        value = yaml.safe_load(text) if text else ""
+    except yaml.YAMLError:
+        value = text
+    parts = path.strip().split(".")
+    node: Any = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise UserError(f"override {path!r}: {where} is not an index of a list of {len(node)}")
+            idx: Any = int(part)
+        elif isinstance(node, dict):
+            idx = part
+        else:
+            raise UserError(f"override {path!r}: {'.'.join(parts[:i])} is not a mapping or list")
+        if last:
+            node[idx] = value
+        else:
+            if isinstance(node, dict) and idx not in node:
+                node[idx] = {}
+            node = node[idx]
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> tuple[RunConfig, dict]:
+    """Read a YAML file (safe loader), apply overrides, validate.
+
+    Returns the typed config and the raw dict it came from.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {str(p)!r} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise UserError(f"{p}: YAML syntax error{where}: {problem}") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{p}: not UTF-8 text (byte offset {e.start})") from None
+    raw = raw if raw is not None else {}
+    for item in overrides:
+        if not isinstance(raw, dict):
+            break
+        apply_override(raw, item)
+    cfg = parse_config(raw, source=str(p))
+    if cfg.output.run_name is None:
+        cfg.output.run_name = p.stem
+    return cfg, raw

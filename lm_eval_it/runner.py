@@ -1,0 +1,149 @@
+"""The run: config → models → documents → windows → scores → metrics → report.
+
+Example (a tiny random model; see tests/conftest.py for ``tiny_model_dir``)::
+
+    cfg, raw = load_config("configs/quickstart.yaml")
+    folder = run(cfg, raw)          # results/<run>/<timestamp>/results.json
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import RunConfig
+from .data import Documents, load_documents
+from .errors import UserError
+from .metrics import Totals, summarize
+from .models import LoadedModel, load_model, resolve_device
+from .provenance import collect
+from .report import text_table, write_run
+from .scoring import DocScore, Scorer, auto_batch_size
+from .tokens import encode, resolve_prefix, with_prefix
+from .windows import min_context, plan_windows
+
+log = logging.getLogger(__name__)
+
+
+def prepare_output(cfg: RunConfig, now: datetime) -> Path:
+    """Create ``<dir>/<run>/<timestamp>/`` and prove it is writable, before any scoring."""
+    base = Path(cfg.output.dir).expanduser() / cfg.output.run_name
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    folder, n = base / stamp, 1
+    try:
+        while folder.exists():
+            folder, n = base / f"{stamp}-{n}", n + 1
+        folder.mkdir(parents=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"x" * 4096)
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"output.dir: cannot write to {str(base)!r} ({e.strerror}); choose another folder") from None
+    return folder
+
+
+def effective_window(cfg: RunConfig, lm: LoadedModel) -> tuple[int, int]:
+    window, stride = cfg.eval.window, cfg.eval.stride
+    if lm.max_positions and window > lm.max_positions:
+        log.warning("eval.window %d exceeds %s's maximum of %d positions; clamped to %d",
+                    window, lm.name, lm.max_positions, lm.max_positions)
+        window = lm.max_positions
+        stride = min(stride, window)
+    return window, stride
+
+
+def scored_text(text: str, ids: list[int], prefix_id: int | None, tokenizer) -> str:
+    """The text whose tokens are scored: all of it, unless there is no prefix token."""
+    if prefix_id is not None or not ids:
+        return text
+    first = tokenizer.decode(ids[:1])
+    return text[len(first):] if text.startswith(first) else text
+
+
+def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConfig,
+                  batch_size: int, show_progress: bool) -> dict:
+    window, stride = effective_window(cfg, lm)
+    prefix_id, prefix_desc = resolve_prefix(lm.tokenizer, cfg.eval.prefix)
+    t0 = time.perf_counter()
+    ids = encode(lm.tokenizer, docs.texts)
+    seqs = [with_prefix(x, prefix_id) for x in ids]
+    plans = [plan_windows(len(s), window, stride) for s in seqs]
+    total = sum(w.n_scored for p in plans for w in p)
+    bar = tqdm(total=total, unit="tok", unit_scale=True, disable=not show_progress, leave=False,
+               desc=f"{lm.name} · {docs.name} · {len(docs.texts)} docs")
+    scores: list[DocScore] = scorer.score(seqs, plans, batch_size, progress=bar.update,
+                                          doc_names=[f"#{i}" for i in range(len(seqs))])
+    bar.close()
+    seconds = time.perf_counter() - t0
+    per_doc, totals = [], Totals()
+    for i, (text, x, s) in enumerate(zip(docs.texts, ids, scores)):
+        t = Totals.of_text(scored_text(text, x, prefix_id, lm.tokenizer), s.nll, s.tokens)
+        totals = totals + t
+        per_doc.append({"index": i, "nll": t.nll, "tokens": t.tokens, "bytes": t.bytes,
+                        "words": t.words, "chars": t.chars})
+    return {
+        "model": lm.name,
+        "dataset": docs.name,
+        "model_fingerprint": lm.fingerprint,
+        "dataset_fingerprint": docs.fingerprint,
+        "eval": {"window": window, "stride": stride, "batch_size": batch_size, "prefix": prefix_desc,
+                 "prefix_token_id": prefix_id, "windows": sum(len(p) for p in plans),
+                 "min_context": min((min_context(p) for p in plans if p), default=0)},
+        "metrics": summarize(totals),
+        "timing": {"seconds": seconds, "tokens_per_second": totals.tokens / seconds if seconds else None},
+        "per_document": per_doc,
+    }
+
+
+def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
+    """Run every model on every dataset and write the results folder; return it."""
+    wall0 = time.perf_counter()
+    torch.manual_seed(cfg.eval.seed)
+    device = resolve_device(cfg.eval.device)
+    now = datetime.now(timezone.utc)
+    datasets = [load_documents(d) for d in cfg.datasets]
+    folder = prepare_output(cfg, now)
+    try:
+        rows, models = [], []
+        for mcfg in cfg.models:
+            lm = load_model(mcfg, device)
+            scorer = Scorer(lm.model, device)
+            bs = cfg.eval.batch_size
+            batch_size = bs if isinstance(bs, int) else auto_batch_size(device, min(cfg.eval.window, lm.max_positions or cfg.eval.window), lm.model)
+            models.append({"name": lm.name, "fingerprint": lm.fingerprint, "source": lm.source, "dtype": lm.dtype,
+                           "device": lm.device, "max_positions": lm.max_positions, "load_seconds": lm.load_seconds,
+                           "vocab_size": scorer.vocab, "tokenizer": type(lm.tokenizer).__name__,
+                           "split_head": scorer.split_head})
+            for docs in datasets:
+                rows.append(score_dataset(lm, scorer, docs, cfg, batch_size, show_progress))
+            del scorer, lm
+            gc.collect()
+        results = {
+            "schema": 1,
+            "complete": True,
+            "run_name": cfg.output.run_name,
+            "created": now.isoformat(timespec="seconds"),
+            "wall_seconds": time.perf_counter() - wall0,
+            "config": cfg.model_dump(),
+            "raw_config": raw,
+            "provenance": collect(device),
+            "models": models,
+            "datasets": [{"name": d.name, "fingerprint": d.fingerprint, "source": d.source,
+                          "documents": len(d.texts), "skipped_empty": d.skipped_empty} for d in datasets],
+            "results": rows,
+        }
+        write_run(folder, results)
+    except BaseException:
+        if not any(folder.iterdir()):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    print(text_table(rows))
+    print(f"\nresults: {folder}")
+    return folder

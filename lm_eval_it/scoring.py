@@ -1,0 +1,211 @@
+"""Scoring: run windows through the model and collect per-token NLL.
+
+Windows from all documents are sorted by length and batched (right padding,
+an attention mask only when lengths differ). The model body runs once per
+batch; the LM head runs only on the positions that are scored, in chunks, and
+log-softmax is taken in float32 whatever the model dtype, so no
+``batch × window × vocab`` float32 tensor ever exists. Padding never enters a
+score. Per-token NLLs land in a per-document array at their target's place,
+and each document's total is summed from that array in a fixed order, so the
+totals do not depend on the batch size.
+
+On load, a short probe checks that ``lm_head(base_model(x))`` reproduces the
+model's own logits (a model with extra logit processing fails it); if it
+does not, scoring falls back to the model's full forward pass.
+
+Example::
+
+    >>> import torch
+    >>> logits = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
+    >>> token_nll(logits, torch.tensor([0, 1])).tolist()  # ln 2, ln(1+e^2)
+    [0.6931471824645996, 2.1269280910491943]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .errors import UserError
+from .windows import Window
+
+log = logging.getLogger(__name__)
+
+LOGIT_BUDGET = 1 << 25  # float32 logits held at once (128 MiB)
+
+
+def token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood (nats) of ``targets`` under ``logits`` rows, in float32."""
+    logits = logits.float()
+    return torch.logsumexp(logits, dim=-1) - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+@dataclass
+class DocScore:
+    token_nll: np.ndarray  # float32, one per target, in text order
+
+    @property
+    def nll(self) -> float:
+        return float(np.sum(self.token_nll, dtype=np.float64))
+
+    @property
+    def tokens(self) -> int:
+        return int(self.token_nll.size)
+
+
+@dataclass(frozen=True)
+class _Item:
+    doc: int
+    index: int  # window number within the document
+    window: Window
+
+
+class Scorer:
+    """Scores planned windows with one causal LM."""
+
+    def __init__(self, model, device: str, logit_budget: int = LOGIT_BUDGET):
+        self.model = model
+        self.device = device
+        self.logit_budget = logit_budget
+        self.head = model.get_output_embeddings()
+        self.vocab = int(self.head.weight.shape[0])
+        text_cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        self.softcap = getattr(text_cfg, "final_logit_softcapping", None)
+        self.split_head = self._probe()
+
+    # ---------------------------------------------------------------- forward
+
+    def _hidden(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+
+    def _head_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.head(hidden).float()
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits
+
+    @torch.inference_mode()
+    def _probe(self) -> bool:
+        gen = torch.Generator().manual_seed(0)
+        ids = torch.randint(0, min(self.vocab, 1000), (1, 12), generator=gen).to(self.device)
+        try:
+            full = self.model(input_ids=ids, use_cache=False).logits.float()
+            split = self._head_logits(self._hidden(ids, None))
+        except Exception as e:  # noqa: BLE001 - any mismatch in structure means: use the full path
+            log.warning("split LM head unavailable (%s); using full logits", type(e).__name__)
+            return False
+        ok = full.shape == split.shape and torch.allclose(full, split, rtol=1e-3, atol=1e-3)
+        if not ok:
+            log.warning("lm_head(base_model(x)) does not reproduce the model's logits; using full logits")
+        return bool(ok)
+
+    def _batch_nll(self, ids, mask, rows, cols, targets) -> torch.Tensor:
+        """NLL at the selected (row, col) positions of one padded batch."""
+        if self.split_head:
+            selected = self._hidden(ids, mask)[rows, cols]
+            pick = self._head_logits
+        else:
+            selected = self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits[rows, cols]
+            pick = lambda x: x.float()  # noqa: E731
+        chunk = max(1, self.logit_budget // self.vocab)
+        out = [token_nll(pick(selected[i : i + chunk]), targets[i : i + chunk]) for i in range(0, len(targets), chunk)]
+        return torch.cat(out) if out else torch.zeros(0)
+
+    # ---------------------------------------------------------------- driver
+
+    def score(
+        self,
+        seqs: list[list[int]],
+        plans: list[list[Window]],
+        batch_size: int,
+        progress: Callable[[int], None] | None = None,
+        doc_names: list[str] | None = None,
+    ) -> list[DocScore]:
+        """Score every planned window; return one :class:`DocScore` per sequence."""
+        results = [np.zeros(max(len(s) - 1, 0), dtype=np.float32) for s in seqs]
+        items = [_Item(d, k, w) for d, plan in enumerate(plans) for k, w in enumerate(plan)]
+        items.sort(key=lambda it: -it.window.length)  # stable: equal lengths stay in plan order
+        pos, bs = 0, max(1, batch_size)
+        with torch.inference_mode():
+            while pos < len(items):
+                batch = items[pos : pos + bs]
+                try:
+                    nll = self._run(seqs, batch)
+                except torch.OutOfMemoryError:
+                    if bs == 1:
+                        raise UserError("out of memory with batch_size 1; use a smaller eval.window or dtype") from None
+                    bs = max(1, bs // 2)
+                    log.warning("out of memory; retrying with batch_size %d", bs)
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
+                    continue
+                self._check_finite(nll, batch, doc_names)
+                offset = 0
+                for it in batch:
+                    n, t0 = it.window.n_scored, it.window.start + it.window.score_from
+                    results[it.doc][t0 : t0 + n] = nll[offset : offset + n]
+                    offset += n
+                if progress:
+                    progress(offset)
+                pos += len(batch)
+        return [DocScore(r) for r in results]
+
+    def _run(self, seqs, batch: list[_Item]) -> np.ndarray:
+        width = max(it.window.length for it in batch)
+        ids = torch.zeros((len(batch), width), dtype=torch.long)
+        targets, rows, cols = [], [], []
+        ragged = any(it.window.length != width for it in batch)
+        mask = torch.zeros((len(batch), width), dtype=torch.long) if ragged else None
+        for r, it in enumerate(batch):
+            w = it.window
+            seq = seqs[it.doc]
+            ids[r, : w.length] = torch.tensor(seq[w.start : w.start + w.length])
+            if mask is not None:
+                mask[r, : w.length] = 1
+            targets.extend(seq[w.start + w.score_from + 1 : w.start + w.length + 1])
+            rows.extend([r] * w.n_scored)
+            cols.extend(range(w.score_from, w.length))
+        dev = self.device
+        pin = dev.startswith("cuda")
+        to = lambda t: (t.pin_memory() if pin else t).to(dev, non_blocking=pin)  # noqa: E731
+        nll = self._batch_nll(
+            to(ids), None if mask is None else to(mask),
+            to(torch.tensor(rows)), to(torch.tensor(cols)), to(torch.tensor(targets)),
+        )
+        return nll.cpu().numpy()
+
+    @staticmethod
+    def _check_finite(nll: np.ndarray, batch: list[_Item], doc_names) -> None:
+        if np.isfinite(nll).all():
+            return
+        offset = 0
+        for it in batch:
+            part = nll[offset : offset + it.window.n_scored]
+            offset += it.window.n_scored
+            if not np.isfinite(part).all():
+                doc = doc_names[it.doc] if doc_names else it.doc
+                raise UserError(
+                    f"non-finite logits in document {doc}, window {it.index}; "
+                    "the model overflowed in this dtype: try dtype: float32"
+                )
+
+
+def auto_batch_size(device: str, window: int, model) -> int:
+    """A batch size that keeps the work per forward pass near a budget.
+
+    On CPU larger batches gain little once a window fills the matrix units, so
+    aim for ~4k tokens per pass. On CUDA estimate from free memory; the scorer
+    halves the batch on an out-of-memory error anyway.
+    """
+    if not device.startswith("cuda"):
+        return max(1, 4096 // window)
+    free, _ = torch.cuda.mem_get_info()
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    hidden = getattr(cfg, "hidden_size", 1024)
+    inter = getattr(cfg, "intermediate_size", 4 * hidden)
+    per_token = 2 * (6 * hidden + 3 * inter) * 2  # activations of one layer, bf16, with slack
+    return int(max(1, min(256, (free * 0.6) // (per_token * window))))
