@@ -77,8 +77,16 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     plans = [plan_windows(len(s), window, stride) for s in seqs]
     total = sum(w.n_scored for p in plans for w in p)
     bar = tqdm(total=total, unit="tok", unit_scale=True, disable=not show_progress, leave=False,
-               desc=f"{lm.name} · {docs.name} · {len(docs.texts)} docs")
-    scores: list[DocScore] = scorer.score(seqs, plans, batch_size, progress=bar.update,
+               desc=f"{lm.name} · {docs.name}")
+    n_docs = sum(1 for p in plans if p)
+    finished = [0]
+
+    def progress(tokens: int, docs_done: int) -> None:
+        finished[0] += docs_done
+        bar.set_postfix_str(f"docs {finished[0]}/{n_docs}", refresh=False)
+        bar.update(tokens)
+
+    scores: list[DocScore] = scorer.score(seqs, plans, batch_size, progress=progress,
                                           doc_names=[f"#{i}" for i in range(len(seqs))])
     bar.close()
     seconds = time.perf_counter() - t0

@@ -122,10 +122,15 @@ class Scorer:
         seqs: list[list[int]],
         plans: list[list[Window]],
         batch_size: int,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
         doc_names: list[str] | None = None,
     ) -> list[DocScore]:
-        """Score every planned window; return one :class:`DocScore` per sequence."""
+        """Score every planned window; return one :class:`DocScore` per sequence.
+
+        ``progress(tokens, documents)`` is called after each batch with the
+        tokens scored and the documents completed by it.
+        """
+        left = [len(p) for p in plans]
         results = [np.zeros(max(len(s) - 1, 0), dtype=np.float32) for s in seqs]
         items = [_Item(d, k, w) for d, plan in enumerate(plans) for k, w in enumerate(plan)]
         items.sort(key=lambda it: -it.window.length)  # stable: equal lengths stay in plan order
@@ -144,13 +149,15 @@ class Scorer:
                         torch.cuda.empty_cache()
                     continue
                 self._check_finite(nll, batch, doc_names)
-                offset = 0
+                offset, done = 0, 0
                 for it in batch:
                     n, t0 = it.window.n_scored, it.window.start + it.window.score_from
                     results[it.doc][t0 : t0 + n] = nll[offset : offset + n]
                     offset += n
+                    left[it.doc] -= 1
+                    done += left[it.doc] == 0
                 if progress:
-                    progress(offset)
+                    progress(offset, done)
                 pos += len(batch)
         return [DocScore(r) for r in results]
 

@@ -1,0 +1,114 @@
+"""End to end through the CLI on a tiny model: results on disk, and one-line errors."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lm_eval_it.cli import main
+
+TEXTS = ["The quick brown fox jumps over the lazy dog.\r\n", "Numbers: 3.14159 and 2.71828, héllo wörld!",
+         "def f(x):\n    return x * 2\n" * 5, ""]
+
+
+def write_config(tmp_path, tiny_model_dir, **eval_):
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    cfg = {
+        "models": [{"name": "tiny", "path": str(tiny_model_dir)}],
+        "datasets": [{"name": "toy", "path": str(data)}],
+        "eval": {"window": 16, "stride": 8, "batch_size": 4, "device": "cpu", **eval_},
+        "output": {"dir": str(tmp_path / "results"), "run_name": "t"},
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def only_run(tmp_path) -> Path:
+    (folder,) = (tmp_path / "results" / "t").iterdir()
+    return folder
+
+
+def test_run_writes_results_with_provenance(tmp_path, tiny_model_dir, tiny, capsys):
+    cfg = write_config(tmp_path, tiny_model_dir)
+    assert main(["run", str(cfg), "--quiet", "eval.stride=4"]) == 0
+    folder = only_run(tmp_path)
+    res = json.loads((folder / "results.json").read_text())
+    assert res["complete"] is True and res["config"]["eval"]["stride"] == 4
+    (row,) = res["results"]
+    _, tok = tiny
+    kept = [t for t in TEXTS if t]
+    m = row["metrics"]
+    assert m["docs"] == 3 and res["datasets"][0]["skipped_empty"] == 1
+    assert m["tokens"] == sum(len(tok(t, add_special_tokens=False).input_ids) for t in kept)
+    assert m["bytes"] == sum(len(t.encode()) for t in kept)
+    assert m["nll"] == pytest.approx(sum(d["nll"] for d in row["per_document"]), rel=1e-12)
+    assert m["bits_per_byte"] == pytest.approx(m["nll"] / math.log(2) / m["bytes"], rel=1e-12)
+    assert row["eval"]["prefix"] == "bos:<s>" and row["eval"]["min_context"] == 1
+    for key in ("versions", "git_commit", "device", "python"):
+        assert key in res["provenance"]
+    assert row["model_fingerprint"].startswith("folder-sha256:") and len(row["dataset_fingerprint"]) == 64
+    assert "| tiny | toy | 3 |" in (folder / "summary.md").read_text()
+    out = capsys.readouterr().out
+    assert "tiny" in out and "bits/byte" in out and str(folder) in out
+
+
+def test_window_is_clamped_to_model_maximum(tmp_path, tiny_model_dir, caplog):
+    cfg = write_config(tmp_path, tiny_model_dir, window=100000, stride=100000)
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    res = json.loads((only_run(tmp_path) / "results.json").read_text())
+    assert res["results"][0]["eval"]["window"] == 512
+    assert "clamped to 512" in caplog.text
+
+
+@pytest.mark.parametrize("edit,expected", [
+    (lambda c: c["eval"].update(strid=3), "eval.strid: unknown key (did you mean 'stride'?)"),
+    (lambda c: c["models"][0].update(path="/nonexistent/model"), "model path '/nonexistent/model' does not exist"),
+    (lambda c: c["datasets"][0].update(path="/nonexistent/d.jsonl"), "file '/nonexistent/d.jsonl' does not exist"),
+    (lambda c: c["datasets"][0].update(text_field="body"), "unknown text_field 'body'"),
+    (lambda c: c["eval"].update(window=4, stride=8), "stride 8 is larger than window 4"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, tiny_model_dir, capsys, edit, expected):
+    path = write_config(tmp_path, tiny_model_dir)
+    cfg = yaml.safe_load(path.read_text())
+    edit(cfg)
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and expected in err and "\n" not in err
+    assert not (tmp_path / "results" / "t").exists() or not any((tmp_path / "results" / "t").iterdir())
+
+
+def test_model_folder_without_config(tmp_path, tiny_model_dir, capsys):
+    path = write_config(tmp_path, tiny_model_dir)
+    (tmp_path / "empty_model").mkdir()
+    assert main(["run", str(path), "--quiet", f"models.0.path={tmp_path / 'empty_model'}"]) == 2
+    assert "has no config.json" in capsys.readouterr().err
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - path: x\n    dtype: fp8\ndatasets:\n  - builtin: pydoc_topics\n")
+    proc = subprocess.run([sys.executable, "-m", "lm_eval_it", "run", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr == f"error: {bad}: models.0.dtype: got 'fp8', expected 'auto', 'float32', 'bfloat16' or 'float16'\n"
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreachable_hub_model_and_dataset_are_one_line(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = write_config(tmp_path, tiny_model_dir)
+    assert main(["run", str(path), "--quiet", "models.0.path=no-such-org/no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: model 'tiny' (no-such-org/no-such-model) could not be loaded") and err.count("\n") == 1
+    cfg = yaml.safe_load(path.read_text())
+    cfg["datasets"] = [{"hub": "no-such-org/no-such-dataset", "config": "x", "split": "test"}]
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "could not load hub dataset 'no-such-org/no-such-dataset'" in err and err.count("\n") == 1
