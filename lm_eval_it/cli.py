@@ -1,4 +1,4 @@
-"""Command line: ``lm-eval-it run CONFIG [key=value ...]``.
+"""Command line: ``lm-eval-it run CONFIG [key=value ...]`` and ``lm-eval-it compare RUN ...``.
 
 Errors the user can fix print one line and exit with code 2 (``--debug``
 shows the traceback instead).
@@ -27,7 +27,32 @@ def _parser() -> argparse.ArgumentParser:
                    help="override config keys, e.g. eval.stride=256 models.0.dtype=bfloat16")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--debug", action="store_true", help="show tracebacks")
+    c = sub.add_parser("compare", help="compare the results of earlier runs in one table")
+    c.add_argument("runs", nargs="+", help="run folders (results/<run>/<timestamp>) or run names (newest run)")
+    c.add_argument("--baseline", help="model that Δ bits per byte is measured against (default: the first)")
+    c.add_argument("--out", help="output folder (default: results/compare/<timestamp>)")
+    c.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
+
+
+def _compare(args) -> None:
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from .compare import build_comparison, comparison_markdown, rows_from_runs, write_comparison
+
+    rows = rows_from_runs(args.runs)
+    names = sorted({r["model"] for r in rows})
+    if args.baseline and args.baseline not in names:
+        from .errors import did_you_mean
+
+        raise UserError(f"--baseline: got {args.baseline!r}, expected one of {names}{did_you_mean(args.baseline, names)}")
+    tables = build_comparison(rows, args.baseline)
+    out = Path(args.out or Path("results") / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    out.mkdir(parents=True, exist_ok=True)
+    write_comparison(out, tables, title="lm_eval_it: " + " vs ".join(args.runs))
+    print(comparison_markdown(tables))
+    print(f"comparison: {out}")
 
 
 def _quiet_libraries() -> None:
@@ -50,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     args.overrides = list(getattr(args, "overrides", [])) + extra
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
+        if args.command == "compare":
+            if args.overrides:
+                parser.error(f"unrecognized arguments: {' '.join(args.overrides)}")
+            _compare(args)
+            return 0
         from .config import load_config
         from .runner import run
 

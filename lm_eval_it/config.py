@@ -111,6 +111,7 @@ class EvalConfig(_Strict):
 
     window: int = Field(default=1024, ge=2)
     stride: int | None = Field(default=None, ge=1)
+    window_unit: Literal["tokens", "bytes"] = "tokens"
     prefix: str = "auto"
     batch_size: int | str = "auto"
     device: str = "auto"
@@ -149,6 +150,7 @@ class EvalConfig(_Strict):
 class OutputConfig(_Strict):
     dir: str = "results"
     run_name: str | None = None
+    baseline: str | None = None  # model name that Δ bits per byte is measured against
 
 
 class RunConfig(_Strict):
@@ -164,6 +166,10 @@ class RunConfig(_Strict):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"duplicate {kind} name(s) {dupes}; give each a distinct 'name'")
+        names = [m.name for m in self.models]
+        if self.output.baseline is not None and self.output.baseline not in names:
+            raise ValueError(f"output.baseline: got {self.output.baseline!r}, expected one of the model names "
+                             f"{names}{did_you_mean(self.output.baseline, names)}")
         return self
 
 

@@ -84,5 +84,6 @@ def summarize(t: Totals) -> dict:
         "word_perplexity": _exp(_ratio(t.nll, t.words)),
         "bits_per_char": _ratio(t.nll, t.chars) / LN2,
         "tokens_per_byte": _ratio(t.tokens, t.bytes),
+        "tokens_per_word": _ratio(t.tokens, t.words),
         "bytes_per_token": _ratio(t.bytes, t.tokens),
     }

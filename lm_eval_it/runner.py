@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .compare import build_comparison, comparison_markdown, write_comparison
 from .config import RunConfig
 from .data import Documents, load_documents
 from .errors import UserError
@@ -26,7 +27,8 @@ from .models import LoadedModel, load_model, resolve_device
 from .provenance import collect
 from .report import text_table, write_run
 from .scoring import DocScore, Scorer, auto_batch_size
-from .tokens import encode, resolve_prefix, with_prefix
+from .stats import metric_intervals
+from .tokens import encode, resolve_prefix, roundtrip_report, tokenizer_info, with_prefix
 from .windows import min_context, plan_windows
 
 log = logging.getLogger(__name__)
@@ -49,10 +51,14 @@ def prepare_output(cfg: RunConfig, now: datetime) -> Path:
     return folder
 
 
-def effective_window(cfg: RunConfig, lm: LoadedModel) -> tuple[int, int]:
+def token_window(cfg: RunConfig, lm: LoadedModel, bytes_per_token: float) -> tuple[int, int]:
+    """The window and stride in tokens for this model: converted from bytes if asked, then clamped."""
     window, stride = cfg.eval.window, cfg.eval.stride
+    if cfg.eval.window_unit == "bytes":
+        window = max(2, round(window / bytes_per_token))
+        stride = max(1, min(window, round(stride / bytes_per_token)))
     if lm.max_positions and window > lm.max_positions:
-        log.warning("eval.window %d exceeds %s's maximum of %d positions; clamped to %d",
+        log.warning("eval.window %d tokens exceeds %s's maximum of %d positions; clamped to %d",
                     window, lm.name, lm.max_positions, lm.max_positions)
         window = lm.max_positions
         stride = min(stride, window)
@@ -67,14 +73,34 @@ def scored_text(text: str, ids: list[int], prefix_id: int | None, tokenizer) -> 
     return text[len(first):] if text.startswith(first) else text
 
 
-def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConfig,
-                  batch_size: int, show_progress: bool) -> dict:
-    window, stride = effective_window(cfg, lm)
+def check_roundtrip(lm: LoadedModel, docs: Documents, ids: list[list[int]]) -> dict:
+    """decode(encode(text)) == text for every document; warn loudly when not."""
+    decoded = [lm.tokenizer.decode(x, clean_up_tokenization_spaces=False) for x in ids]
+    report = roundtrip_report(docs.texts, decoded)
+    if report["lossy_documents"]:
+        sample = report["sample"] or {}
+        log.warning("LOSSY TOKENIZER: %s does not reproduce %d of %d documents of %s (%d bytes differ; e.g. %r "
+                    "became %r). It scores its normalised text, so bits per byte is not exactly comparable.",
+                    lm.name, report["lossy_documents"], len(docs.texts), docs.name, report["lossy_bytes"],
+                    sample.get("text"), sample.get("decoded"))
+    return report
+
+
+def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConfig, show_progress: bool,
+                  tok_info: dict | None = None) -> dict:
     prefix_id, prefix_desc = resolve_prefix(lm.tokenizer, cfg.eval.prefix)
     t0 = time.perf_counter()
     ids = encode(lm.tokenizer, docs.texts)
+    n_bytes = sum(len(t.encode("utf-8")) for t in docs.texts)
+    n_tokens = sum(len(x) for x in ids)
+    window, stride = token_window(cfg, lm, n_bytes / max(1, n_tokens))
+    bs = cfg.eval.batch_size
+    batch_size = bs if isinstance(bs, int) else auto_batch_size(lm.device, window, lm.model)
+    every = cfg.eval.prefix == "bos_every_window"
+    plan_w, plan_s = (window - 1, min(stride, window - 1)) if every else (window, stride)
     seqs = [with_prefix(x, prefix_id) for x in ids]
-    plans = [plan_windows(len(s), window, stride) for s in seqs]
+    plans = [plan_windows(len(s), plan_w, plan_s) for s in seqs]
+    roundtrip = check_roundtrip(lm, docs, ids)
     total = sum(w.n_scored for p in plans for w in p)
     bar = tqdm(total=total, unit="tok", unit_scale=True, disable=not show_progress, leave=False,
                desc=f"{lm.name} · {docs.name}")
@@ -87,7 +113,8 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         bar.update(tokens)
 
     scores: list[DocScore] = scorer.score(seqs, plans, batch_size, progress=progress,
-                                          doc_names=[f"#{i}" for i in range(len(seqs))])
+                                          doc_names=[f"#{i}" for i in range(len(seqs))],
+                                          window_prefix=prefix_id if every else None)
     bar.close()
     seconds = time.perf_counter() - t0
     per_doc, totals = [], Totals()
@@ -101,10 +128,14 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         "dataset": docs.name,
         "model_fingerprint": lm.fingerprint,
         "dataset_fingerprint": docs.fingerprint,
-        "eval": {"window": window, "stride": stride, "batch_size": batch_size, "prefix": prefix_desc,
-                 "prefix_token_id": prefix_id, "windows": sum(len(p) for p in plans),
+        "tokenizer": tok_info or tokenizer_info(lm.tokenizer),
+        "eval": {"window": window, "stride": stride, "window_unit": cfg.eval.window_unit,
+                 "batch_size": batch_size, "prefix": prefix_desc, "prefix_token_id": prefix_id,
+                 "windows": sum(len(p) for p in plans),
                  "min_context": min((min_context(p) for p in plans if p), default=0)},
         "metrics": summarize(totals),
+        "intervals": metric_intervals(per_doc),
+        "roundtrip": roundtrip,
         "timing": {"seconds": seconds, "tokens_per_second": totals.tokens / seconds if seconds else None},
         "per_document": per_doc,
     }
@@ -123,14 +154,13 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
         for mcfg in cfg.models:
             lm = load_model(mcfg, device)
             scorer = Scorer(lm.model, device)
-            bs = cfg.eval.batch_size
-            batch_size = bs if isinstance(bs, int) else auto_batch_size(device, min(cfg.eval.window, lm.max_positions or cfg.eval.window), lm.model)
+            tok_info = tokenizer_info(lm.tokenizer)
             models.append({"name": lm.name, "fingerprint": lm.fingerprint, "source": lm.source, "dtype": lm.dtype,
                            "device": lm.device, "max_positions": lm.max_positions, "load_seconds": lm.load_seconds,
-                           "vocab_size": scorer.vocab, "tokenizer": type(lm.tokenizer).__name__,
+                           "vocab_size": scorer.vocab, "tokenizer": tok_info,
                            "split_head": scorer.split_head})
             for docs in datasets:
-                rows.append(score_dataset(lm, scorer, docs, cfg, batch_size, show_progress))
+                rows.append(score_dataset(lm, scorer, docs, cfg, show_progress, tok_info))
             del scorer, lm
             gc.collect()
         results = {
@@ -147,11 +177,16 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
                           "documents": len(d.texts), "skipped_empty": d.skipped_empty} for d in datasets],
             "results": rows,
         }
+        if len(cfg.models) > 1:
+            results["comparison"] = build_comparison(rows, cfg.output.baseline)
+            write_comparison(folder, results["comparison"], title=f"{cfg.output.run_name}: model comparison")
         write_run(folder, results)
     except BaseException:
         if not any(folder.iterdir()):
             shutil.rmtree(folder, ignore_errors=True)
         raise
     print(text_table(rows))
+    if "comparison" in results:
+        print("\n" + comparison_markdown(results["comparison"]))
     print(f"\nresults: {folder}")
     return folder

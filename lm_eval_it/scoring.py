@@ -124,11 +124,14 @@ class Scorer:
         batch_size: int,
         progress: Callable[[int, int], None] | None = None,
         doc_names: list[str] | None = None,
+        window_prefix: int | None = None,
     ) -> list[DocScore]:
         """Score every planned window; return one :class:`DocScore` per sequence.
 
         ``progress(tokens, documents)`` is called after each batch with the
-        tokens scored and the documents completed by it.
+        tokens scored and the documents completed by it. ``window_prefix``, when
+        given, is put in front of every window that does not start the sequence
+        (plan those windows one token shorter).
         """
         left = [len(p) for p in plans]
         results = [np.zeros(max(len(s) - 1, 0), dtype=np.float32) for s in seqs]
@@ -139,7 +142,7 @@ class Scorer:
             while pos < len(items):
                 batch = items[pos : pos + bs]
                 try:
-                    nll = self._run(seqs, batch)
+                    nll = self._run(seqs, batch, window_prefix)
                 except torch.OutOfMemoryError:
                     if bs == 1:
                         raise UserError("out of memory with batch_size 1; use a smaller eval.window or dtype") from None
@@ -161,21 +164,26 @@ class Scorer:
                 pos += len(batch)
         return [DocScore(r) for r in results]
 
-    def _run(self, seqs, batch: list[_Item]) -> np.ndarray:
-        width = max(it.window.length for it in batch)
-        ids = torch.zeros((len(batch), width), dtype=torch.long)
-        targets, rows, cols = [], [], []
-        ragged = any(it.window.length != width for it in batch)
-        mask = torch.zeros((len(batch), width), dtype=torch.long) if ragged else None
+    def _run(self, seqs, batch: list[_Item], window_prefix: int | None) -> np.ndarray:
+        inputs, targets, rows, cols = [], [], [], []
         for r, it in enumerate(batch):
-            w = it.window
-            seq = seqs[it.doc]
-            ids[r, : w.length] = torch.tensor(seq[w.start : w.start + w.length])
-            if mask is not None:
-                mask[r, : w.length] = 1
+            w, seq = it.window, seqs[it.doc]
+            inp = seq[w.start : w.start + w.length]
+            shift = 0
+            if window_prefix is not None and w.start > 0:
+                inp, shift = [window_prefix] + inp, 1
+            inputs.append(inp)
             targets.extend(seq[w.start + w.score_from + 1 : w.start + w.length + 1])
             rows.extend([r] * w.n_scored)
-            cols.extend(range(w.score_from, w.length))
+            cols.extend(range(w.score_from + shift, w.length + shift))
+        width = max(len(x) for x in inputs)
+        ids = torch.zeros((len(batch), width), dtype=torch.long)
+        ragged = any(len(x) != width for x in inputs)
+        mask = torch.zeros((len(batch), width), dtype=torch.long) if ragged else None
+        for r, inp in enumerate(inputs):
+            ids[r, : len(inp)] = torch.tensor(inp)
+            if mask is not None:
+                mask[r, : len(inp)] = 1
         dev = self.device
         pin = dev.startswith("cuda")
         to = lambda t: (t.pin_memory() if pin else t).to(dev, non_blocking=pin)  # noqa: E731

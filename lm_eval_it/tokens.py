@@ -6,6 +6,9 @@ front so that the first text token is scored too:
 * ``auto``: BOS if the tokenizer has one, else EOS (as lm-eval does);
 * ``bos`` / ``eos``: that token, an error if the tokenizer lacks it;
 * ``none``: no prefix; the first text token is context only;
+* ``bos_every_window``: BOS in front, and again at the start of every later
+  window (for models trained to always see BOS first, like Gemma); each
+  window then holds ``window - 1`` text tokens;
 * anything else: a literal token of the vocabulary, e.g. ``"<|endoftext|>"``.
 
 Example::
@@ -35,6 +38,10 @@ def resolve_prefix(tokenizer, prefix: str) -> tuple[int | None, str]:
             return eos, f"eos:{tokenizer.eos_token}"
         raise UserError("eval.prefix: 'auto' needs a tokenizer with a BOS or EOS token; this one has neither. "
                         "Set prefix to 'none' or to a literal token")
+    if prefix == "bos_every_window":
+        if bos is None:
+            raise UserError("eval.prefix: 'bos_every_window' needs a tokenizer with a BOS token; use 'auto'")
+        return bos, f"bos_every_window:{tokenizer.bos_token}"
     if prefix in ("bos", "eos"):
         tid = bos if prefix == "bos" else eos
         if tid is None:
@@ -60,3 +67,52 @@ def encode(tokenizer, texts: list[str]) -> list[list[int]]:
 
 def with_prefix(ids: list[int], prefix_id: int | None) -> list[int]:
     return ids if prefix_id is None else [prefix_id] + ids
+
+
+def tokenizer_info(tokenizer) -> dict:
+    """What the tokenizer does by itself, and a fingerprint of its vocabulary and rules.
+
+    ``adds_bos``/``adds_eos`` tell whether plain ``tokenizer(text)`` inserts them; the
+    harness never relies on it (it encodes without special tokens and adds one prefix),
+    so a BOS is never duplicated.
+    """
+    import hashlib
+
+    probe = tokenizer("a", add_special_tokens=True)["input_ids"]
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    spec = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return {
+        "class": type(tokenizer).__name__,
+        "vocab_size": len(tokenizer),
+        "bos": tokenizer.bos_token,
+        "eos": tokenizer.eos_token,
+        "adds_bos": bool(tokenizer.bos_token_id is not None and probe[:1] == [tokenizer.bos_token_id] != plain[:1]),
+        "adds_eos": bool(tokenizer.eos_token_id is not None and probe[-1:] == [tokenizer.eos_token_id] != plain[-1:]),
+        "fingerprint": hashlib.sha256(spec.encode()).hexdigest(),
+    }
+
+
+def roundtrip_report(texts: list[str], decoded: list[str], sample_context: int = 20) -> dict:
+    """Compare each text with decode(encode(text)); count lossy documents and bytes affected.
+
+    >>> r = roundtrip_report(["a  b", "ok"], ["a b", "ok"])
+    >>> r["lossy_documents"], r["lossy_bytes"], r["sample"]["document"]
+    (1, 1, 0)
+    """
+    import difflib
+
+    lossy, lossy_bytes, sample = 0, 0, None
+    for i, (a, b) in enumerate(zip(texts, decoded)):
+        if a == b:
+            continue
+        lossy += 1
+        ops = difflib.SequenceMatcher(None, a, b, autojunk=len(a) > 20000).get_opcodes()
+        changed = [op for op in ops if op[0] != "equal"]
+        lossy_bytes += sum(len(a[i1:i2].encode()) for _, i1, i2, _, _ in changed)
+        if sample is None and changed:
+            _, i1, i2, j1, j2 = changed[0]
+            c = sample_context
+            sample = {"document": i, "offset": i1, "text": a[max(0, i1 - c): i2 + c],
+                      "decoded": b[max(0, j1 - c): j2 + c]}
+    return {"lossy_documents": lossy, "lossy_bytes": lossy_bytes, "sample": sample}

@@ -65,3 +65,26 @@ def tiny(tiny_model_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     return AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval(), AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def word_level_tokenizer(vocab_size: int = 3000):
+    """A word-level tokenizer: coarse (one token per word) and lossy (whitespace is not kept)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=["<s>", "</s>", "<pad>", "<unk>"],
+                                        show_progress=False)
+    tok.train_from_iterator(corpus(), trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   unk_token="<unk>")
+
+
+@pytest.fixture(scope="session")
+def word_model_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-word")
+    tok = word_level_tokenizer()
+    tiny_llama(len(tok), seed=1).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

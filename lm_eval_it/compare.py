@@ -1,0 +1,222 @@
+"""Comparison tables: models (and runs) side by side on the same documents.
+
+For each dataset the models are sorted by bits per byte, each with a 95%
+bootstrap interval, and with Δ bits per byte against a baseline model and a
+**paired** bootstrap interval of that Δ (documents resampled with a fixed
+seed, the same resample for both models). A Δ is significant when its
+interval excludes 0. Token-level figures are flagged as not comparable when
+the models' tokenizers differ. Fertility (tokens per byte and per word, bytes
+per token) shows why.
+
+Rendered as Markdown, CSV and a self-contained HTML page (plot embedded).
+
+Example::
+
+    tables = build_comparison(results["results"], baseline="SmolLM2")
+    write_comparison(folder, tables)       # comparison.md / .csv / .html
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+from pathlib import Path
+
+from .errors import UserError
+from .report import atomic_write
+from .stats import bits_per_byte_interval, paired_delta
+
+
+def _arrays(row: dict) -> tuple[list[float], list[int]]:
+    docs = row["per_document"]
+    return [d["nll"] for d in docs], [d["bytes"] for d in docs]
+
+
+def build_comparison(rows: list[dict], baseline: str | None = None) -> list[dict]:
+    """One table per dataset; refuses to pair documents whose fingerprints differ."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["dataset"], []).append(r)
+    tables = []
+    for name, group in groups.items():
+        prints = {r["dataset_fingerprint"] for r in group}
+        if len(prints) > 1:
+            who = ", ".join(f"{r['model']}: {r['dataset_fingerprint'][:12]}" for r in group)
+            raise UserError(f"dataset {name!r} differs between the results ({who}); "
+                            "documents can only be paired on identical text")
+        base = next((r for r in group if r["model"] == baseline), group[0])
+        b_nll, b_bytes = _arrays(base)
+        tok_prints = {(r.get("tokenizer") or {}).get("fingerprint") for r in group}
+        entries = []
+        for r in group:
+            nll, nbytes = _arrays(r)
+            m = r["metrics"]
+            entries.append({
+                "model": r["model"],
+                "bits_per_byte": m["bits_per_byte"],
+                "bits_per_byte_ci": bits_per_byte_interval(nll, nbytes),
+                "delta": None if r is base else paired_delta(nll, nbytes, b_nll, b_bytes),
+                **{k: m[k] for k in ("bits_per_char", "bits_per_word", "word_perplexity", "token_perplexity",
+                                     "bits_per_token", "tokens_per_byte", "tokens_per_word", "bytes_per_token",
+                                     "tokens", "bytes", "docs")},
+                "vocab_size": (r.get("tokenizer") or {}).get("vocab_size"),
+                "prefix": r["eval"]["prefix"],
+                "window": r["eval"]["window"],
+                "lossy_documents": (r.get("roundtrip") or {}).get("lossy_documents", 0),
+            })
+        entries.sort(key=lambda e: e["bits_per_byte"])
+        tables.append({"dataset": name, "dataset_fingerprint": prints.pop(), "baseline": base["model"],
+                       "token_comparable": len(tok_prints) == 1 and None not in tok_prints, "rows": entries})
+    return tables
+
+
+# ----------------------------------------------------------------------------- rendering
+
+def _ci(iv) -> str:
+    return "–" if not iv else f"[{iv[0]:.4f}, {iv[1]:.4f}]"
+
+
+def _delta(d: dict | None) -> tuple[str, str, str]:
+    if d is None:
+        return "baseline", "", ""
+    ci = "–" if d["low"] is None else f"[{d['low']:+.4f}, {d['high']:+.4f}]"
+    sig = "" if d["significant"] is None else ("yes" if d["significant"] else "no")
+    return f"{d['delta']:+.4f}", ci, sig
+
+
+HEADERS = ["model", "bits/byte", "95% CI", "Δ bits/byte", "Δ 95% CI", "significant", "bits/char", "bits/word",
+           "word ppl", "token ppl", "vocab", "tokens/byte", "tokens/word", "bytes/token", "window", "lossy docs"]
+
+
+def _cells(e: dict, token_comparable: bool) -> list[str]:
+    d, dci, sig = _delta(e["delta"])
+    tppl = f"{e['token_perplexity']:.3f}" + ("" if token_comparable else "†")
+    return [e["model"], f"{e['bits_per_byte']:.4f}", _ci(e["bits_per_byte_ci"]), d, dci, sig,
+            f"{e['bits_per_char']:.4f}", f"{e['bits_per_word']:.4f}", f"{e['word_perplexity']:.2f}", tppl,
+            str(e["vocab_size"]), f"{e['tokens_per_byte']:.4f}", f"{e['tokens_per_word']:.3f}",
+            f"{e['bytes_per_token']:.3f}", str(e["window"]), str(e["lossy_documents"])]
+
+
+def _note(t: dict) -> str:
+    n = t["rows"][0]["docs"]
+    note = (f"{n} documents; intervals: paired bootstrap over documents, 2000 resamples, seed 1234; "
+            f"Δ against {t['baseline']}.")
+    if not t["token_comparable"]:
+        note += " † The tokenizers differ: token perplexity is not comparable across these models; use bits/byte."
+    if any(e["lossy_documents"] for e in t["rows"]):
+        note += " Some tokenizers are lossy here (lossy docs > 0): their bits/byte is over normalised text."
+    return note
+
+
+def comparison_markdown(tables: list[dict]) -> str:
+    out = []
+    for t in tables:
+        out += [f"### {t['dataset']}", "", "| " + " | ".join(HEADERS) + " |",
+                "|---|" + "|".join("--:" for _ in HEADERS[1:]) + "|"]
+        out += ["| " + " | ".join(_cells(e, t["token_comparable"])) + " |" for e in t["rows"]]
+        out += ["", _note(t), ""]
+    return "\n".join(out)
+
+
+def comparison_csv(tables: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["dataset", "model", "bits_per_byte", "bpb_low", "bpb_high", "delta_bpb", "delta_low", "delta_high",
+                "significant", "bits_per_char", "bits_per_word", "word_perplexity", "token_perplexity",
+                "token_comparable", "vocab_size", "tokens_per_byte", "tokens_per_word", "bytes_per_token", "window",
+                "lossy_documents"])
+    for t in tables:
+        for e in t["rows"]:
+            ci, d = e["bits_per_byte_ci"] or [None, None], e["delta"] or {}
+            w.writerow([t["dataset"], e["model"], e["bits_per_byte"], ci[0], ci[1], d.get("delta"), d.get("low"),
+                        d.get("high"), d.get("significant"), e["bits_per_char"], e["bits_per_word"],
+                        e["word_perplexity"], e["token_perplexity"], t["token_comparable"], e["vocab_size"],
+                        e["tokens_per_byte"], e["tokens_per_word"], e["bytes_per_token"], e["window"],
+                        e["lossy_documents"]])
+    return buf.getvalue()
+
+
+def _plot_png(t: dict) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = t["rows"][::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(rows)), dpi=110)
+    vals = [e["bits_per_byte"] for e in rows]
+    err = [[v - (e["bits_per_byte_ci"] or [v, v])[0] for v, e in zip(vals, rows)],
+           [(e["bits_per_byte_ci"] or [v, v])[1] - v for v, e in zip(vals, rows)]]
+    ax.barh([e["model"] for e in rows], vals, xerr=err, color="#4878a8", capsize=3)
+    ax.set_xlabel("bits per byte (lower is better), 95% bootstrap interval")
+    ax.set_title(t["dataset"])
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def comparison_html(tables: list[dict], title: str = "lm_eval_it comparison") -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+             "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
+             "td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}td:first-child,"
+             "th:first-child{text-align:left}th{background:#f4f4f4}.note{color:#555;max-width:60em}"
+             f"</style></head><body><h1>{html.escape(title)}</h1>"]
+    for t in tables:
+        parts.append(f"<h2>{html.escape(t['dataset'])}</h2><table><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS) + "</tr>")
+        for e in t["rows"]:
+            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(e, t["token_comparable"]))
+                         + "</tr>")
+        parts.append(f"</table><p class='note'>{html.escape(_note(t))}</p>"
+                     f"<img alt='bits per byte' src='data:image/png;base64,{_plot_png(t)}'>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def write_comparison(folder: Path, tables: list[dict], title: str = "lm_eval_it comparison") -> None:
+    folder = Path(folder)
+    atomic_write(folder / "comparison.md", f"# {title}\n\n" + comparison_markdown(tables))
+    atomic_write(folder / "comparison.csv", comparison_csv(tables))
+    atomic_write(folder / "comparison.html", comparison_html(tables, title))
+
+
+# ----------------------------------------------------------------------------- across runs
+
+def find_results(path: str | Path) -> Path:
+    """``results.json`` of a run folder, or of the newest run under a run-name folder."""
+    p = Path(path)
+    if (p / "results.json").is_file():
+        return p / "results.json"
+    runs = sorted(p.glob("*/results.json")) if p.is_dir() else []
+    if not runs:
+        raise UserError(f"{str(p)!r} holds no results.json (expected results/<run>/<timestamp>/ or results/<run>/)")
+    return runs[-1]
+
+
+def rows_from_runs(paths: list[str]) -> list[dict]:
+    """All result rows of several runs; model names that collide get the run's folder appended."""
+    import json
+
+    loaded = []
+    for path in paths:
+        f = find_results(path)
+        data = json.loads(f.read_text())
+        if not data.get("complete"):
+            raise UserError(f"{f} is not a complete run; finish or resume it before comparing")
+        loaded.append((f"{data['run_name']}/{f.parent.name}", data["results"]))
+    counts: dict[str, int] = {}
+    for _, rows in loaded:
+        for r in rows:
+            counts[(r["model"], r["dataset"])] = counts.get((r["model"], r["dataset"]), 0) + 1
+    out = []
+    for label, rows in loaded:
+        for r in rows:
+            r = dict(r)
+            if counts[(r["model"], r["dataset"])] > 1:
+                r["model"] = f"{r['model']} @ {label}"
+            out.append(r)
+    return out

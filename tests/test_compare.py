@@ -1,0 +1,137 @@
+"""Fair comparison: bootstrap intervals, tokenizer normalisation, comparison tables, compare across runs."""
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from lm_eval_it.cli import main
+from lm_eval_it.compare import build_comparison
+from lm_eval_it.errors import UserError
+from lm_eval_it.stats import bits_per_byte_interval, metric_intervals, paired_delta, ratio_interval
+
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog.  Twice the spaces here.",
+    "A second document\r\nwith CRLF line endings and numbers 3.14159.",
+    "def f(x):\n    return x * 2   # indented code is hard for word-level tokenizers\n",
+    "Short one.",
+    "Lists, tuples and dictionaries are built-in types in Python; sets too.",
+]
+
+
+def test_paired_delta_of_identical_models_is_exactly_zero():
+    nll, nb = [5.0, 7.0, 9.0], [10, 12, 9]
+    d = paired_delta(nll, nb, nll, nb)
+    assert d["delta"] == 0.0 and d["low"] == 0.0 and d["high"] == 0.0 and d["significant"] is False
+
+
+def test_paired_delta_detects_a_consistent_improvement_that_unpaired_intervals_miss():
+    rng = np.random.default_rng(0)
+    nbytes = rng.integers(100, 2000, size=40).astype(float)
+    hardness = rng.uniform(0.5, 2.0, size=40)           # documents vary a lot in difficulty
+    nll_b = hardness * nbytes
+    nll_a = nll_b * 0.98                                 # A is 2% better on every document
+    d = paired_delta(nll_a, nbytes, nll_b, nbytes)
+    expected = (nll_a.sum() - nll_b.sum()) / nbytes.sum() / math.log(2)
+    assert d["delta"] == pytest.approx(expected, rel=1e-12)
+    assert d["significant"] is True and d["low"] <= d["delta"] <= d["high"] < 0
+    ia, ib = bits_per_byte_interval(nll_a, nbytes), bits_per_byte_interval(nll_b, nbytes)
+    assert ia[1] > ib[0]  # the per-model intervals overlap: only the paired test sees the difference
+
+
+def test_intervals_need_two_documents_and_contain_the_estimate():
+    assert ratio_interval([1.0], [2.0]) is None
+    assert paired_delta([1.0], [2], [2.0], [2])["low"] is None
+    per_doc = [{"nll": n, "tokens": t, "bytes": b, "words": w, "chars": c}
+               for n, t, b, w, c in [(10, 5, 20, 4, 20), (30, 9, 40, 8, 39), (5, 3, 9, 2, 9), (50, 20, 70, 14, 70)]]
+    iv = metric_intervals(per_doc)
+    bpb = 95 / 139 / math.log(2)
+    assert iv["bits_per_byte"][0] <= bpb <= iv["bits_per_byte"][1]
+    assert iv["token_perplexity"][0] <= math.exp(95 / 37) <= iv["token_perplexity"][1]
+    assert metric_intervals(per_doc) == iv  # fixed seed: reproducible
+
+
+def two_model_config(tmp_path, byte_dir, word_dir, **eval_):
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    cfg = {
+        "models": [{"name": "bytes", "path": str(byte_dir)}, {"name": "words", "path": str(word_dir)}],
+        "datasets": [{"name": "toy", "path": str(data)}],
+        "eval": {"window": 32, "stride": 16, "batch_size": 4, "device": "cpu", **eval_},
+        "output": {"dir": str(tmp_path / "results"), "run_name": "cmp", "baseline": "bytes"},
+    }
+    path = tmp_path / "cmp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def latest(tmp_path, run="cmp"):
+    return sorted((tmp_path / "results" / run).iterdir())[-1]
+
+
+def test_two_tokenizers_same_text(tmp_path, tiny_model_dir, word_model_dir, caplog):
+    cfg = two_model_config(tmp_path, tiny_model_dir, word_model_dir)
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    folder = latest(tmp_path)
+    res = json.loads((folder / "results.json").read_text())
+    by = {r["model"]: r for r in res["results"]}
+    b, w = by["bytes"]["metrics"], by["words"]["metrics"]
+    # the same text for both: byte, word and char totals agree exactly; token counts do not
+    assert (b["bytes"], b["words"], b["chars"]) == (w["bytes"], w["words"], w["chars"])
+    assert b["bytes"] == sum(len(t.encode()) for t in TEXTS)
+    assert b["tokens"] > 2 * w["tokens"]
+    assert b["tokens_per_byte"] == pytest.approx(b["tokens"] / b["bytes"])
+    assert w["tokens_per_word"] == pytest.approx(w["tokens"] / w["words"])
+    # losslessness: the byte-level BPE round-trips, the word-level tokenizer does not
+    assert by["bytes"]["roundtrip"]["lossy_documents"] == 0
+    lossy = by["words"]["roundtrip"]
+    assert lossy["lossy_documents"] == 5 and lossy["lossy_bytes"] > 0 and lossy["sample"]["document"] == 0
+    assert "LOSSY TOKENIZER: words" in caplog.text
+    # the comparison, in three formats
+    (table,) = res["comparison"]
+    assert table["baseline"] == "bytes" and table["token_comparable"] is False
+    assert [e["bits_per_byte"] for e in table["rows"]] == sorted(e["bits_per_byte"] for e in table["rows"])
+    delta = next(e for e in table["rows"] if e["model"] == "words")["delta"]
+    assert delta["delta"] == pytest.approx(w["bits_per_byte"] - b["bits_per_byte"], rel=1e-9)
+    md = (folder / "comparison.md").read_text()
+    assert "| words |" in md and "†" in md and "not comparable" in md
+    rows = list(csv.DictReader(io.StringIO((folder / "comparison.csv").read_text())))
+    assert {r["model"] for r in rows} == {"bytes", "words"} and rows[0]["token_comparable"] == "False"
+    page = (folder / "comparison.html").read_text()
+    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page and "<link" not in page
+
+
+def test_compare_across_runs_and_refusal(tmp_path, tiny_model_dir, word_model_dir, capsys):
+    cfg = two_model_config(tmp_path, tiny_model_dir, word_model_dir)
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    assert main(["run", str(cfg), "--quiet", "eval.stride=8", "output.run_name=cmp8"]) == 0
+    out = tmp_path / "cmpout"
+    assert main(["compare", str(tmp_path / "results" / "cmp"), str(latest(tmp_path, "cmp8")),
+                 "--out", str(out), "--baseline", "bytes @ cmp8/" + latest(tmp_path, "cmp8").name]) == 0
+    md = (out / "comparison.md").read_text()
+    assert md.count("| bytes @ ") == 2 and md.count("| words @ ") == 2
+    assert (out / "comparison.csv").is_file() and (out / "comparison.html").is_file()
+    # a different text under the same dataset name cannot be paired
+    res = json.loads((latest(tmp_path, "cmp8") / "results.json").read_text())
+    res["results"][0]["dataset_fingerprint"] = "0" * 64
+    with pytest.raises(UserError, match="documents can only be paired on identical text"):
+        build_comparison(res["results"])
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "nothing-here")]) == 2
+    assert "holds no results.json" in capsys.readouterr().err
+
+
+def test_window_in_bytes_converts_per_model(tmp_path, tiny_model_dir, word_model_dir):
+    cfg = two_model_config(tmp_path, tiny_model_dir, word_model_dir, window=120, stride=60, window_unit="bytes")
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    res = json.loads((latest(tmp_path) / "results.json").read_text())
+    for r in res["results"]:
+        bpt = r["metrics"]["bytes_per_token"]
+        assert r["eval"]["window"] == max(2, round(120 / bpt))
+        assert r["eval"]["stride"] == max(1, min(r["eval"]["window"], round(60 / bpt)))
+    windows = {r["model"]: r["eval"]["window"] for r in res["results"]}
+    assert windows["bytes"] > 2 * windows["words"]  # about the same text as context for both
