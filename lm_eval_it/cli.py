@@ -1,4 +1,4 @@
-"""Command line: ``lm-eval-it run CONFIG [key=value ...]`` and ``lm-eval-it compare RUN ...``.
+"""Command line: ``lm-eval-it run|sweep CONFIG [key=value ...]`` and ``lm-eval-it compare RUN ...``.
 
 Errors the user can fix print one line and exit with code 2 (``--debug``
 shows the traceback instead).
@@ -6,6 +6,8 @@ shows the traceback instead).
 Example::
 
     $ lm-eval-it run configs/quickstart.yaml eval.stride=256 models.0.dtype=bfloat16
+    $ lm-eval-it sweep configs/quickstart.yaml --temperatures 0.2:2.0:0.1
+    $ lm-eval-it compare results/runA results/runB --baseline modelA
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="override config keys, e.g. eval.stride=256 models.0.dtype=bfloat16")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--debug", action="store_true", help="show tracebacks")
+    w = sub.add_parser("sweep", help="run a config with a temperature sweep (shorthand for eval.temperatures=...)")
+    w.add_argument("config", help="path to a YAML config")
+    w.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys")
+    w.add_argument("--temperatures", default="0.2:2.0:0.1", help="start:stop:step or a comma list (default 0.2:2.0:0.1)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--debug", action="store_true", help="show tracebacks")
     c = sub.add_parser("compare", help="compare the results of earlier runs in one table")
     c.add_argument("runs", nargs="+", help="run folders (results/<run>/<timestamp>) or run names (newest run)")
     c.add_argument("--baseline", help="model that Δ bits per byte is measured against (default: the first)")
@@ -83,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         from .config import load_config
         from .runner import run
 
+        if args.command == "sweep":
+            from .temperature import parse_temperatures
+
+            try:
+                temps = parse_temperatures(args.temperatures)
+            except ValueError as e:
+                raise UserError(f"--temperatures: got {args.temperatures!r}, {e}") from None
+            args.overrides.append(f"eval.temperatures=[{', '.join(repr(t) for t in temps)}]")
         cfg, raw = load_config(args.config, args.overrides)
         _quiet_libraries()
         run(cfg, raw, show_progress=not args.quiet)

@@ -18,14 +18,12 @@ Example::
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import io
 from pathlib import Path
 
 from .errors import UserError
-from .report import atomic_write
+from .report import atomic_write, html_image, html_page, html_table
 from .stats import bits_per_byte_interval, paired_delta
 
 
@@ -138,43 +136,34 @@ def comparison_csv(tables: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _plot_png(t: dict) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _plot_png(t: dict) -> bytes:
+    from .plots import _png, plt
 
     rows = t["rows"][::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(rows)), dpi=110)
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.45 * len(rows)))
     vals = [e["bits_per_byte"] for e in rows]
-    err = [[v - (e["bits_per_byte_ci"] or [v, v])[0] for v, e in zip(vals, rows)],
-           [(e["bits_per_byte_ci"] or [v, v])[1] - v for v, e in zip(vals, rows)]]
+    cis = [e["bits_per_byte_ci"] or [v, v] for v, e in zip(vals, rows)]
+    err = [[v - c[0] for v, c in zip(vals, cis)], [c[1] - v for v, c in zip(vals, cis)]]
     ax.barh([e["model"] for e in rows], vals, xerr=err, color="#4878a8", capsize=3)
     ax.set_xlabel("bits per byte (lower is better), 95% bootstrap interval")
     ax.set_title(t["dataset"])
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return _png(fig)
+
+
+def comparison_sections(tables: list[dict]) -> list[str]:
+    """HTML sections (table, note, plot) for each dataset's comparison."""
+    import html
+
+    out = []
+    for t in tables:
+        out.append(f"<h2>{html.escape(t['dataset'])}</h2>"
+                   + html_table(HEADERS, [_cells(e, t["token_comparable"]) for e in t["rows"]])
+                   + f"<p class='note'>{html.escape(_note(t))}</p>" + html_image(_plot_png(t), "bits per byte"))
+    return out
 
 
 def comparison_html(tables: list[dict], title: str = "lm_eval_it comparison") -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
-             "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
-             "td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}td:first-child,"
-             "th:first-child{text-align:left}th{background:#f4f4f4}.note{color:#555;max-width:60em}"
-             f"</style></head><body><h1>{html.escape(title)}</h1>"]
-    for t in tables:
-        parts.append(f"<h2>{html.escape(t['dataset'])}</h2><table><tr>"
-                     + "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS) + "</tr>")
-        for e in t["rows"]:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(e, t["token_comparable"]))
-                         + "</tr>")
-        parts.append(f"</table><p class='note'>{html.escape(_note(t))}</p>"
-                     f"<img alt='bits per byte' src='data:image/png;base64,{_plot_png(t)}'>")
-    parts.append("</body></html>")
-    return "".join(parts)
+    return html_page(title, comparison_sections(tables))
 
 
 def write_comparison(folder: Path, tables: list[dict], title: str = "lm_eval_it comparison") -> None:

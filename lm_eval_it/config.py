@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -116,6 +117,15 @@ class EvalConfig(_Strict):
     batch_size: int | str = "auto"
     device: str = "auto"
     seed: int = 0
+    temperatures: list[float] = Field(default_factory=list)
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, v: list[float]) -> list[float]:
+        bad = [t for t in v if not (t > 0 and math.isfinite(t))]
+        if bad:
+            raise ValueError(f"expected temperatures > 0, got {bad}")
+        return sorted(set(v) | {1.0}) if v else []
 
     @field_validator("batch_size")
     @classmethod
@@ -151,6 +161,8 @@ class OutputConfig(_Strict):
     dir: str = "results"
     run_name: str | None = None
     baseline: str | None = None  # model name that Δ bits per byte is measured against
+    per_token: bool = False  # write per-token NLL/entropy arrays (NPZ) for analysis
+    plots: bool = True  # PNG plots and report.html
 
 
 class RunConfig(_Strict):

@@ -122,6 +122,91 @@ def summary_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_run(folder: Path, results: dict) -> None:
+def sweep_markdown(rows: list[dict]) -> str:
+    """One table per swept model × dataset: entropy and NLL per T, best T, calibration."""
+    out = []
+    for r in rows:
+        sw = r.get("temperature")
+        if not sw:
+            continue
+        b, c1 = sw["best"], sw["calibration_T1"]
+        out += [f"#### Temperature sweep · {r['model']} · {r['dataset']}", "",
+                "| T | entropy bits/token | NLL bits/token | entropy bits/byte | NLL bits/byte | mean top-1 p |",
+                "|--:|--:|--:|--:|--:|--:|"]
+        out += [f"| {p['temperature']:g} | {p['entropy_bits_per_token']:.4f} | {p['nll_bits_per_token']:.4f} | "
+                f"{p['entropy_bits_per_byte']:.4f} | {p['nll_bits_per_byte']:.4f} | {p['mean_top1_prob']:.4f} |"
+                for p in sw["per_temperature"]]
+        out += ["", f"Best T = {b['temperature']:.4f} ({'exact Newton search on 1/T' if b['exact'] else 'grid'}): "
+                f"NLL {b['nll_bits_per_token']:.4f} bits/token, {b['nll_bits_per_byte']:.4f} bits/byte."]
+        for name, cal in (("T = 1", c1), ("best T", b["calibration"])):
+            if cal:
+                out.append(f"Calibration at {name}: ECE {cal['ece_equal_width']:.4f} (15 equal-width bins), "
+                           f"{cal['ece_equal_mass']:.4f} (equal-mass); top-1 accuracy {cal['top1_accuracy']:.4f} vs "
+                           f"mean confidence {cal['mean_top1_prob']:.4f}; entropy − NLL = "
+                           f"{cal['entropy_minus_nll_bits']:+.4f} bits/token ({cal['direction']}).")
+        out.append("")
+    return "\n".join(out)
+
+
+CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+       "td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child"
+       "{text-align:left}th{background:#f4f4f4}.note{color:#555;max-width:60em}img{max-width:100%}")
+
+
+def html_page(title: str, sections: list[str]) -> str:
+    """A self-contained HTML page (inline CSS, images as data URIs)."""
+    import html
+
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{''.join(sections)}</body></html>")
+
+
+def html_table(headers: list[str], rows: list[list[str]]) -> str:
+    import html
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def html_image(png: bytes, alt: str) -> str:
+    import base64
+
+    return f"<p><img alt='{alt}' src='data:image/png;base64,{base64.b64encode(png).decode()}'></p>"
+
+
+def markdown_to_html(md: str) -> str:
+    """Just enough Markdown (tables, headings, paragraphs) for our own summaries."""
+    import html
+
+    out, table = [], []
+    for line in md.splitlines() + [""]:
+        if line.startswith("|"):
+            table.append([c.strip() for c in line.strip("|").split("|")])
+            continue
+        if table:
+            out.append(html_table(table[0], [r for r in table[2:]]))
+            table = []
+        if line.startswith("#"):
+            level = min(len(line) - len(line.lstrip("#")) + 1, 4)
+            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.strip():
+            out.append(f"<p class='note'>{html.escape(line)}</p>")
+    return "".join(out)
+
+
+def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None, extra_md: str = "") -> None:
+    """results.json, summary.md, plots (PNG) and report.html; results.json goes last."""
+    pngs = pngs or {}
+    summary = summary_markdown(results) + ("\n" + extra_md if extra_md else "")
+    sweep = sweep_markdown(results["results"])
+    if sweep:
+        summary += "\n" + sweep
+    for name, png in pngs.items():
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(png)
+        os.replace(tmp, folder / name)
+    atomic_write(folder / "summary.md", summary)
+    page = [markdown_to_html(summary)] + [html_image(png, name) for name, png in pngs.items()]
+    atomic_write(folder / "report.html", html_page(f"lm_eval_it · {results['run_name']}", page))
     write_json(folder / "results.json", results)
-    atomic_write(folder / "summary.md", summary_markdown(results))

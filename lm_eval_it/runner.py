@@ -9,6 +9,7 @@ Example (a tiny random model; see tests/conftest.py for ``tiny_model_dir``)::
 from __future__ import annotations
 
 import gc
+import os
 import logging
 import shutil
 import time
@@ -25,7 +26,8 @@ from .errors import UserError
 from .metrics import Totals, summarize
 from .models import LoadedModel, load_model, resolve_device
 from .provenance import collect
-from .report import text_table, write_run
+from .report import sweep_markdown, text_table, write_run
+from .sweep import summarize_sweep
 from .scoring import DocScore, Scorer, auto_batch_size
 from .stats import metric_intervals
 from .tokens import encode, resolve_prefix, roundtrip_report, tokenizer_info, with_prefix
@@ -87,7 +89,7 @@ def check_roundtrip(lm: LoadedModel, docs: Documents, ids: list[list[int]]) -> d
 
 
 def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConfig, show_progress: bool,
-                  tok_info: dict | None = None) -> dict:
+                  tok_info: dict | None = None, folder: Path | None = None) -> dict:
     prefix_id, prefix_desc = resolve_prefix(lm.tokenizer, cfg.eval.prefix)
     t0 = time.perf_counter()
     ids = encode(lm.tokenizer, docs.texts)
@@ -116,13 +118,19 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
                                           doc_names=[f"#{i}" for i in range(len(seqs))],
                                           window_prefix=prefix_id if every else None)
     bar.close()
-    seconds = time.perf_counter() - t0
     per_doc, totals = [], Totals()
     for i, (text, x, s) in enumerate(zip(docs.texts, ids, scores)):
         t = Totals.of_text(scored_text(text, x, prefix_id, lm.tokenizer), s.nll, s.tokens)
         totals = totals + t
         per_doc.append({"index": i, "nll": t.nll, "tokens": t.tokens, "bytes": t.bytes,
                         "words": t.words, "chars": t.chars})
+    sweep = None
+    if cfg.eval.temperatures:
+        sweep = summarize_sweep(scores, totals.bytes, cfg.eval.temperatures, scorer, vocab=scorer.vocab)
+    seconds = time.perf_counter() - t0
+    if cfg.output.per_token and folder is not None:
+        write_per_token(folder / f"per_token-{lm.name}-{docs.name}.npz".replace("/", "_"), seqs, scores,
+                        cfg.eval.temperatures)
     return {
         "model": lm.name,
         "dataset": docs.name,
@@ -136,9 +144,28 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         "metrics": summarize(totals),
         "intervals": metric_intervals(per_doc),
         "roundtrip": roundtrip,
+        "temperature": sweep,
         "timing": {"seconds": seconds, "tokens_per_second": totals.tokens / seconds if seconds else None},
         "per_document": per_doc,
     }
+
+
+def write_per_token(path: Path, seqs, scores, temperatures) -> None:
+    """Per-token arrays for analysis: document index, target token id, NLL (nats), entropy per T (nats)."""
+    import numpy as np
+
+    arrays = {
+        "document": np.concatenate([np.full(s.tokens, i, np.int32) for i, s in enumerate(scores)]),
+        "token_id": np.concatenate([np.asarray(q[1:], np.int64) for q in seqs]),
+        "nll": np.concatenate([s.token_nll for s in scores]),
+        "temperatures": np.asarray(temperatures, np.float64),
+    }
+    if temperatures:
+        arrays["entropy"] = np.concatenate([s.extra["T_entropy"] for s in scores if "T_entropy" in s.extra])
+        arrays["nll_at_T"] = np.concatenate([s.extra["T_nll"] for s in scores if "T_nll" in s.extra])
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
@@ -153,14 +180,15 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
         rows, models = [], []
         for mcfg in cfg.models:
             lm = load_model(mcfg, device)
-            scorer = Scorer(lm.model, device)
+            temps = cfg.eval.temperatures
+            scorer = Scorer(lm.model, device, temperatures=temps, keep_hidden=bool(temps))
             tok_info = tokenizer_info(lm.tokenizer)
             models.append({"name": lm.name, "fingerprint": lm.fingerprint, "source": lm.source, "dtype": lm.dtype,
                            "device": lm.device, "max_positions": lm.max_positions, "load_seconds": lm.load_seconds,
                            "vocab_size": scorer.vocab, "tokenizer": tok_info,
                            "split_head": scorer.split_head})
             for docs in datasets:
-                rows.append(score_dataset(lm, scorer, docs, cfg, show_progress, tok_info))
+                rows.append(score_dataset(lm, scorer, docs, cfg, show_progress, tok_info, folder))
             del scorer, lm
             gc.collect()
         results = {
@@ -177,10 +205,17 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
                           "documents": len(d.texts), "skipped_empty": d.skipped_empty} for d in datasets],
             "results": rows,
         }
+        extra_md = ""
         if len(cfg.models) > 1:
             results["comparison"] = build_comparison(rows, cfg.output.baseline)
             write_comparison(folder, results["comparison"], title=f"{cfg.output.run_name}: model comparison")
-        write_run(folder, results)
+            extra_md = "## Comparison\n\n" + comparison_markdown(results["comparison"])
+        pngs = {}
+        if cfg.output.plots:
+            from .plots import render_all
+
+            pngs = render_all(rows)
+        write_run(folder, results, pngs, extra_md)
     except BaseException:
         if not any(folder.iterdir()):
             shutil.rmtree(folder, ignore_errors=True)
@@ -188,5 +223,8 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
     print(text_table(rows))
     if "comparison" in results:
         print("\n" + comparison_markdown(results["comparison"]))
+    sweep_md = sweep_markdown(rows)
+    if sweep_md:
+        print("\n" + sweep_md)
     print(f"\nresults: {folder}")
     return folder

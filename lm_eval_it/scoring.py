@@ -24,13 +24,14 @@ Example::
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import torch
 
 from .errors import UserError
+from .temperature import softmax_stats
 from .windows import Window
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 @dataclass
 class DocScore:
     token_nll: np.ndarray  # float32, one per target, in text order
+    extra: dict = field(default_factory=dict)  # per-target arrays: temperature stats, targets, hidden states
 
     @property
     def nll(self) -> float:
@@ -67,10 +69,13 @@ class _Item:
 class Scorer:
     """Scores planned windows with one causal LM."""
 
-    def __init__(self, model, device: str, logit_budget: int = LOGIT_BUDGET):
+    def __init__(self, model, device: str, logit_budget: int = LOGIT_BUDGET,
+                 temperatures: list[float] | None = None, keep_hidden: bool = False):
         self.model = model
         self.device = device
         self.logit_budget = logit_budget
+        self.temperatures = list(temperatures or [])
+        self.keep_hidden = keep_hidden
         self.head = model.get_output_embeddings()
         self.vocab = int(self.head.weight.shape[0])
         text_cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
@@ -103,8 +108,8 @@ class Scorer:
             log.warning("lm_head(base_model(x)) does not reproduce the model's logits; using full logits")
         return bool(ok)
 
-    def _batch_nll(self, ids, mask, rows, cols, targets) -> torch.Tensor:
-        """NLL at the selected (row, col) positions of one padded batch."""
+    def _batch_nll(self, ids, mask, rows, cols, targets) -> dict[str, torch.Tensor]:
+        """NLL (and the temperature statistics, if asked) at the selected positions of one batch."""
         if self.split_head:
             selected = self._hidden(ids, mask)[rows, cols]
             pick = self._head_logits
@@ -112,8 +117,31 @@ class Scorer:
             selected = self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits[rows, cols]
             pick = lambda x: x.float()  # noqa: E731
         chunk = max(1, self.logit_budget // self.vocab)
-        out = [token_nll(pick(selected[i : i + chunk]), targets[i : i + chunk]) for i in range(0, len(targets), chunk)]
-        return torch.cat(out) if out else torch.zeros(0)
+        parts: dict[str, list[torch.Tensor]] = {}
+        for i in range(0, len(targets), chunk):
+            logits, tgt = pick(selected[i : i + chunk]), targets[i : i + chunk]
+            parts.setdefault("nll", []).append(token_nll(logits, tgt))
+            if self.temperatures:
+                stats = softmax_stats(logits, tgt, self.temperatures)
+                for key in ("entropy", "nll", "top1_prob", "top1_correct"):
+                    parts.setdefault("T_" + key, []).append(stats[key])
+        out = {k: torch.cat(v) for k, v in parts.items()}
+        if self.keep_hidden and self.split_head:
+            out["hidden"] = selected.float()
+            out["target"] = targets
+        return out
+
+    @torch.inference_mode()
+    def head_stats(self, hidden: np.ndarray, targets: np.ndarray, temperatures, derivatives=False) -> dict:
+        """:func:`softmax_stats` over stored hidden states (for the best-temperature search)."""
+        chunk = max(1, self.logit_budget // self.vocab)
+        parts: dict[str, list[torch.Tensor]] = {}
+        for i in range(0, len(targets), chunk):
+            h = torch.from_numpy(hidden[i : i + chunk]).to(self.device, dtype=self.head.weight.dtype)
+            t = torch.from_numpy(targets[i : i + chunk]).to(self.device, dtype=torch.long)
+            for k, v in softmax_stats(self._head_logits(h), t, temperatures, derivatives).items():
+                parts.setdefault(k, []).append(v)
+        return {k: torch.cat(v).numpy() for k, v in parts.items()}
 
     # ---------------------------------------------------------------- driver
 
@@ -134,7 +162,7 @@ class Scorer:
         (plan those windows one token shorter).
         """
         left = [len(p) for p in plans]
-        results = [np.zeros(max(len(s) - 1, 0), dtype=np.float32) for s in seqs]
+        results: list[dict[str, np.ndarray]] = [{} for _ in seqs]
         items = [_Item(d, k, w) for d, plan in enumerate(plans) for k, w in enumerate(plan)]
         items.sort(key=lambda it: -it.window.length)  # stable: equal lengths stay in plan order
         pos, bs = 0, max(1, batch_size)
@@ -151,20 +179,24 @@ class Scorer:
                     if torch.cuda.is_available():
                         torch.cuda.empty_cache()
                     continue
-                self._check_finite(nll, batch, doc_names)
+                self._check_finite(nll["nll"], batch, doc_names)
                 offset, done = 0, 0
                 for it in batch:
                     n, t0 = it.window.n_scored, it.window.start + it.window.score_from
-                    results[it.doc][t0 : t0 + n] = nll[offset : offset + n]
+                    for key, arr in nll.items():
+                        dest = results[it.doc].get(key)
+                        if dest is None:
+                            dest = results[it.doc][key] = np.zeros((len(seqs[it.doc]) - 1, *arr.shape[1:]), arr.dtype)
+                        dest[t0 : t0 + n] = arr[offset : offset + n]
                     offset += n
                     left[it.doc] -= 1
                     done += left[it.doc] == 0
                 if progress:
                     progress(offset, done)
                 pos += len(batch)
-        return [DocScore(r) for r in results]
+        return [DocScore(r.pop("nll", np.zeros(max(len(s) - 1, 0), np.float32)), r) for r, s in zip(results, seqs)]
 
-    def _run(self, seqs, batch: list[_Item], window_prefix: int | None) -> np.ndarray:
+    def _run(self, seqs, batch: list[_Item], window_prefix: int | None) -> dict[str, np.ndarray]:
         inputs, targets, rows, cols = [], [], [], []
         for r, it in enumerate(batch):
             w, seq = it.window, seqs[it.doc]
@@ -187,11 +219,11 @@ class Scorer:
         dev = self.device
         pin = dev.startswith("cuda")
         to = lambda t: (t.pin_memory() if pin else t).to(dev, non_blocking=pin)  # noqa: E731
-        nll = self._batch_nll(
+        out = self._batch_nll(
             to(ids), None if mask is None else to(mask),
             to(torch.tensor(rows)), to(torch.tensor(cols)), to(torch.tensor(targets)),
         )
-        return nll.cpu().numpy()
+        return {k: v.cpu().numpy() for k, v in out.items()}
 
     @staticmethod
     def _check_finite(nll: np.ndarray, batch: list[_Item], doc_names) -> None:

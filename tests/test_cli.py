@@ -112,3 +112,20 @@ def test_unreachable_hub_model_and_dataset_are_one_line(tmp_path, tiny_model_dir
     assert main(["run", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "could not load hub dataset 'no-such-org/no-such-dataset'" in err and err.count("\n") == 1
+
+
+def test_tokenizer_that_adds_bos_is_never_scored_with_two(tmp_path, tiny_model_dir):
+    """A tokenizer whose post-processor adds BOS (like Gemma's): detected, and only one BOS is used."""
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+
+    from lm_eval_it.tokens import encode, tokenizer_info
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert tokenizer_info(tok)["adds_bos"] is False
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.bos_token_id)])
+    assert tok("hello").input_ids[0] == tok.bos_token_id
+    info = tokenizer_info(tok)
+    assert info["adds_bos"] is True and info["bos"] == "<s>"
+    assert tok.bos_token_id not in encode(tok, ["hello"])[0]  # encoded without special tokens

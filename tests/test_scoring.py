@@ -91,3 +91,21 @@ def test_non_finite_logits_name_the_document(tiny, seqs):
     scorer = Scorer(broken, "cpu")
     with pytest.raises(UserError, match=r"non-finite logits in document d0, window 0.*float32"):
         scorer.score(seqs[:1], [plan_windows(len(seqs[0]), 16, 16)], 1, doc_names=["d0"])
+
+
+def test_bos_every_window_puts_bos_before_each_later_window(tiny, seqs):
+    model, tok = tiny
+    bos = tok.bos_token_id
+    seq = seqs[0]
+    window = 8  # BOS + 7 text tokens per later window
+    plan = plan_windows(len(seq), window - 1, window - 1)
+    got = Scorer(model, "cpu").score([seq], [plan], 2, window_prefix=bos)[0].token_nll
+    ref = []
+    for w in plan:
+        for j in w.targets():
+            ctx = seq[w.start : j] if w.start == 0 else [bos] + seq[w.start : j]
+            assert len(ctx) <= window
+            with torch.no_grad():
+                logp = torch.log_softmax(model(torch.tensor([ctx])).logits[0, -1].double(), -1)
+            ref.append(-logp[seq[j]].item())
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,156 @@
+"""Temperature statistics: entropy and NLL of softmax(z / T), best T, calibration.
+
+Pure functions on logits or per-token arrays; no model. With ``d = z - max z``
+and ``β = 1/T``, one exponential per vocabulary entry gives everything:
+
+* ``Z(β) = Σ exp(β d) = 1 + Σ_{j ≠ argmax} exp(β d_j)`` (``log1p`` keeps
+  confident tokens precise), ``lse = β·max z + log Z``
+* NLL of the true token ``y``:  ``log Z - β d_y``           (nats)
+* entropy:                      ``log Z - β Σ p d``          (nats)
+* top-1 probability:            ``1 / Z`` (the argmax has ``d = 0``)
+* dNLL/dβ = ``Σ p d - d_y``,  d²NLL/dβ² = ``Var_p(d)`` ≥ 0   (NLL is convex in β)
+
+so the best temperature is found exactly by a safeguarded Newton search on β
+(:func:`minimize_convex`), not read off a grid.
+
+Example::
+
+    >>> import torch, math
+    >>> s = softmax_stats(torch.tensor([[0.0, 0.0, 0.0, 0.0]]), torch.tensor([1]), [1.0, 0.5])
+    >>> [round(v / math.log(2), 6) for v in s["entropy"][0].tolist()]  # uniform: 2 bits at any T
+    [2.0, 2.0]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+
+LN2 = math.log(2.0)
+
+
+def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, derivatives: bool = False) -> dict:
+    """Per-row statistics of softmax(logits / T) for each T, in nats.
+
+    Returns ``entropy``, ``nll``, ``top1_prob`` of shape (rows, len(T)), ``top1_correct``
+    of shape (rows,), and with ``derivatives`` also ``d1``/``d2`` (dNLL/dβ, d²NLL/dβ²).
+    """
+    z = logits.float()
+    zmax, arg = z.max(dim=-1, keepdim=True)
+    d = z - zmax
+    d_y = d.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    n = z.shape[0]
+    ent = torch.empty(n, len(temperatures))
+    nll = torch.empty_like(ent)
+    top1 = torch.empty_like(ent)
+    d1 = torch.empty_like(ent) if derivatives else None
+    d2 = torch.empty_like(ent) if derivatives else None
+    for k, t in enumerate(temperatures):
+        beta = 1.0 / float(t)
+        e = torch.exp(d * beta)
+        e.scatter_(-1, arg, 0.0)  # the argmax contributes exactly 1: keep it out of the float sum
+        rest = e.sum(-1)
+        zsum = 1.0 + rest
+        mean_d = (e * d).sum(-1) / zsum
+        log_z = torch.log1p(rest)
+        ent[:, k] = (log_z - beta * mean_d).cpu()
+        nll[:, k] = (log_z - beta * d_y).cpu()
+        top1[:, k] = (1.0 / zsum).cpu()
+        if derivatives:
+            d1[:, k] = (mean_d - d_y).cpu()
+            d2[:, k] = ((e * d * d).sum(-1) / zsum - mean_d * mean_d).clamp_min(0).cpu()
+    out = {"entropy": ent, "nll": nll, "top1_prob": top1,
+           "top1_correct": (arg.squeeze(-1) == targets).cpu()}
+    if derivatives:
+        out.update(d1=d1, d2=d2)
+    return out
+
+
+def minimize_convex(fn: Callable[[float], tuple[float, float, float]], lo: float, hi: float,
+                    x0: float | None = None, tol: float = 1e-10, max_iter: int = 60) -> tuple[float, int]:
+    """Minimise a smooth convex function on ``[lo, hi]`` given value, first and second derivative.
+
+    Newton steps, kept inside a bracket that shrinks with the sign of the derivative
+    (bisection when a step leaves it). Returns ``(x, evaluations)``.
+
+    >>> minimize_convex(lambda x: ((x - 2) ** 2, 2 * (x - 2), 2.0), 0.1, 10.0)[0]
+    2.0
+    """
+    x = min(max(x0 if x0 is not None else (lo + hi) / 2, lo), hi)
+    for i in range(1, max_iter + 1):
+        _, g, h = fn(x)
+        if g > 0:
+            hi = x
+        elif g < 0:
+            lo = x
+        else:
+            return x, i
+        step = x - g / h if h > 0 else None
+        nxt = step if step is not None and lo < step < hi else (lo + hi) / 2
+        if abs(nxt - x) <= tol * max(1.0, abs(x)) or hi - lo <= tol * max(1.0, abs(x)):
+            return nxt, i
+        x = nxt
+    return x, max_iter
+
+
+def ece(confidence, correct, bins: int = 15, scheme: str = "width") -> float:
+    """Expected calibration error of top-1 confidence: Σ_b (n_b / N) · |acc_b - conf_b|.
+
+    ``scheme="width"``: equal-width bins on [0, 1]; ``"mass"``: equal-count bins.
+
+    >>> ece([0.9, 0.9, 0.9, 0.9], [1, 1, 1, 0])   # 90% sure, 75% right
+    0.15
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    corr = np.asarray(correct, dtype=np.float64)
+    if conf.size == 0:
+        return float("nan")
+    if scheme == "width":
+        idx = np.minimum((conf * bins).astype(int), bins - 1)
+    elif scheme == "mass":
+        order = np.argsort(conf, kind="stable")
+        idx = np.empty(conf.size, dtype=int)
+        idx[order] = np.arange(conf.size) * bins // conf.size
+    else:
+        raise ValueError(f"scheme must be 'width' or 'mass', got {scheme!r}")
+    total = 0.0
+    for b in range(bins):
+        sel = idx == b
+        if sel.any():
+            total += sel.sum() / conf.size * abs(corr[sel].mean() - conf[sel].mean())
+    return round(float(total), 12)
+
+
+def reliability(confidence, correct, bins: int = 15) -> list[dict]:
+    """Per equal-width bin: count, mean confidence, accuracy (for reliability diagrams)."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    corr = np.asarray(correct, dtype=np.float64)
+    idx = np.minimum((conf * bins).astype(int), bins - 1)
+    out = []
+    for b in range(bins):
+        sel = idx == b
+        out.append({"low": b / bins, "high": (b + 1) / bins, "count": int(sel.sum()),
+                    "confidence": float(conf[sel].mean()) if sel.any() else None,
+                    "accuracy": float(corr[sel].mean()) if sel.any() else None})
+    return out
+
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def parse_temperatures(spec: str) -> list[float]:
+    """``"0.2:2.0:0.1"`` (start:stop:step, inclusive) or ``"0.5,1,2"``.
+
+    >>> parse_temperatures("0.5:1.0:0.25"), parse_temperatures("1,2")
+    ([0.5, 0.75, 1.0], [1.0, 2.0])
+    """
+    if ":" in spec:
+        start, stop, step = (float(x) for x in spec.split(":"))
+        if step <= 0 or start <= 0 or stop < start:
+            raise ValueError("expected start:stop:step with 0 < start <= stop and step > 0")
+        n = int(math.floor((stop - start) / step + 1e-9)) + 1
+        return [round(start + i * step, 10) for i in range(n)]
+    return [float(x) for x in spec.split(",") if x.strip()]

@@ -1,0 +1,164 @@
+"""Temperature statistics against hand-computed values; best T against brute force; ECE; the sweep end to end."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lm_eval_it.cli import main
+from lm_eval_it.temperature import ece, minimize_convex, parse_temperatures, reliability, softmax_stats
+
+LN2 = math.log(2)
+
+
+def np_stats(z, y, t):
+    s = np.asarray(z, dtype=np.float64) / t
+    p = np.exp(s - s.max())
+    p /= p.sum()
+    return -(p * np.log(p)).sum(), -np.log(p[y]), p.max()
+
+
+def test_entropy_and_nll_match_hand_computation():
+    z = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
+    y = torch.tensor([0, 2])
+    temps = [0.5, 1.0, 2.0]
+    s = softmax_stats(z, y, temps)
+    for i in range(2):
+        for k, t in enumerate(temps):
+            h, nll, top = np_stats(z[i].tolist(), int(y[i]), t)
+            assert s["entropy"][i, k].item() == pytest.approx(h, rel=1e-5)
+            assert s["nll"][i, k].item() == pytest.approx(nll, rel=1e-5)
+            assert s["top1_prob"][i, k].item() == pytest.approx(top, rel=1e-5)
+    # T = 1, row 0 by hand: p = e^[1,2,3] / (e + e^2 + e^3)
+    zsum = math.e + math.e**2 + math.e**3
+    assert s["nll"][0, 1].item() == pytest.approx(math.log(zsum) - 1.0, rel=1e-6)
+    assert s["top1_correct"].tolist() == [False, True]
+
+
+def test_temperature_limits():
+    z = torch.tensor([[3.0, 1.0, 0.0, -2.0, 0.5, 2.5, 1.5, 0.25]])
+    v = z.shape[1]
+    hot = softmax_stats(z, torch.tensor([1]), [1e4])
+    assert hot["entropy"][0, 0].item() / LN2 == pytest.approx(math.log2(v), abs=1e-4)   # T → ∞: log2 V
+    assert hot["nll"][0, 0].item() / LN2 == pytest.approx(math.log2(v), abs=1e-3)
+    cold = softmax_stats(z, torch.tensor([1]), [1e-3])
+    assert cold["entropy"][0, 0].item() == pytest.approx(0.0, abs=1e-6)                   # T → 0: entropy 0
+    # NLL of a miss → (z_max − z_y)/T nats: the bits of the argmax miss grow like 1/T
+    assert cold["nll"][0, 0].item() == pytest.approx((3.0 - 1.0) / 1e-3, rel=1e-4)
+    hit = softmax_stats(z, torch.tensor([0]), [1e-3])
+    assert hit["nll"][0, 0].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_derivatives_match_finite_differences():
+    torch.manual_seed(0)
+    z, y = torch.randn(50, 30, dtype=torch.float64) * 3, torch.randint(0, 30, (50,))
+    beta, h = 0.8, 1e-4
+    mid = softmax_stats(z, y, [1 / beta], derivatives=True)
+    up, down = (softmax_stats(z, y, [1 / (beta + d)])["nll"].double().sum() for d in (h, -h))
+    assert mid["d1"].double().sum().item() == pytest.approx(((up - down) / (2 * h)).item(), rel=1e-3)
+    d1_up, d1_down = (softmax_stats(z, y, [1 / (beta + d)], derivatives=True)["d1"].double().sum() for d in (h, -h))
+    assert mid["d2"].double().sum().item() == pytest.approx(((d1_up - d1_down) / (2 * h)).item(), rel=1e-3)
+
+
+def test_best_temperature_matches_brute_force_grid():
+    torch.manual_seed(1)
+    z = torch.randn(400, 50) * 4
+    # targets drawn at T = 1.7: the logits are too sharp for them (an over-confident model), best T near 1.7
+    y = torch.multinomial(torch.softmax(z / 1.7, -1), 1, generator=torch.Generator().manual_seed(2)).squeeze(1)
+
+    def total(beta):
+        s = softmax_stats(z, y, [1 / beta], derivatives=True)
+        return s["nll"].double().sum().item(), s["d1"].double().sum().item(), s["d2"].double().sum().item()
+
+    beta, evals = minimize_convex(total, 0.05, 5.0, x0=1.0)
+    grid = np.arange(0.05, 5.0, 0.0005)
+    values = [softmax_stats(z, y, [1 / b])["nll"].double().sum().item() for b in grid[::10]]
+    coarse = grid[::10][int(np.argmin(values))]
+    fine = np.arange(coarse - 0.005, coarse + 0.005, 0.00005)
+    best_grid = fine[int(np.argmin([total(b)[0] for b in fine]))]
+    assert beta == pytest.approx(best_grid, abs=1e-4)
+    assert total(beta)[0] <= total(best_grid)[0] * (1 + 1e-8)  # float32 logits: equal up to rounding
+    assert 1 / beta > 1.0 and evals < 20
+
+
+def test_ece_constructed_cases():
+    assert ece([0.9] * 10, [1] * 7 + [0] * 3) == pytest.approx(0.2)
+    # two groups: 20% sure and right 20% of the time (calibrated), 80% sure and always right (off by 0.2)
+    conf, corr = [0.2] * 5 + [0.8] * 5, [1, 0, 0, 0, 0] + [1] * 5
+    assert ece(conf, corr, 15, "width") == pytest.approx(0.1)
+    assert ece(conf, corr, 2, "mass") == pytest.approx(0.1)
+    assert ece([0.5, 0.5], [1, 0]) == 0.0
+    bins = reliability(conf, corr, 15)
+    assert sum(b["count"] for b in bins) == 10 and bins[3]["accuracy"] == pytest.approx(0.2)
+    with pytest.raises(ValueError):
+        ece(conf, corr, 15, "quantile")
+
+
+def test_parse_temperatures():
+    assert parse_temperatures("0.2:2.0:0.1") == [round(0.2 + 0.1 * i, 10) for i in range(19)]
+    assert parse_temperatures("0.7, 1.3") == [0.7, 1.3]
+    with pytest.raises(ValueError):
+        parse_temperatures("2:1:0.1")
+
+
+def test_sweep_end_to_end(tmp_path, tiny_model_dir):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in
+                            ["The cat sat on the mat. " * 6, "Numbers 1 2 3 4 5 6 7 8 9.", "def f(x): return x"]))
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "models": [{"name": "tiny", "path": str(tiny_model_dir)}],
+        "datasets": [{"name": "toy", "path": str(data)}],
+        "eval": {"window": 24, "stride": 12, "batch_size": 3, "device": "cpu"},
+        "output": {"dir": str(tmp_path / "results"), "run_name": "sw", "per_token": True},
+    }))
+    assert main(["sweep", str(cfg), "--quiet", "--temperatures", "0.5:2.0:0.5"]) == 0
+    (folder,) = (tmp_path / "results" / "sw").iterdir()
+    res = json.loads((folder / "results.json").read_text())
+    (row,) = res["results"]
+    sw = row["temperature"]
+    assert sw["temperatures"] == [0.5, 1.0, 1.5, 2.0]
+    t1 = sw["per_temperature"][1]
+    # the sweep's T = 1 is the scoring pass's cross-entropy
+    assert t1["nll_bits_per_token"] == pytest.approx(row["metrics"]["bits_per_token"], rel=1e-5)
+    assert t1["nll_bits_per_byte"] == pytest.approx(row["metrics"]["bits_per_byte"], rel=1e-5)
+    ent = [p["entropy_bits_per_token"] for p in sw["per_temperature"]]
+    assert ent == sorted(ent)  # entropy rises with T
+    best = sw["best"]
+    assert best["exact"] and best["nll_bits_per_token"] <= min(p["nll_bits_per_token"] for p in sw["per_temperature"]) + 1e-9
+    assert sw["calibration_T1"]["direction"] in ("over-confident", "under-confident")
+    assert sum(sw["per_temperature"][0]["entropy_histogram"]["counts"]) == row["metrics"]["tokens"]
+    for name in ("temperature_curves.png", "reliability.png", "entropy_histogram.png"):
+        assert (folder / name).read_bytes()[:4] == b"\x89PNG"
+    assert (folder / "report.html").read_text().count("data:image/png;base64,") == 3
+    (npz_path,) = folder.glob("per_token-*.npz")
+    arrays = np.load(npz_path)
+    assert arrays["entropy"].shape == (row["metrics"]["tokens"], 4)
+    assert float(arrays["nll"].astype(np.float64).sum()) == pytest.approx(row["metrics"]["nll"], rel=1e-9)
+    assert "Temperature sweep · tiny · toy" in (folder / "summary.md").read_text()
+
+
+def test_best_temperature_of_the_scorer_matches_a_grid(tiny):
+    """The exact search over stored hidden states lands on the grid minimum of the real model."""
+    from lm_eval_it.scoring import Scorer
+    from lm_eval_it.sweep import summarize_sweep
+    from lm_eval_it.tokens import encode, with_prefix
+    from lm_eval_it.windows import plan_windows
+    from conftest import corpus
+
+    model, tok = tiny
+    seqs = [with_prefix(x, tok.bos_token_id) for x in encode(tok, [t[:400] for t in corpus()[:3]])]
+    temps = [0.5, 1.0, 2.0, 4.0]
+    scorer = Scorer(model, "cpu", temperatures=temps, keep_hidden=True)
+    scores = scorer.score(seqs, [plan_windows(len(s), 32, 16) for s in seqs], 4)
+    sw = summarize_sweep(scores, 1000, temps, scorer, vocab=scorer.vocab)
+    hidden = np.concatenate([s.extra["hidden"] for s in scores])
+    targets = np.concatenate([s.extra["target"] for s in scores]).astype(np.int64)
+    grid = np.linspace(0.3, 6.0, 400)
+    totals = [scorer.head_stats(hidden, targets, [t])["nll"].astype(np.float64).sum() for t in grid]
+    t_grid = grid[int(np.argmin(totals))]
+    assert sw["best"]["temperature"] == pytest.approx(t_grid, abs=grid[1] - grid[0])
+    assert sw["best"]["nll_bits_per_token"] * LN2 * len(targets) <= min(totals) + 1e-6
