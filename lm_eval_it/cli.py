@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("overrides", nargs="*", metavar="key=value",
                    help="override config keys, e.g. eval.stride=256 models.0.dtype=bfloat16")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--resume", metavar="RUN_FOLDER", help="continue an interrupted run (the same command also does)")
     r.add_argument("--debug", action="store_true", help="show tracebacks")
     w = sub.add_parser("sweep", help="run a config with a temperature sweep (shorthand for eval.temperatures=...)")
     w.add_argument("config", help="path to a YAML config")
@@ -79,13 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     unknown = [x for x in extra if x.startswith("-") or "=" not in x]
     if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        print(f"error: unrecognized argument {unknown[0]!r}; overrides are key=value (e.g. eval.stride=256), "
+              f"see lm-eval-it {args.command} --help", file=sys.stderr)
+        return UserError.exit_code
     args.overrides = list(getattr(args, "overrides", [])) + extra
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         if args.command == "compare":
             if args.overrides:
-                parser.error(f"unrecognized arguments: {' '.join(args.overrides)}")
+                raise UserError(f"compare takes run folders, not overrides: {' '.join(args.overrides)}")
             _compare(args)
             return 0
         from .config import load_config
@@ -101,15 +104,21 @@ def main(argv: list[str] | None = None) -> int:
             args.overrides.append(f"eval.temperatures=[{', '.join(repr(t) for t in temps)}]")
         cfg, raw = load_config(args.config, args.overrides)
         _quiet_libraries()
-        run(cfg, raw, show_progress=not args.quiet)
+        run(cfg, raw, show_progress=not args.quiet, resume=getattr(args, "resume", None))
         return 0
     except UserError as e:
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)
         return UserError.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; no results were written", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        folder = getattr(e, "folder", None)
+        if folder is not None and getattr(e, "documents", 0):
+            cmd = " ".join(["lm-eval-it", args.command, args.config, *args.overrides, "--resume", str(folder)])
+            print(f"interrupted: {e.documents} documents are checkpointed in {folder}; resume with: {cmd}",
+                  file=sys.stderr)
+        else:
+            print("interrupted before any document was finished; no results were written", file=sys.stderr)
         return 130
 
 

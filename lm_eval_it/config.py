@@ -45,6 +45,7 @@ class ModelConfig(_Strict):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     revision: str | None = None
     trust_remote_code: bool = False
+    allow_pickle: bool = False  # load .bin (pickle) weights; safetensors only unless set
 
     @model_validator(mode="after")
     def _default_name(self) -> "ModelConfig":
@@ -113,6 +114,7 @@ class EvalConfig(_Strict):
     window: int = Field(default=1024, ge=2)
     stride: int | None = Field(default=None, ge=1)
     window_unit: Literal["tokens", "bytes"] = "tokens"
+    strict_window: bool = False  # error (instead of clamping) when window exceeds the model's positions
     prefix: str = "auto"
     batch_size: int | str = "auto"
     device: str = "auto"

@@ -7,7 +7,8 @@
   tens of seconds, so the result is cached as safetensors under
   ``$LM_EVAL_IT_CACHE`` (default ``~/.cache/lm_eval_it``), keyed by the GGUF
   file's sha256; later runs load the cache in about a second.
-* ``trust_remote_code`` is off unless the config turns it on.
+* ``trust_remote_code`` is off unless the config turns it on, and pickle
+  (``.bin``) weights load only with ``allow_pickle: true``: safetensors otherwise.
 
 Example::
 
@@ -162,10 +163,14 @@ def _gguf_to_cache(folder: str, gguf_file: str, trust: bool) -> tuple[Path, str]
     return target, digest
 
 
+def _hub(kwargs: dict) -> dict:
+    return {k: v for k, v in kwargs.items() if k != "use_safetensors"}
+
+
 def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
     """Load one configured model onto ``device`` in eval mode."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     t0 = time.perf_counter()
     dtype = resolve_dtype(cfg.dtype, device)
@@ -184,17 +189,23 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
             fingerprint = f"folder-sha256:{folder_fingerprint(Path(folder))}"
         else:
             fingerprint = ""
+    if not cfg.allow_pickle and not cfg.gguf_file:
+        kwargs["use_safetensors"] = True
     try:
-        tokenizer = AutoTokenizer.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **kwargs)
+        AutoConfig.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **_hub(kwargs))
+        tokenizer = AutoTokenizer.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **_hub(kwargs))
         model = AutoModelForCausalLM.from_pretrained(
             load_from, dtype=getattr(torch, dtype), trust_remote_code=cfg.trust_remote_code, **kwargs
         )
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - hub/IO/format errors become one line
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        if "trust_remote_code" in str(e):
+        text = str(e)
+        first = (text.strip().splitlines() or [type(e).__name__])[0]
+        if "trust_remote_code" in text:
             first = "it needs custom code; set trust_remote_code: true if you trust its source"
+        elif kwargs.get("use_safetensors") and os.path.isdir(load_from) and list(Path(load_from).glob("*.bin")):
+            first = "it has only pickle (.bin) weights; set allow_pickle: true if you trust its source"
         raise UserError(f"model {cfg.name!r} ({cfg.path}) could not be loaded: {first}") from None
     if not fingerprint:
         fingerprint = f"hub:{cfg.path}@{getattr(model.config, '_commit_hash', None) or cfg.revision or 'main'}"

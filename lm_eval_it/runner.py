@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .compare import build_comparison, comparison_markdown, write_comparison
 from .config import RunConfig
+from .checkpoint import Checkpoint, run_header
 from .data import Documents, load_documents
 from .errors import UserError
 from .metrics import Totals, summarize
@@ -36,6 +37,14 @@ from .windows import min_context, plan_windows
 log = logging.getLogger(__name__)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: what was checkpointed, and where."""
+
+    def __init__(self, folder: Path, documents: int):
+        super().__init__(str(folder))
+        self.folder, self.documents = folder, documents
+
+
 def prepare_output(cfg: RunConfig, now: datetime) -> Path:
     """Create ``<dir>/<run>/<timestamp>/`` and prove it is writable, before any scoring."""
     base = Path(cfg.output.dir).expanduser() / cfg.output.run_name
@@ -45,12 +54,46 @@ def prepare_output(cfg: RunConfig, now: datetime) -> Path:
         while folder.exists():
             folder, n = base / f"{stamp}-{n}", n + 1
         folder.mkdir(parents=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"x" * 4096)
-        probe.unlink()
     except OSError as e:
         raise UserError(f"output.dir: cannot write to {str(base)!r} ({e.strerror}); choose another folder") from None
+    check_writable(folder)
     return folder
+
+
+def check_writable(folder: Path) -> None:
+    probe = folder / ".write-test"
+    try:
+        probe.write_bytes(b"x" * (1 << 20))  # room for at least a results file
+        probe.unlink()
+    except OSError as e:
+        probe.unlink(missing_ok=True)
+        raise UserError(f"output.dir: cannot write to {str(folder)!r} ({e.strerror}); choose another folder") from None
+
+
+def open_checkpoint(cfg: RunConfig, header: dict, now: datetime, resume: str | None) -> tuple[Path, Checkpoint]:
+    """The run folder and its checkpoint: the one to resume, or a new one."""
+    if resume:
+        folder = Path(resume)
+        ck = Checkpoint(folder)
+        if not ck.exists():
+            raise UserError(f"--resume: {str(folder)!r} holds no checkpoint to resume")
+        if (folder / "results.json").is_file():
+            raise UserError(f"--resume: {str(folder)!r} is already complete")
+    else:
+        base = Path(cfg.output.dir).expanduser() / cfg.output.run_name
+        candidates = sorted(base.glob("*/" + "checkpoint.jsonl"), reverse=True) if base.is_dir() else []
+        folder = next((c.parent for c in candidates if not (c.parent / "results.json").exists()
+                       and not Checkpoint(c.parent).mismatch(header)), None)
+        if folder is None:
+            folder = prepare_output(cfg, now)
+            ck = Checkpoint(folder)
+            ck.begin(header)
+            return folder, ck
+        ck = Checkpoint(folder)
+        log.warning("resuming %s: %d documents already scored", folder, ck.count())
+    check_writable(folder)
+    ck.begin(header)
+    return folder, ck
 
 
 def token_window(cfg: RunConfig, lm: LoadedModel, bytes_per_token: float) -> tuple[int, int]:
@@ -60,6 +103,9 @@ def token_window(cfg: RunConfig, lm: LoadedModel, bytes_per_token: float) -> tup
         window = max(2, round(window / bytes_per_token))
         stride = max(1, min(window, round(stride / bytes_per_token)))
     if lm.max_positions and window > lm.max_positions:
+        if cfg.eval.strict_window:
+            raise UserError(f"eval.window: {window} tokens exceeds {lm.name}'s maximum of {lm.max_positions} "
+                            "positions; lower it, or drop strict_window to clamp")
         log.warning("eval.window %d tokens exceeds %s's maximum of %d positions; clamped to %d",
                     window, lm.name, lm.max_positions, lm.max_positions)
         window = lm.max_positions
@@ -89,7 +135,7 @@ def check_roundtrip(lm: LoadedModel, docs: Documents, ids: list[list[int]]) -> d
 
 
 def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConfig, show_progress: bool,
-                  tok_info: dict | None = None, folder: Path | None = None) -> dict:
+                  tok_info: dict | None = None, folder: Path | None = None, ck: Checkpoint | None = None) -> dict:
     prefix_id, prefix_desc = resolve_prefix(lm.tokenizer, cfg.eval.prefix)
     t0 = time.perf_counter()
     ids = encode(lm.tokenizer, docs.texts)
@@ -116,7 +162,9 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
 
     scores: list[DocScore] = scorer.score(seqs, plans, batch_size, progress=progress,
                                           doc_names=[f"#{i}" for i in range(len(seqs))],
-                                          window_prefix=prefix_id if every else None)
+                                          window_prefix=prefix_id if every else None,
+                                          done=ck.done(lm.name, docs.name) if ck else None,
+                                          on_doc=(lambda d, sc: ck.record(lm.name, docs.name, d, sc)) if ck else None)
     bar.close()
     per_doc, totals = [], Totals()
     for i, (text, x, s) in enumerate(zip(docs.texts, ids, scores)):
@@ -168,18 +216,27 @@ def write_per_token(path: Path, seqs, scores, temperatures) -> None:
     os.replace(tmp, path)
 
 
-def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
-    """Run every model on every dataset and write the results folder; return it."""
+def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | None = None) -> Path:
+    """Run every model on every dataset and write the results folder; return it.
+
+    Finished documents are checkpointed as they complete; the same command (or
+    ``resume=<run folder>``) continues an interrupted run to identical numbers.
+    """
     wall0 = time.perf_counter()
     torch.manual_seed(cfg.eval.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(cfg.eval.device)
     now = datetime.now(timezone.utc)
     datasets = [load_documents(d) for d in cfg.datasets]
-    folder = prepare_output(cfg, now)
+    provenance = collect(device)
+    header = run_header(cfg.model_dump(), {d.name: d.fingerprint for d in datasets}, provenance["versions"])
+    folder, ck = open_checkpoint(cfg, header, now, resume)
+    resumed = ck.count()
     try:
         rows, models = [], []
         for mcfg in cfg.models:
             lm = load_model(mcfg, device)
+            ck.model(lm.name, lm.fingerprint)
             temps = cfg.eval.temperatures
             scorer = Scorer(lm.model, device, temperatures=temps, keep_hidden=bool(temps))
             tok_info = tokenizer_info(lm.tokenizer)
@@ -188,7 +245,7 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
                            "vocab_size": scorer.vocab, "tokenizer": tok_info,
                            "split_head": scorer.split_head})
             for docs in datasets:
-                rows.append(score_dataset(lm, scorer, docs, cfg, show_progress, tok_info, folder))
+                rows.append(score_dataset(lm, scorer, docs, cfg, show_progress, tok_info, folder, ck))
             del scorer, lm
             gc.collect()
         results = {
@@ -199,7 +256,8 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
             "wall_seconds": time.perf_counter() - wall0,
             "config": cfg.model_dump(),
             "raw_config": raw,
-            "provenance": collect(device),
+            "provenance": provenance,
+            "resumed_documents": resumed,
             "models": models,
             "datasets": [{"name": d.name, "fingerprint": d.fingerprint, "source": d.source,
                           "documents": len(d.texts), "skipped_empty": d.skipped_empty} for d in datasets],
@@ -216,8 +274,11 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True) -> Path:
 
             pngs = render_all(rows)
         write_run(folder, results, pngs, extra_md)
+        ck.remove()
+    except KeyboardInterrupt:
+        raise RunInterrupted(folder, ck.count()) from None
     except BaseException:
-        if not any(folder.iterdir()):
+        if ck.count() == 0 and not (folder / "results.json").exists():
             shutil.rmtree(folder, ignore_errors=True)
         raise
     print(text_table(rows))

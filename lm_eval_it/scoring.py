@@ -153,6 +153,8 @@ class Scorer:
         progress: Callable[[int, int], None] | None = None,
         doc_names: list[str] | None = None,
         window_prefix: int | None = None,
+        done: dict[int, DocScore] | None = None,
+        on_doc: Callable[[int, DocScore], None] | None = None,
     ) -> list[DocScore]:
         """Score every planned window; return one :class:`DocScore` per sequence.
 
@@ -160,7 +162,13 @@ class Scorer:
         tokens scored and the documents completed by it. ``window_prefix``, when
         given, is put in front of every window that does not start the sequence
         (plan those windows one token shorter).
+
+        ``done`` holds documents already scored (a resume): batches made only of
+        their windows are skipped, the batch plan is otherwise unchanged, so the
+        numbers are identical to an uninterrupted run. ``on_doc(doc, score)`` is
+        called as each remaining document is finished (to checkpoint it).
         """
+        done = done or {}
         left = [len(p) for p in plans]
         results: list[dict[str, np.ndarray]] = [{} for _ in seqs]
         items = [_Item(d, k, w) for d, plan in enumerate(plans) for k, w in enumerate(plan)]
@@ -169,6 +177,13 @@ class Scorer:
         with torch.inference_mode():
             while pos < len(items):
                 batch = items[pos : pos + bs]
+                if all(it.doc in done for it in batch):
+                    for it in batch:
+                        left[it.doc] -= 1
+                    if progress:
+                        progress(sum(it.window.n_scored for it in batch), sum(left[d] == 0 for d in {it.doc for it in batch}))
+                    pos += len(batch)
+                    continue
                 try:
                     nll = self._run(seqs, batch, window_prefix)
                 except torch.OutOfMemoryError:
@@ -180,7 +195,7 @@ class Scorer:
                         torch.cuda.empty_cache()
                     continue
                 self._check_finite(nll["nll"], batch, doc_names)
-                offset, done = 0, 0
+                offset, finished = 0, 0
                 for it in batch:
                     n, t0 = it.window.n_scored, it.window.start + it.window.score_from
                     for key, arr in nll.items():
@@ -190,11 +205,19 @@ class Scorer:
                         dest[t0 : t0 + n] = arr[offset : offset + n]
                     offset += n
                     left[it.doc] -= 1
-                    done += left[it.doc] == 0
+                    if left[it.doc] == 0:
+                        finished += 1
+                        if on_doc and it.doc not in done:
+                            on_doc(it.doc, self._doc_score(results[it.doc], seqs[it.doc]))
                 if progress:
-                    progress(offset, done)
+                    progress(offset, finished)
                 pos += len(batch)
-        return [DocScore(r.pop("nll", np.zeros(max(len(s) - 1, 0), np.float32)), r) for r, s in zip(results, seqs)]
+        return [done[d] if d in done else self._doc_score(r, s) for d, (r, s) in enumerate(zip(results, seqs))]
+
+    @staticmethod
+    def _doc_score(arrays: dict, seq) -> DocScore:
+        extra = {k: v for k, v in arrays.items() if k != "nll"}
+        return DocScore(arrays.get("nll", np.zeros(max(len(seq) - 1, 0), np.float32)), extra)
 
     def _run(self, seqs, batch: list[_Item], window_prefix: int | None) -> dict[str, np.ndarray]:
         inputs, targets, rows, cols = [], [], [], []

@@ -48,20 +48,23 @@ def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, der
     top1 = torch.empty_like(ent)
     d1 = torch.empty_like(ent) if derivatives else None
     d2 = torch.empty_like(ent) if derivatives else None
+    e = torch.empty_like(d)
     for k, t in enumerate(temperatures):
         beta = 1.0 / float(t)
-        e = torch.exp(d * beta)
+        torch.mul(d, beta, out=e)
+        e.exp_()
         e.scatter_(-1, arg, 0.0)  # the argmax contributes exactly 1: keep it out of the float sum
         rest = e.sum(-1)
         zsum = 1.0 + rest
-        mean_d = (e * d).sum(-1) / zsum
+        mean_d = torch.bmm(e.unsqueeze(1), d.unsqueeze(2)).view(-1) / zsum  # Σ e·d without a temporary
         log_z = torch.log1p(rest)
         ent[:, k] = (log_z - beta * mean_d).cpu()
         nll[:, k] = (log_z - beta * d_y).cpu()
         top1[:, k] = (1.0 / zsum).cpu()
         if derivatives:
             d1[:, k] = (mean_d - d_y).cpu()
-            d2[:, k] = ((e * d * d).sum(-1) / zsum - mean_d * mean_d).clamp_min(0).cpu()
+            second = torch.bmm((e * d).unsqueeze(1), d.unsqueeze(2)).view(-1) / zsum
+            d2[:, k] = (second - mean_d * mean_d).clamp_min(0).cpu()
     out = {"entropy": ent, "nll": nll, "top1_prob": top1,
            "top1_correct": (arg.squeeze(-1) == targets).cpu()}
     if derivatives:

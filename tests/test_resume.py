@@ -1,0 +1,130 @@
+"""Killed runs resume to identical numbers; changed inputs are refused; runs are deterministic."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import corpus
+from lm_eval_it.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def long_config(tmp_path_factory, tiny_model_dir):
+    """40 documents, small windows, batch size 1: long enough to be killed part-way."""
+    tmp = tmp_path_factory.mktemp("resume")
+    data = tmp / "docs.jsonl"
+    texts = [t[:3000] for t in corpus()[:40]]
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+
+    def make(run_name: str, **eval_):
+        cfg = {"models": [{"name": "tiny", "path": str(tiny_model_dir)}],
+               "datasets": [{"name": "docs", "path": str(data)}],
+               "eval": {"window": 48, "stride": 24, "batch_size": 1, "device": "cpu", "temperatures": [0.5, 2.0],
+                        **eval_},
+               "output": {"dir": str(tmp / "results"), "run_name": run_name, "plots": False}}
+        path = tmp / f"{run_name}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path, tmp / "results" / run_name
+    return make
+
+
+def results_of(run_dir: Path) -> dict:
+    (f,) = run_dir.glob("*/results.json")
+    return json.loads(f.read_text())
+
+
+def numbers(res: dict) -> list:
+    (row,) = res["results"]
+    return [row["per_document"], row["metrics"], row["intervals"],
+            {k: v for k, v in row["temperature"].items()}]
+
+
+def launch(cfg: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "lm_eval_it", "run", str(cfg), "--quiet"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def checkpointed(run_dir: Path) -> int:
+    return sum(f.read_text().count('"kind": "doc"') for f in run_dir.glob("*/checkpoint.jsonl"))
+
+
+def test_sigkill_at_random_points_then_resume_is_identical(long_config):
+    clean_cfg, clean_dir = long_config("clean")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-m", "lm_eval_it", "run", str(clean_cfg), "--quiet"], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    clean = results_of(clean_dir)
+
+    cfg, run_dir = long_config("killed")
+    rng = random.Random(7)
+    points = sorted(rng.sample(range(1, 38), 5))
+    kills = 0
+    for point in points:
+        proc = launch(cfg)
+        deadline = time.time() + 120
+        while proc.poll() is None and checkpointed(run_dir) < point and time.time() < deadline:
+            time.sleep(0.01)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        assert not list(run_dir.glob("*/results.json")), "a killed run left a results file"
+    assert kills >= 4  # at least four of the five kill points landed while scoring
+    proc = launch(cfg)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "resuming" in err
+    resumed = results_of(run_dir)
+    assert resumed["complete"] is True and resumed["resumed_documents"] > 0
+    assert numbers(resumed) == numbers(clean)  # to the last digit
+    assert not list(run_dir.glob("*/checkpoint*"))  # cleaned up once complete
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint(long_config):
+    cfg, run_dir = long_config("ctrlc")
+    proc = launch(cfg)
+    while proc.poll() is None and checkpointed(run_dir) < 3:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "documents are checkpointed in" in err and "--resume" in err and "Traceback" not in err
+    folder = err.split("checkpointed in ")[1].split(";")[0]
+    assert main(["run", str(cfg), "--quiet", "--resume", folder]) == 0
+    assert results_of(run_dir)["complete"] is True
+
+
+def test_resume_with_changed_inputs_is_refused(long_config, capsys):
+    cfg, run_dir = long_config("changed")
+    proc = launch(cfg)
+    while proc.poll() is None and checkpointed(run_dir) < 2:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (folder,) = run_dir.iterdir()
+    assert main(["run", str(cfg), "--quiet", "--resume", str(folder), "eval.stride=12"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "config.eval.stride (was 24, now 12)" in err
+    # the same command without --resume does not touch it: a different config starts a new run
+    assert main(["run", str(cfg), "--quiet", "eval.stride=12", "datasets.0.limit=2"]) == 0
+    assert len(list(run_dir.iterdir())) == 2 and (folder / "checkpoint.jsonl").is_file()
+
+
+def test_same_config_same_numbers(long_config):
+    cfg, run_dir = long_config("twice", temperatures=[])
+    assert main(["run", str(cfg), "--quiet", "datasets.0.limit=5"]) == 0
+    assert main(["run", str(cfg), "--quiet", "datasets.0.limit=5"]) == 0
+    a, b = (json.loads(f.read_text()) for f in sorted(run_dir.glob("*/results.json")))
+    assert a["results"][0]["per_document"] == b["results"][0]["per_document"]
+    assert a["results"][0]["metrics"] == b["results"][0]["metrics"]
