@@ -77,7 +77,7 @@ class Scorer:
         self.temperatures = list(temperatures or [])
         self.keep_hidden = keep_hidden
         self.head = model.get_output_embeddings()
-        self.vocab = int(self.head.weight.shape[0])
+        self.vocab = int(getattr(self.head, "out_features", 0) or self.head.weight.shape[0])
         text_cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         self.softcap = getattr(text_cfg, "final_logit_softcapping", None)
         self.split_head = self._probe()
@@ -108,14 +108,16 @@ class Scorer:
             log.warning("lm_head(base_model(x)) does not reproduce the model's logits; using full logits")
         return bool(ok)
 
+    def _selected(self, ids, mask, rows, cols):
+        """What the head needs at the selected positions, and the function that makes float32 logits of it."""
+        if self.split_head:
+            return self._hidden(ids, mask)[rows, cols], self._head_logits
+        logits = self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits[rows, cols]
+        return logits, lambda x: x.float()
+
     def _batch_nll(self, ids, mask, rows, cols, targets) -> dict[str, torch.Tensor]:
         """NLL (and the temperature statistics, if asked) at the selected positions of one batch."""
-        if self.split_head:
-            selected = self._hidden(ids, mask)[rows, cols]
-            pick = self._head_logits
-        else:
-            selected = self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits[rows, cols]
-            pick = lambda x: x.float()  # noqa: E731
+        selected, pick = self._selected(ids, mask, rows, cols)
         chunk = max(1, self.logit_budget // self.vocab)
         parts: dict[str, list[torch.Tensor]] = {}
         for i in range(0, len(targets), chunk):
@@ -131,13 +133,17 @@ class Scorer:
             out["target"] = targets
         return out
 
+    def _hidden_dtype(self) -> torch.dtype:
+        w = getattr(self.head, "weight", None)
+        return w.dtype if isinstance(w, torch.Tensor) else torch.float32
+
     @torch.inference_mode()
     def head_stats(self, hidden: np.ndarray, targets: np.ndarray, temperatures, derivatives=False) -> dict:
         """:func:`softmax_stats` over stored hidden states (for the best-temperature search)."""
         chunk = max(1, self.logit_budget // self.vocab)
         parts: dict[str, list[torch.Tensor]] = {}
         for i in range(0, len(targets), chunk):
-            h = torch.from_numpy(hidden[i : i + chunk]).to(self.device, dtype=self.head.weight.dtype)
+            h = torch.from_numpy(hidden[i : i + chunk]).to(self.device, dtype=self._hidden_dtype())
             t = torch.from_numpy(targets[i : i + chunk]).to(self.device, dtype=torch.long)
             for k, v in softmax_stats(self._head_logits(h), t, temperatures, derivatives).items():
                 parts.setdefault(k, []).append(v)
