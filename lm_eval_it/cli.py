@@ -1,4 +1,4 @@
-"""Command line: ``lm-eval-it run|sweep CONFIG [key=value ...]`` and ``lm-eval-it compare RUN ...``.
+"""Command line: ``lm-eval-it run|sweep|kl CONFIG [key=value ...]`` and ``lm-eval-it compare RUN ...``.
 
 Errors the user can fix print one line and exit with code 2 (``--debug``
 shows the traceback instead).
@@ -7,6 +7,7 @@ Example::
 
     $ lm-eval-it run configs/quickstart.yaml eval.stride=256 models.0.dtype=bfloat16
     $ lm-eval-it sweep configs/quickstart.yaml --temperatures 0.2:2.0:0.1
+    $ lm-eval-it kl configs/kl_smollm2.yaml --reference fp32 --candidate int8
     $ lm-eval-it compare results/runA results/runB --baseline modelA
 """
 
@@ -36,12 +37,39 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--temperatures", default="0.2:2.0:0.1", help="start:stop:step or a comma list (default 0.2:2.0:0.1)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     w.add_argument("--debug", action="store_true", help="show tracebacks")
+    k = sub.add_parser("kl", help="KL divergence, top-1 agreement and Δp of a candidate model against a reference")
+    k.add_argument("config", help="path to a YAML config naming both models")
+    k.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys")
+    k.add_argument("--reference", required=True, help="name of the reference model")
+    k.add_argument("--candidate", required=True, help="name of the candidate model")
+    k.add_argument("--quiet", action="store_true", help="no progress bar")
+    k.add_argument("--debug", action="store_true", help="show tracebacks")
     c = sub.add_parser("compare", help="compare the results of earlier runs in one table")
     c.add_argument("runs", nargs="+", help="run folders (results/<run>/<timestamp>) or run names (newest run)")
     c.add_argument("--baseline", help="model that Δ bits per byte is measured against (default: the first)")
     c.add_argument("--out", help="output folder (default: results/compare/<timestamp>)")
     c.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
+
+
+def _kl_override(args) -> str:
+    """``models.<i>.compare_to=<reference>`` for the candidate named on the command line."""
+    from pathlib import Path
+
+    import yaml
+
+    from .errors import did_you_mean
+
+    try:
+        raw = yaml.safe_load(Path(args.config).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        raw = {}
+    cfgs = raw.get("models") or [] if isinstance(raw, dict) else []
+    names = [m.get("name") or "" for m in cfgs if isinstance(m, dict)]
+    if args.candidate not in names:
+        raise UserError(f"--candidate: got {args.candidate!r}, expected a model name of the config {names}"
+                        f"{did_you_mean(args.candidate, names)}")
+    return f"models.{names.index(args.candidate)}.compare_to={args.reference}"
 
 
 def _compare(args) -> None:
@@ -102,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as e:
                 raise UserError(f"--temperatures: got {args.temperatures!r}, {e}") from None
             args.overrides.append(f"eval.temperatures=[{', '.join(repr(t) for t in temps)}]")
+        if args.command == "kl":
+            args.overrides.append(_kl_override(args))
         cfg, raw = load_config(args.config, args.overrides)
         _quiet_libraries()
         run(cfg, raw, show_progress=not args.quiet, resume=getattr(args, "resume", None))

@@ -46,6 +46,8 @@ class ModelConfig(_Strict):
     revision: str | None = None
     trust_remote_code: bool = False
     allow_pickle: bool = False  # load .bin (pickle) weights; safetensors only unless set
+    quantize: Literal["none", "int8"] = "none"  # int8: torch dynamic quantisation of Linear layers (CPU)
+    compare_to: str | None = None  # name of a reference model: adds KL, top-1 agreement and Δp against it
 
     @model_validator(mode="after")
     def _default_name(self) -> "ModelConfig":
@@ -181,6 +183,11 @@ class RunConfig(_Strict):
             if dupes:
                 raise ValueError(f"duplicate {kind} name(s) {dupes}; give each a distinct 'name'")
         names = [m.name for m in self.models]
+        for i, m in enumerate(self.models):
+            if m.compare_to is not None and (m.compare_to not in names or m.compare_to == m.name):
+                others = [n for n in names if n != m.name]
+                raise ValueError(f"models.{i}.compare_to: got {m.compare_to!r}, expected the name of another model "
+                                 f"{others}{did_you_mean(m.compare_to, others)}")
         if self.output.baseline is not None and self.output.baseline not in names:
             raise ValueError(f"output.baseline: got {self.output.baseline!r}, expected one of the model names "
                              f"{names}{did_you_mean(self.output.baseline, names)}")

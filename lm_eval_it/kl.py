@@ -27,6 +27,7 @@ import torch
 
 from .errors import UserError
 from .scoring import Scorer, token_nll
+from .temperature import softmax_stats
 
 LN2 = math.log(2.0)
 KL_QUANTILES = (1.0, 0.999, 0.99, 0.95, 0.90, 0.5, 0.10, 0.05, 0.01, 0.001, 0.0)
@@ -50,12 +51,14 @@ def kl_stats(ref_logits: torch.Tensor, cand_logits: torch.Tensor, targets: torch
 class PairScorer(Scorer):
     """Scores the candidate, and the reference on the very same batches."""
 
-    def __init__(self, candidate: Scorer, reference: Scorer, temperatures: list[float], cand_tok, ref_tok):
+    def __init__(self, candidate: Scorer, reference: Scorer, temperatures: list[float], cand_tok, ref_tok,
+                 reference_name: str | None = None):
         if candidate.vocab != reference.vocab or cand_tok.get_vocab() != ref_tok.get_vocab():
             raise UserError("compare_to: the two models' vocabularies differ "
                             f"({candidate.vocab} vs {reference.vocab} entries); KL needs identical vocabularies")
         self.__dict__.update(candidate.__dict__)
         self.reference = reference
+        self.reference_name = reference_name
         self.kl_temperatures = sorted(set(temperatures) | {1.0})
 
     def _batch_nll(self, ids, mask, rows, cols, targets) -> dict[str, torch.Tensor]:
@@ -65,11 +68,18 @@ class PairScorer(Scorer):
         parts: dict[str, list[torch.Tensor]] = {}
         for i in range(0, len(targets), chunk):
             tgt = targets[i : i + chunk]
-            stats = kl_stats(pick_r(sel_r[i : i + chunk]), pick_c(sel_c[i : i + chunk]), tgt, self.kl_temperatures)
+            logits_c = pick_c(sel_c[i : i + chunk])
+            stats = kl_stats(pick_r(sel_r[i : i + chunk]), logits_c, tgt, self.kl_temperatures)
             parts.setdefault("nll", []).append(stats.pop("nll_cand"))
             for k, v in stats.items():
                 parts.setdefault("KL_" + k, []).append(v)
-        return {k: torch.cat(v) for k, v in parts.items()}
+            if self.temperatures:
+                for k, v in softmax_stats(logits_c, tgt, self.temperatures, derivatives=self.keep_hidden).items():
+                    parts.setdefault("T_" + k, []).append(v)
+        out = {k: torch.cat(v) for k, v in parts.items()}
+        if self.keep_hidden and self.split_head:
+            out["hidden"], out["target"] = sel_c.float(), targets
+        return out
 
 
 def _quantiles(x: np.ndarray) -> dict:

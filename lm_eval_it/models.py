@@ -211,6 +211,12 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
         fingerprint = f"hub:{cfg.path}@{getattr(model.config, '_commit_hash', None) or cfg.revision or 'main'}"
     model.eval()
     model.to(device)
+    if cfg.quantize == "int8":
+        if device != "cpu":
+            raise UserError(f"model {cfg.name!r}: quantize: int8 (torch dynamic quantisation) runs on CPU only")
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        dtype = f"int8-dynamic({dtype})"
+        fingerprint += "+int8-dynamic"
     return LoadedModel(
         name=cfg.name, model=model, tokenizer=tokenizer, device=device, dtype=dtype,
         fingerprint=fingerprint, source=source, max_positions=max_positions(model.config),

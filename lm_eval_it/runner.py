@@ -24,6 +24,7 @@ from .config import RunConfig
 from .checkpoint import Checkpoint, run_header
 from .data import Documents, load_documents
 from .errors import UserError
+from .kl import PairScorer, kl_markdown, summarize_kl
 from .metrics import Totals, summarize
 from .models import LoadedModel, load_model, resolve_device
 from .provenance import collect
@@ -172,6 +173,9 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         totals = totals + t
         per_doc.append({"index": i, "nll": t.nll, "tokens": t.tokens, "bytes": t.bytes,
                         "words": t.words, "chars": t.chars})
+    kl = None
+    if isinstance(scorer, PairScorer):
+        kl = summarize_kl(scores, scorer.kl_temperatures)
     sweep = None
     if cfg.eval.temperatures:
         sweep = summarize_sweep(scores, totals.bytes, cfg.eval.temperatures, scorer, vocab=scorer.vocab)
@@ -193,6 +197,8 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         "intervals": metric_intervals(per_doc),
         "roundtrip": roundtrip,
         "temperature": sweep,
+        "kl": kl,
+        "kl_reference": scorer.reference_name if isinstance(scorer, PairScorer) else None,
         "timing": {"seconds": seconds, "tokens_per_second": totals.tokens / seconds if seconds else None},
         "per_document": per_doc,
     }
@@ -234,11 +240,26 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
     resumed = ck.count()
     try:
         rows, models = [], []
-        for mcfg in cfg.models:
+        temps = cfg.eval.temperatures
+        references = {m.compare_to for m in cfg.models if m.compare_to}
+        kept: dict[str, tuple[LoadedModel, Scorer]] = {}  # reference models stay loaded for their candidates
+
+        def loaded(mcfg) -> tuple[LoadedModel, Scorer]:
+            if mcfg.name in kept:
+                return kept[mcfg.name]
             lm = load_model(mcfg, device)
             ck.model(lm.name, lm.fingerprint)
-            temps = cfg.eval.temperatures
-            scorer = Scorer(lm.model, device, temperatures=temps, keep_hidden=bool(temps))
+            pair = (lm, Scorer(lm.model, device, temperatures=temps, keep_hidden=bool(temps)))
+            if mcfg.name in references:
+                kept[mcfg.name] = pair
+            return pair
+
+        by_name = {m.name: m for m in cfg.models}
+        for mcfg in cfg.models:
+            lm, scorer = loaded(mcfg)
+            if mcfg.compare_to:
+                ref_lm, ref_scorer = loaded(by_name[mcfg.compare_to])
+                scorer = PairScorer(scorer, ref_scorer, temps or [1.0], lm.tokenizer, ref_lm.tokenizer, ref_lm.name)
             tok_info = tokenizer_info(lm.tokenizer)
             models.append({"name": lm.name, "fingerprint": lm.fingerprint, "source": lm.source, "dtype": lm.dtype,
                            "device": lm.device, "max_positions": lm.max_positions, "load_seconds": lm.load_seconds,
@@ -268,6 +289,7 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             results["comparison"] = build_comparison(rows, cfg.output.baseline)
             write_comparison(folder, results["comparison"], title=f"{cfg.output.run_name}: model comparison")
             extra_md = "## Comparison\n\n" + comparison_markdown(results["comparison"])
+        extra_md += "".join("\n" + kl_markdown(r) for r in rows if r.get("kl"))
         pngs = {}
         if cfg.output.plots:
             from .plots import render_all
@@ -287,5 +309,8 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
     sweep_md = sweep_markdown(rows)
     if sweep_md:
         print("\n" + sweep_md)
+    for r in rows:
+        if r.get("kl"):
+            print("\n" + kl_markdown(r))
     print(f"\nresults: {folder}")
     return folder

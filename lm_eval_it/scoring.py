@@ -124,9 +124,9 @@ class Scorer:
             logits, tgt = pick(selected[i : i + chunk]), targets[i : i + chunk]
             parts.setdefault("nll", []).append(token_nll(logits, tgt))
             if self.temperatures:
-                stats = softmax_stats(logits, tgt, self.temperatures)
-                for key in ("entropy", "nll", "top1_prob", "top1_correct"):
-                    parts.setdefault("T_" + key, []).append(stats[key])
+                stats = softmax_stats(logits, tgt, self.temperatures, derivatives=self.keep_hidden)
+                for key, value in stats.items():
+                    parts.setdefault("T_" + key, []).append(value)
         out = {k: torch.cat(v) for k, v in parts.items()}
         if self.keep_hidden and self.split_head:
             out["hidden"] = selected.float()

@@ -5,8 +5,9 @@ From the per-token statistics the scorer computed in the scoring pass
 
 * per T: mean next-token entropy and NLL, in bits per token and bits per byte,
   mean top-1 probability, and quantiles of the per-token entropy;
-* the best temperature (minimum NLL), by a Newton search on β = 1/T over the
-  stored hidden states of the scored positions (exact, not a grid);
+* the best temperature (minimum NLL): bracketed by the swept points, started
+  from the cubic through their exact values and slopes, and finished by Newton
+  steps on β = 1/T over the stored hidden states (exact, not a grid);
 * calibration at T = 1 and at the best T: ECE over top-1 confidence (15
   equal-width and 15 equal-mass bins), reliability bins, and mean entropy
   minus mean NLL (negative: over-confident; positive: under-confident).
@@ -23,7 +24,7 @@ import math
 
 import numpy as np
 
-from .temperature import LN2, QUANTILES, ece, minimize_convex, reliability
+from .temperature import LN2, QUANTILES, cubic_minimizer, ece, minimize_convex, reliability
 
 
 def _concat(scores, key: str) -> np.ndarray:
@@ -45,22 +46,36 @@ def calibration(top1_prob: np.ndarray, correct: np.ndarray, entropy_nats: np.nda
     }
 
 
-def best_temperature(scorer, hidden: np.ndarray, targets: np.ndarray, temperatures, nll_sums) -> dict:
-    """Exact minimiser of total NLL over T, bracketed by the sweep's best grid point."""
-    betas = sorted(1.0 / t for t in temperatures)
-    by_beta = {1.0 / t: v for t, v in zip(temperatures, nll_sums)}
-    k = int(np.argmin([by_beta[b] for b in betas]))
-    lo = betas[k - 1] if k > 0 else betas[0] / 4
-    hi = betas[k + 1] if k + 1 < len(betas) else betas[-1] * 4
+def best_temperature(scorer, hidden: np.ndarray, targets: np.ndarray, temperatures, sums: dict) -> dict:
+    """Exact minimiser of total NLL over T.
+
+    The scoring pass gave the exact total NLL and its slope in β = 1/T at every swept T.
+    The minimum is bracketed by the two swept points where the slope changes sign; the
+    cubic through their values and slopes gives a start within ~1e-4, and Newton steps
+    on the stored hidden states (one LM-head pass each) finish it to 1e-7 in β.
+    """
+    pts = sorted((1.0 / t, f, g) for t, f, g in zip(temperatures, sums["nll"], sums["d1"]))
+    k = next((i for i in range(1, len(pts)) if pts[i - 1][2] < 0 <= pts[i][2]), None)
+    if k is None:  # the minimum lies beyond the sweep: search outward from its edge
+        edge = pts[0] if pts[0][2] >= 0 else pts[-1]
+        lo, hi, x0 = (edge[0] / 8, edge[0], edge[0]) if edge is pts[0] else (edge[0], edge[0] * 8, edge[0])
+    else:
+        (a, fa, ga), (b, fb, gb) = pts[k - 1], pts[k]
+        lo, hi, x0 = a, b, cubic_minimizer(a, fa, ga, b, fb, gb)
+    last: dict = {}
 
     def fn(beta: float):
         s = scorer.head_stats(hidden, targets, [1.0 / beta], derivatives=True)
+        last.update(beta=beta, stats=s)
         return (float(np.sum(s["nll"], dtype=np.float64)), float(np.sum(s["d1"], dtype=np.float64)),
                 float(np.sum(s["d2"], dtype=np.float64)))
 
-    beta, evals = minimize_convex(fn, lo, hi, x0=betas[k], tol=1e-9)
-    stats = scorer.head_stats(hidden, targets, [1.0 / beta])
-    return {"temperature": 1.0 / beta, "exact": True, "evaluations": evals + 1,
+    beta, evals = minimize_convex(fn, lo, hi, x0=x0, tol=1e-7)
+    if abs(last["beta"] - beta) > 1e-6 * beta:  # the answer moved after the last evaluation: evaluate it
+        fn(beta)
+        evals += 1
+    stats = last["stats"]
+    return {"temperature": 1.0 / last["beta"], "exact": True, "evaluations": evals,
             "entropy": stats["entropy"][:, 0], "nll": stats["nll"][:, 0], "top1_prob": stats["top1_prob"][:, 0]}
 
 
@@ -83,10 +98,12 @@ def summarize_sweep(scores, n_bytes: int, temperatures: list[float], scorer=None
             "entropy_histogram": {"edges_bits": edges.tolist(),
                                   "counts": np.histogram(np.clip(ent[:, k] / LN2, 0, top), edges)[0].tolist()},
         })
-    nll_sums = [p["nll_bits_per_token"] * n * LN2 for p in per_t]
-    hidden, targets = _concat(scores, "hidden"), _concat(scores, "target")
-    if scorer is not None and hidden.size:
-        best = best_temperature(scorer, hidden.astype(np.float32), targets.astype(np.int64), temperatures, nll_sums)
+    nll_sums = [float(np.sum(nll[:, k], dtype=np.float64)) for k in range(len(temperatures))]
+    hidden, targets, d1 = _concat(scores, "hidden"), _concat(scores, "target"), _concat(scores, "T_d1")
+    if scorer is not None and hidden.size and d1.size:
+        slopes = [float(np.sum(d1[:, k], dtype=np.float64)) for k in range(len(temperatures))]
+        best = best_temperature(scorer, hidden.astype(np.float32), targets.astype(np.int64), temperatures,
+                                {"nll": nll_sums, "d1": slopes})
     else:  # no stored hidden states (full-logits fallback): the best grid point, flagged as such
         k = int(np.argmin(nll_sums))
         best = {"temperature": temperatures[k], "exact": False, "evaluations": 0,

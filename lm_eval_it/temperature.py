@@ -32,43 +32,56 @@ import torch
 LN2 = math.log(2.0)
 
 
+BLOCK = 1 << 19  # elements per cache-sized block (2 MiB of float32): 10 rows of a 49k vocabulary
+
+
 def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, derivatives: bool = False) -> dict:
     """Per-row statistics of softmax(logits / T) for each T, in nats.
 
     Returns ``entropy``, ``nll``, ``top1_prob`` of shape (rows, len(T)), ``top1_correct``
     of shape (rows,), and with ``derivatives`` also ``d1``/``d2`` (dNLL/dβ, d²NLL/dβ²).
+    Rows are processed in blocks that stay in cache: the work is memory-bound, and
+    several passes over a small block beat one pass each over a big one.
     """
     z = logits.float()
+    n, vocab = z.shape
+    keys = ["entropy", "nll", "top1_prob"] + (["d1", "d2"] if derivatives else [])
+    out = {k: torch.empty(n, len(temperatures)) for k in keys}
+    correct = torch.empty(n, dtype=torch.bool)
+    rows = max(1, BLOCK // max(1, vocab))
+    for i in range(0, n, rows):
+        block = _block_stats(z[i : i + rows], targets[i : i + rows], temperatures, derivatives)
+        for k in keys:
+            out[k][i : i + rows] = block[k]
+        correct[i : i + rows] = block["top1_correct"]
+    out["top1_correct"] = correct
+    return out
+
+
+def _block_stats(z, targets, temperatures, derivatives):
     zmax, arg = z.max(dim=-1, keepdim=True)
     d = z - zmax
     d_y = d.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    n = z.shape[0]
-    ent = torch.empty(n, len(temperatures))
-    nll = torch.empty_like(ent)
-    top1 = torch.empty_like(ent)
-    d1 = torch.empty_like(ent) if derivatives else None
-    d2 = torch.empty_like(ent) if derivatives else None
-    e = torch.empty_like(d)
-    for k, t in enumerate(temperatures):
+    e, w = torch.empty_like(d), torch.empty_like(d)
+    cols: dict[str, list[torch.Tensor]] = {}
+    for t in temperatures:
         beta = 1.0 / float(t)
         torch.mul(d, beta, out=e)
-        e.exp_()
+        torch.exp(e, out=e)
         e.scatter_(-1, arg, 0.0)  # the argmax contributes exactly 1: keep it out of the float sum
         rest = e.sum(-1)
         zsum = 1.0 + rest
-        mean_d = torch.bmm(e.unsqueeze(1), d.unsqueeze(2)).view(-1) / zsum  # Σ e·d without a temporary
+        mean_d = torch.mul(e, d, out=w).sum(-1) / zsum
         log_z = torch.log1p(rest)
-        ent[:, k] = (log_z - beta * mean_d).cpu()
-        nll[:, k] = (log_z - beta * d_y).cpu()
-        top1[:, k] = (1.0 / zsum).cpu()
+        cols.setdefault("entropy", []).append(log_z - beta * mean_d)
+        cols.setdefault("nll", []).append(log_z - beta * d_y)
+        cols.setdefault("top1_prob", []).append(1.0 / zsum)
         if derivatives:
-            d1[:, k] = (mean_d - d_y).cpu()
-            second = torch.bmm((e * d).unsqueeze(1), d.unsqueeze(2)).view(-1) / zsum
-            d2[:, k] = (second - mean_d * mean_d).clamp_min(0).cpu()
-    out = {"entropy": ent, "nll": nll, "top1_prob": top1,
-           "top1_correct": (arg.squeeze(-1) == targets).cpu()}
-    if derivatives:
-        out.update(d1=d1, d2=d2)
+            cols.setdefault("d1", []).append(mean_d - d_y)
+            second = w.mul_(d).sum(-1) / zsum
+            cols.setdefault("d2", []).append((second - mean_d * mean_d).clamp_min(0))
+    out = {k: torch.stack(v, dim=1).cpu() for k, v in cols.items()}
+    out["top1_correct"] = (arg.squeeze(-1) == targets).cpu()
     return out
 
 
@@ -97,6 +110,21 @@ def minimize_convex(fn: Callable[[float], tuple[float, float, float]], lo: float
             return nxt, i
         x = nxt
     return x, max_iter
+
+
+def cubic_minimizer(a: float, fa: float, ga: float, b: float, fb: float, gb: float) -> float:
+    """Minimiser of the cubic that matches value and slope at ``a`` and ``b`` (clamped to [a, b]).
+
+    >>> round(cubic_minimizer(0.0, 4.0, -4.0, 3.0, 1.0, 2.0), 6)   # f = (x - 2)^2: exact for a quadratic
+    2.0
+    """
+    d1 = ga + gb - 3.0 * (fa - fb) / (a - b)
+    disc = d1 * d1 - ga * gb
+    if disc < 0 or gb - ga + 2.0 * math.copysign(math.sqrt(disc), b - a) == 0:
+        return (a + b) / 2.0
+    d2 = math.copysign(math.sqrt(disc), b - a)
+    x = b - (b - a) * (gb + d2 - d1) / (gb - ga + 2.0 * d2)
+    return min(max(x, min(a, b)), max(a, b))
 
 
 def ece(confidence, correct, bins: int = 15, scheme: str = "width") -> float:

@@ -1,0 +1,124 @@
+"""KL divergence against a reference model: hand-computed values, asymmetry, identity, end to end."""
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+
+from conftest import byte_level_tokenizer, tiny_llama
+from lm_eval_it.cli import main
+from lm_eval_it.kl import kl_stats
+
+
+def test_hand_computed_kl_and_its_asymmetry():
+    ref = torch.log(torch.tensor([[0.5, 0.5]]))
+    cand = torch.log(torch.tensor([[0.9, 0.1]]))
+    s = kl_stats(ref, cand, torch.tensor([1]), [1.0])
+    fwd = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
+    rev = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    assert s["kl_fwd"][0, 0].item() == pytest.approx(fwd, rel=1e-5)   # 0.5108 nats
+    assert s["kl_rev"][0, 0].item() == pytest.approx(rev, rel=1e-5)   # 0.3681 nats: KL is asymmetric
+    assert s["dp"][0].item() == pytest.approx(0.1 - 0.5, rel=1e-5)
+    assert s["agree"].tolist() == [True]  # a tie in the reference goes to the first index, as does the candidate
+
+
+def test_kl_is_cross_entropy_minus_entropy():
+    torch.manual_seed(0)
+    zr, zc = torch.randn(20, 30) * 2, torch.randn(20, 30) * 2
+    for t in (0.5, 1.0, 2.0):
+        pr, lr, lc = torch.softmax(zr / t, -1), torch.log_softmax(zr / t, -1), torch.log_softmax(zc / t, -1)
+        cross, ent = -(pr * lc).sum(-1), -(pr * lr).sum(-1)
+        got = kl_stats(zr, zc, torch.zeros(20, dtype=torch.long), [t])["kl_fwd"][:, 0]
+        torch.testing.assert_close(got, cross - ent, rtol=1e-4, atol=1e-5)
+
+
+def test_identical_models_have_zero_kl(tmp_path):
+    s = kl_stats(torch.randn(5, 7), torch.zeros(5, 7), torch.zeros(5, dtype=torch.long), [1.0])
+    assert (s["kl_fwd"] > 0).all()
+    z = torch.randn(5, 7)
+    s = kl_stats(z, z.clone(), torch.zeros(5, dtype=torch.long), [0.5, 1.0])
+    assert s["kl_fwd"].abs().max().item() == 0.0 and s["kl_rev"].abs().max().item() == 0.0
+
+
+@pytest.fixture(scope="module")
+def perturbed_dir(tmp_path_factory, tiny_model_dir):
+    """The tiny model with every weight nudged by 2% noise: same vocabulary, slightly different predictions."""
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path_factory.mktemp("perturbed")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1 + 0.02 * torch.randn_like(p))
+    model.save_pretrained(folder)
+    byte_level_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def kl_config(tmp_path, ref_dir, cand_dir, **model_extra):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in
+                            ["The cat sat on the mat, " * 8, "A second text, with numbers 12 and 345.", "x y z"]))
+    cfg = {"models": [{"name": "ref", "path": str(ref_dir)}, {"name": "cand", "path": str(cand_dir), **model_extra}],
+           "datasets": [{"name": "toy", "path": str(data)}],
+           "eval": {"window": 16, "stride": 8, "batch_size": 4, "device": "cpu"},
+           "output": {"dir": str(tmp_path / "results"), "run_name": "kl", "plots": False}}
+    path = tmp_path / "kl.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def kl_row(tmp_path):
+    (f,) = (tmp_path / "results" / "kl").glob("*/results.json")
+    res = json.loads(f.read_text())
+    return next(r for r in res["results"] if r["model"] == "cand"), res
+
+
+def test_same_model_twice_is_zero_end_to_end(tmp_path, tiny_model_dir):
+    cfg = kl_config(tmp_path, tiny_model_dir, tiny_model_dir)
+    assert main(["kl", str(cfg), "--reference", "ref", "--candidate", "cand", "--quiet"]) == 0
+    row, _ = kl_row(tmp_path)
+    kl = row["kl"]
+    assert row["kl_reference"] == "ref"
+    assert kl["per_temperature"][0]["kl_ref_cand_nats"] == 0.0 and kl["same_top1"] == 1.0
+    assert kl["delta_p_rms"] == 0.0 and kl["ppl_ratio"] == 1.0 and kl["ppl_diff"] == 0.0
+
+
+def test_perturbed_candidate_and_temperatures(tmp_path, tiny_model_dir, perturbed_dir):
+    cfg = kl_config(tmp_path, tiny_model_dir, perturbed_dir, compare_to="ref")
+    assert main(["run", str(cfg), "--quiet", "eval.temperatures=[0.5, 2.0]"]) == 0
+    row, res = kl_row(tmp_path)
+    kl = row["kl"]
+    ref_row = next(r for r in res["results"] if r["model"] == "ref")
+    t = {p["temperature"]: p for p in kl["per_temperature"]}
+    assert set(t) == {0.5, 1.0, 2.0}
+    assert 0 < t[1.0]["kl_ref_cand_nats"] and t[1.0]["kl_ref_cand_nats"] != t[1.0]["kl_cand_ref_nats"]
+    assert t[1.0]["kl_ref_cand_se"] > 0 and 0 < kl["same_top1"] <= 1 and kl["same_top1_se"] >= 0
+    q = kl["kl_ref_cand_quantiles_nats"]
+    assert q["min"] <= q["p10"] <= q["p50"] <= q["p99"] <= q["max"]
+    # the pair's perplexities are the two models' own
+    assert kl["ppl_cand"] == pytest.approx(row["metrics"]["token_perplexity"], rel=1e-6)
+    assert kl["ppl_ref"] == pytest.approx(ref_row["metrics"]["token_perplexity"], rel=1e-6)
+    assert kl["ppl_ratio"] == pytest.approx(kl["ppl_cand"] / kl["ppl_ref"], rel=1e-9)
+    assert row["temperature"]["temperatures"] == [0.5, 1.0, 2.0]  # the candidate's own sweep still runs
+    summary = next((tmp_path / "results" / "kl").glob("*/summary.md")).read_text()
+    assert "cand against ref" in summary and "same top-1" in summary
+
+
+def test_int8_candidate(tmp_path, tiny_model_dir):
+    cfg = kl_config(tmp_path, tiny_model_dir, tiny_model_dir, compare_to="ref", quantize="int8")
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    row, res = kl_row(tmp_path)
+    assert row["kl"]["per_temperature"][0]["kl_ref_cand_nats"] > 0
+    assert next(m for m in res["models"] if m["name"] == "cand")["dtype"].startswith("int8-dynamic")
+
+
+def test_different_vocabularies_are_refused(tmp_path, tiny_model_dir, word_model_dir, capsys):
+    cfg = kl_config(tmp_path, tiny_model_dir, word_model_dir, compare_to="ref")
+    assert main(["run", str(cfg), "--quiet"]) == 2
+    assert "vocabularies differ" in capsys.readouterr().err
+    assert main(["kl", str(cfg), "--reference", "ref", "--candidate", "cnd", "--quiet"]) == 2
+    assert "did you mean 'cand'" in capsys.readouterr().err
