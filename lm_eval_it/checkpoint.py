@@ -75,24 +75,32 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Checkpoint:
-    def __init__(self, folder: Path):
+    """One process's checkpoint log in a run folder (rank 0: ``checkpoint.jsonl``)."""
+
+    def __init__(self, folder: Path, rank: int = 0):
         self.folder = Path(folder)
-        self.log = self.folder / LOG
+        self.rank = rank
+        self.log = self.folder / (LOG if rank == 0 else f"checkpoint.rank{rank}.jsonl")
         self.arrays = self.folder / ARRAYS
         self._lines: list[dict] | None = None
 
     def exists(self) -> bool:
         return self.log.is_file()
 
+    @staticmethod
+    def _read(path: Path) -> list[dict]:
+        out = []
+        if path.is_file():
+            for raw in path.read_text().splitlines():
+                try:
+                    out.append(json.loads(raw))
+                except json.JSONDecodeError:
+                    break  # a torn last line from a crash: everything before it stands
+        return out
+
     def lines(self) -> list[dict]:
         if self._lines is None:
-            self._lines = []
-            if self.exists():
-                for raw in self.log.read_text().splitlines():
-                    try:
-                        self._lines.append(json.loads(raw))
-                    except json.JSONDecodeError:
-                        break  # a torn last line from a crash: everything before it stands
+            self._lines = self._read(self.log)
         return self._lines
 
     def _append(self, entry: dict) -> None:
@@ -104,7 +112,7 @@ class Checkpoint:
         self.lines().append(entry)
 
     def mismatch(self, header: dict) -> list[str]:
-        first = next((x for x in self.lines() if x.get("kind") == "header"), None)
+        first = next((x for x in self._read(self.folder / LOG) if x.get("kind") == "header"), None)
         return [] if first is None else _diff(first["header"], header)
 
     def begin(self, header: dict) -> None:
@@ -125,33 +133,44 @@ class Checkpoint:
         if not seen:
             self._append({"kind": "model", "name": name, "fingerprint": fingerprint})
 
-    def _file(self, model: str, dataset: str, doc: int) -> Path:
+    def _file(self, model: str, dataset: str, doc: int, rank: int) -> Path:
         key = hashlib.sha256(f"{model}\0{dataset}".encode()).hexdigest()[:16]
-        return self.arrays / f"{key}.{doc}.npz"
+        return self.arrays / f"{key}.{doc}.r{rank}.npz"
 
     def record(self, model: str, dataset: str, doc: int, score: DocScore) -> None:
+        """Persist this process's part of a document (the whole of it in a single process)."""
         self.arrays.mkdir(parents=True, exist_ok=True)
-        target = self._file(model, dataset, doc)
+        target = self._file(model, dataset, doc, self.rank)
         tmp = target.with_name(target.name + ".tmp.npz")
+        extra = {f"x_{k}": v for k, v in score.extra.items()}
+        if score.covered is not None:
+            extra["covered"] = score.covered
         with open(tmp, "wb") as f:
-            np.savez(f, token_nll=score.token_nll, **{f"x_{k}": v for k, v in score.extra.items()})
+            np.savez(f, token_nll=score.token_nll, **extra)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
         _fsync_dir(self.arrays)
-        self._append({"kind": "doc", "model": model, "dataset": dataset, "doc": doc})
+        self._append({"kind": "doc", "model": model, "dataset": dataset, "doc": doc, "rank": self.rank})
 
     def done(self, model: str, dataset: str) -> dict[int, DocScore]:
-        out = {}
-        for x in self.lines():
-            if x.get("kind") == "doc" and x["model"] == model and x["dataset"] == dataset:
-                with np.load(self._file(model, dataset, x["doc"])) as z:
-                    out[x["doc"]] = DocScore(z["token_nll"], {k[2:]: z[k] for k in z.files if k.startswith("x_")})
-        return out
+        """Documents complete across every process's log (parts are merged)."""
+        parts: dict[int, DocScore] = {}
+        for log in sorted(self.folder.glob("checkpoint*.jsonl")):
+            for x in self._read(log):
+                if x.get("kind") != "doc" or x["model"] != model or x["dataset"] != dataset:
+                    continue
+                with np.load(self._file(model, dataset, x["doc"], x.get("rank", 0))) as z:
+                    part = DocScore(z["token_nll"], {k[2:]: z[k] for k in z.files if k.startswith("x_")},
+                                    z["covered"] if "covered" in z.files else None)
+                parts[x["doc"]] = parts[x["doc"]].merge(part) if x["doc"] in parts else part
+        return {d: p for d, p in parts.items() if p.covered is None}
 
     def count(self) -> int:
         return sum(1 for x in self.lines() if x.get("kind") == "doc")
 
     def remove(self) -> None:
+        """Delete every process's checkpoint (once the results are written)."""
         shutil.rmtree(self.arrays, ignore_errors=True)
-        self.log.unlink(missing_ok=True)
+        for log in self.folder.glob("checkpoint*.jsonl"):
+            log.unlink(missing_ok=True)

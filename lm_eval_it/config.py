@@ -48,6 +48,7 @@ class ModelConfig(_Strict):
     allow_pickle: bool = False  # load .bin (pickle) weights; safetensors only unless set
     quantize: Literal["none", "int8"] = "none"  # int8: torch dynamic quantisation of Linear layers (CPU)
     compare_to: str | None = None  # name of a reference model: adds KL, top-1 agreement and Δp against it
+    device_map: str | None = None  # e.g. "auto": accelerate spreads a model too big for one device
 
     @model_validator(mode="after")
     def _default_name(self) -> "ModelConfig":

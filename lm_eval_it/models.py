@@ -194,6 +194,8 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
     try:
         AutoConfig.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **_hub(kwargs))
         tokenizer = AutoTokenizer.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **_hub(kwargs))
+        if cfg.device_map:
+            kwargs["device_map"] = cfg.device_map
         model = AutoModelForCausalLM.from_pretrained(
             load_from, dtype=getattr(torch, dtype), trust_remote_code=cfg.trust_remote_code, **kwargs
         )
@@ -210,7 +212,10 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
     if not fingerprint:
         fingerprint = f"hub:{cfg.path}@{getattr(model.config, '_commit_hash', None) or cfg.revision or 'main'}"
     model.eval()
-    model.to(device)
+    if cfg.device_map:  # accelerate placed the layers; inputs go where the embeddings are
+        device = str(model.get_input_embeddings().weight.device)
+    else:
+        model.to(device)
     if cfg.quantize == "int8":
         if device != "cpu":
             raise UserError(f"model {cfg.name!r}: quantize: int8 (torch dynamic quantisation) runs on CPU only")

@@ -23,6 +23,8 @@ from .compare import build_comparison, comparison_markdown, write_comparison
 from .config import RunConfig
 from .checkpoint import Checkpoint, run_header
 from .data import Documents, load_documents
+from .distributed import Context, assign, broadcast, gather
+from .distributed import init as init_distributed
 from .errors import UserError
 from .kl import PairScorer, kl_markdown, summarize_kl
 from .metrics import Totals, summarize
@@ -136,7 +138,9 @@ def check_roundtrip(lm: LoadedModel, docs: Documents, ids: list[list[int]]) -> d
 
 
 def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConfig, show_progress: bool,
-                  tok_info: dict | None = None, folder: Path | None = None, ck: Checkpoint | None = None) -> dict:
+                  tok_info: dict | None = None, folder: Path | None = None, ck: Checkpoint | None = None,
+                  ctx: Context = Context()) -> dict | None:
+    """Score one dataset with one model; ``None`` on ranks other than 0 (they only score their shard)."""
     prefix_id, prefix_desc = resolve_prefix(lm.tokenizer, cfg.eval.prefix)
     t0 = time.perf_counter()
     ids = encode(lm.tokenizer, docs.texts)
@@ -144,29 +148,43 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     n_tokens = sum(len(x) for x in ids)
     window, stride = token_window(cfg, lm, n_bytes / max(1, n_tokens))
     bs = cfg.eval.batch_size
-    batch_size = bs if isinstance(bs, int) else auto_batch_size(lm.device, window, lm.model)
+    batch_size = bs if isinstance(bs, int) else broadcast(ctx, auto_batch_size(lm.device, window, lm.model))
     every = cfg.eval.prefix == "bos_every_window"
     plan_w, plan_s = (window - 1, min(stride, window - 1)) if every else (window, stride)
     seqs = [with_prefix(x, prefix_id) for x in ids]
     plans = [plan_windows(len(s), plan_w, plan_s) for s in seqs]
     roundtrip = check_roundtrip(lm, docs, ids)
     total = sum(w.n_scored for p in plans for w in p)
-    bar = tqdm(total=total, unit="tok", unit_scale=True, disable=not show_progress, leave=False,
-               desc=f"{lm.name} · {docs.name}")
+    done = ck.done(lm.name, docs.name) if ck else {}
+    shard = None
+    if ctx.active:  # deal out the batches still to do, balanced by tokens
+        batches = scorer.plan_batches(plans, batch_size)
+        todo = [i for i, b in enumerate(batches) if not all(it.doc in done for it in b)]
+        shard = [todo[j] for j in assign([sum(it.window.length for it in batches[i]) for i in todo], ctx.world)[ctx.rank]]
+    bar = tqdm(total=total, unit="tok", unit_scale=True, disable=not (show_progress and ctx.main), leave=False,
+               desc=f"{lm.name} · {docs.name}" + (f" · ≈ {ctx.world} ranks" if ctx.active else ""))
     n_docs = sum(1 for p in plans if p)
     finished = [0]
 
     def progress(tokens: int, docs_done: int) -> None:
         finished[0] += docs_done
-        bar.set_postfix_str(f"docs {finished[0]}/{n_docs}", refresh=False)
-        bar.update(tokens)
+        bar.set_postfix_str(f"docs {finished[0]}/{n_docs}" if not ctx.active else "", refresh=False)
+        bar.update(tokens * ctx.world)  # shards are balanced by tokens: rank 0 stands for the whole run
 
     scores: list[DocScore] = scorer.score(seqs, plans, batch_size, progress=progress,
                                           doc_names=[f"#{i}" for i in range(len(seqs))],
                                           window_prefix=prefix_id if every else None,
-                                          done=ck.done(lm.name, docs.name) if ck else None,
-                                          on_doc=(lambda d, sc: ck.record(lm.name, docs.name, d, sc)) if ck else None)
+                                          done=done,
+                                          on_doc=(lambda d, sc: ck.record(lm.name, docs.name, d, sc)) if ck else None,
+                                          shard=shard)
     bar.close()
+    if ctx.active:
+        parts = gather(ctx, [(d, sc) for d, sc in enumerate(scores) if sc.covered is None or sc.covered.any()])
+        if not ctx.main:
+            return None
+        for rank_parts in parts[1:]:
+            for d, part in rank_parts:
+                scores[d] = scores[d].merge(part) if scores[d].covered is not None else scores[d]
     per_doc, totals = [], Totals()
     for i, (text, x, s) in enumerate(zip(docs.texts, ids, scores)):
         t = Totals.of_text(scored_text(text, x, prefix_id, lm.tokenizer), s.nll, s.tokens)
@@ -232,11 +250,27 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
     torch.manual_seed(cfg.eval.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(cfg.eval.device)
+    ctx = init_distributed(device)
+    if ctx.active and device.startswith("cuda"):
+        device = f"cuda:{ctx.local_rank}"
     now = datetime.now(timezone.utc)
     datasets = [load_documents(d) for d in cfg.datasets]
     provenance = collect(device)
+    provenance["world_size"] = ctx.world
     header = run_header(cfg.model_dump(), {d.name: d.fingerprint for d in datasets}, provenance["versions"])
-    folder, ck = open_checkpoint(cfg, header, now, resume)
+    opened = None
+    if ctx.main:
+        try:
+            opened = open_checkpoint(cfg, header, now, resume)
+        except UserError as e:
+            broadcast(ctx, ("error", str(e)))
+            raise
+    shared = broadcast(ctx, ("ok", str(opened[0])) if opened else None)
+    if shared[0] == "error":
+        raise UserError(shared[1])
+    folder, ck = (opened if ctx.main else (Path(shared[1]), Checkpoint(Path(shared[1]), ctx.rank)))
+    if not ctx.main:
+        ck.begin(header)
     resumed = ck.count()
     try:
         rows, models = [], []
@@ -266,9 +300,13 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
                            "vocab_size": scorer.vocab, "tokenizer": tok_info,
                            "split_head": scorer.split_head})
             for docs in datasets:
-                rows.append(score_dataset(lm, scorer, docs, cfg, show_progress, tok_info, folder, ck))
+                row = score_dataset(lm, scorer, docs, cfg, show_progress, tok_info, folder, ck, ctx)
+                if row is not None:
+                    rows.append(row)
             del scorer, lm
             gc.collect()
+        if not ctx.main:
+            return folder
         results = {
             "schema": 1,
             "complete": True,
@@ -300,7 +338,7 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
     except KeyboardInterrupt:
         raise RunInterrupted(folder, ck.count()) from None
     except BaseException:
-        if ck.count() == 0 and not (folder / "results.json").exists():
+        if ctx.main and ck.count() == 0 and not (folder / "results.json").exists():
             shutil.rmtree(folder, ignore_errors=True)
         raise
     print(text_table(rows))

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -49,6 +50,25 @@ def token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 class DocScore:
     token_nll: np.ndarray  # float32, one per target, in text order
     extra: dict = field(default_factory=dict)  # per-target arrays: temperature stats, targets, hidden states
+    covered: np.ndarray | None = None  # which targets this part holds (None: all of them)
+
+    def merge(self, other: "DocScore") -> "DocScore":
+        """Combine two parts of one document scored by different processes."""
+        if self.covered is None:
+            return self
+        if other.covered is None:
+            return other
+        take = other.covered & ~self.covered
+        nll = np.where(take, other.token_nll, self.token_nll)
+        extra = dict(self.extra)
+        for k, v in other.extra.items():
+            mine = extra.get(k)
+            if mine is None:
+                mine = np.zeros_like(v)
+            shape = (-1,) + (1,) * (v.ndim - 1)
+            extra[k] = np.where(take.reshape(shape), v, mine)
+        cov = self.covered | other.covered
+        return DocScore(nll, extra, None if cov.all() else cov)
 
     @property
     def nll(self) -> float:
@@ -151,6 +171,13 @@ class Scorer:
 
     # ---------------------------------------------------------------- driver
 
+    def plan_batches(self, plans: list[list[Window]], batch_size: int) -> list[list[_Item]]:
+        """The global batch plan: windows sorted by length (stable), cut into batches."""
+        items = [_Item(d, k, w) for d, plan in enumerate(plans) for k, w in enumerate(plan)]
+        items.sort(key=lambda it: -it.window.length)
+        bs = max(1, batch_size)
+        return [items[i : i + bs] for i in range(0, len(items), bs)]
+
     def score(
         self,
         seqs: list[list[int]],
@@ -161,69 +188,82 @@ class Scorer:
         window_prefix: int | None = None,
         done: dict[int, DocScore] | None = None,
         on_doc: Callable[[int, DocScore], None] | None = None,
+        shard: list[int] | None = None,
     ) -> list[DocScore]:
-        """Score every planned window; return one :class:`DocScore` per sequence.
+        """Score the planned windows; return one :class:`DocScore` per sequence.
 
-        ``progress(tokens, documents)`` is called after each batch with the
-        tokens scored and the documents completed by it. ``window_prefix``, when
-        given, is put in front of every window that does not start the sequence
-        (plan those windows one token shorter).
-
-        ``done`` holds documents already scored (a resume): batches made only of
-        their windows are skipped, the batch plan is otherwise unchanged, so the
-        numbers are identical to an uninterrupted run. ``on_doc(doc, score)`` is
-        called as each remaining document is finished (to checkpoint it).
+        ``progress(tokens, documents)`` is called after each batch with the tokens
+        scored and the documents completed by it. ``window_prefix``, when given, is
+        put in front of every window that does not start the sequence (plan those
+        windows one token shorter). ``done`` holds documents already scored (a
+        resume): batches made only of their windows are skipped and the batch plan
+        is otherwise unchanged, so the numbers are identical to an uninterrupted
+        run. ``on_doc(doc, score)`` is called as this process finishes its part of a
+        document. ``shard`` lists the batches of the global plan this process
+        scores (data parallelism); the scores then cover only those windows.
         """
         done = done or {}
-        left = [len(p) for p in plans]
+        batches = self.plan_batches(plans, batch_size)
+        mine = range(len(batches)) if shard is None else shard
+        left = [0] * len(seqs)
+        for i in mine:
+            for it in batches[i]:
+                left[it.doc] += 1
         results: list[dict[str, np.ndarray]] = [{} for _ in seqs]
-        items = [_Item(d, k, w) for d, plan in enumerate(plans) for k, w in enumerate(plan)]
-        items.sort(key=lambda it: -it.window.length)  # stable: equal lengths stay in plan order
-        pos, bs = 0, max(1, batch_size)
+        covered = [np.zeros(max(len(s) - 1, 0), dtype=bool) for s in seqs]
+        queue = deque(batches[i] for i in mine)
+        limit = None  # the largest batch that fitted, after an out-of-memory error
         with torch.inference_mode():
-            while pos < len(items):
-                batch = items[pos : pos + bs]
+            while queue:
+                batch = queue.popleft()
+                if limit and len(batch) > limit:
+                    queue.extendleft(reversed([batch[j : j + limit] for j in range(0, len(batch), limit)]))
+                    continue
+                finished = 0
                 if all(it.doc in done for it in batch):
                     for it in batch:
                         left[it.doc] -= 1
+                        finished += left[it.doc] == 0
                     if progress:
-                        progress(sum(it.window.n_scored for it in batch), sum(left[d] == 0 for d in {it.doc for it in batch}))
-                    pos += len(batch)
+                        progress(sum(it.window.n_scored for it in batch), finished)
                     continue
                 try:
-                    nll = self._run(seqs, batch, window_prefix)
+                    out = self._run(seqs, batch, window_prefix)
                 except torch.OutOfMemoryError:
-                    if bs == 1:
+                    if len(batch) == 1:
                         raise UserError("out of memory with batch_size 1; use a smaller eval.window or dtype") from None
-                    bs = max(1, bs // 2)
-                    log.warning("out of memory; retrying with batch_size %d", bs)
+                    limit = max(1, len(batch) // 2)
+                    log.warning("out of memory; retrying with batch_size %d", limit)
                     if torch.cuda.is_available():
                         torch.cuda.empty_cache()
+                    queue.appendleft(batch)
                     continue
-                self._check_finite(nll["nll"], batch, doc_names)
-                offset, finished = 0, 0
+                self._check_finite(out["nll"], batch, doc_names)
+                offset = 0
                 for it in batch:
                     n, t0 = it.window.n_scored, it.window.start + it.window.score_from
-                    for key, arr in nll.items():
+                    for key, arr in out.items():
                         dest = results[it.doc].get(key)
                         if dest is None:
                             dest = results[it.doc][key] = np.zeros((len(seqs[it.doc]) - 1, *arr.shape[1:]), arr.dtype)
                         dest[t0 : t0 + n] = arr[offset : offset + n]
+                    covered[it.doc][t0 : t0 + n] = True
                     offset += n
                     left[it.doc] -= 1
                     if left[it.doc] == 0:
                         finished += 1
                         if on_doc and it.doc not in done:
-                            on_doc(it.doc, self._doc_score(results[it.doc], seqs[it.doc]))
+                            on_doc(it.doc, self._doc_score(results[it.doc], seqs[it.doc], covered[it.doc]))
                 if progress:
                     progress(offset, finished)
-                pos += len(batch)
-        return [done[d] if d in done else self._doc_score(r, s) for d, (r, s) in enumerate(zip(results, seqs))]
+        return [done[d] if d in done else self._doc_score(r, s, c)
+                for d, (r, s, c) in enumerate(zip(results, seqs, covered))]
 
     @staticmethod
-    def _doc_score(arrays: dict, seq) -> DocScore:
+    def _doc_score(arrays: dict, seq, covered: np.ndarray | None = None) -> DocScore:
         extra = {k: v for k, v in arrays.items() if k != "nll"}
-        return DocScore(arrays.get("nll", np.zeros(max(len(seq) - 1, 0), np.float32)), extra)
+        nll = arrays.get("nll", np.zeros(max(len(seq) - 1, 0), np.float32))
+        return DocScore(nll, extra, None if covered is None or covered.all() else covered.copy())
 
     def _run(self, seqs, batch: list[_Item], window_prefix: int | None) -> dict[str, np.ndarray]:
         inputs, targets, rows, cols = [], [], [], []

@@ -1,0 +1,77 @@
+"""Data parallelism: token-balanced shards, and torchrun with 2 CPU processes (gloo) equal to 1 process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import corpus
+from lm_eval_it.cli import main
+from lm_eval_it.distributed import assign
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_assign_balances_tokens_and_covers_every_batch():
+    weights = [40, 40, 40, 40, 3, 3, 3, 3, 3, 3, 100]
+    shards = assign(weights, 3)
+    assert sorted(i for s in shards for i in s) == list(range(len(weights)))
+    loads = sorted(sum(weights[i] for i in s) for s in shards)
+    assert loads == [89, 89, 100]  # by tokens: a document count would give 4/4/3 items, loads far apart
+    assert assign([5], 4) == [[0], [], [], []]
+
+
+@pytest.fixture(scope="module")
+def dist_config(tmp_path_factory, tiny_model_dir):
+    tmp = tmp_path_factory.mktemp("dist")
+    data = tmp / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": t[:1500]}) + "\n" for t in corpus()[:12]))
+
+    def make(name, **model_extra):
+        cfg = {"models": [{"name": "tiny", "path": str(tiny_model_dir), **model_extra}],
+               "datasets": [{"name": "docs", "path": str(data)}],
+               "eval": {"window": 32, "stride": 16, "batch_size": 3, "device": "cpu", "temperatures": [0.7]},
+               "output": {"dir": str(tmp / "results"), "run_name": name, "plots": False}}
+        path = tmp / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path, tmp / "results" / name
+    return make
+
+
+def only_results(run_dir):
+    (f,) = run_dir.glob("*/results.json")
+    return json.loads(f.read_text())
+
+
+def test_torchrun_two_processes_equal_one(dist_config):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    one_cfg, one_dir = dist_config("one")
+    subprocess.run([sys.executable, "-m", "lm_eval_it", "run", str(one_cfg), "--quiet"], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    two_cfg, two_dir = dist_config("two")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "lm_eval_it", "run", str(two_cfg), "--quiet"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("results: ") == 1  # rank 0 reports; rank 1 writes and prints nothing
+    one, two = only_results(one_dir), only_results(two_dir)
+    assert two["provenance"]["world_size"] == 2 and one["provenance"]["world_size"] == 1
+    (r1,), (r2,) = one["results"], two["results"]
+    assert r2["per_document"] == r1["per_document"]          # to the last digit
+    assert r2["metrics"] == r1["metrics"]
+    assert r2["temperature"]["per_temperature"] == r1["temperature"]["per_temperature"]
+    assert len(list(two_dir.iterdir())) == 1 and not list(two_dir.glob("*/checkpoint*"))
+
+
+def test_device_map_auto_on_cpu(dist_config):
+    ref_cfg, ref_dir = dist_config("nomap")
+    cfg, run_dir = dist_config("map", device_map="auto")
+    assert main(["run", str(ref_cfg), "--quiet"]) == 0
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    ref, got = only_results(ref_dir), only_results(run_dir)
+    assert got["models"][0]["device"] == "cpu"
+    assert got["results"][0]["per_document"] == ref["results"][0]["per_document"]
