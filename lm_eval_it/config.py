@@ -46,7 +46,7 @@ class ModelConfig(_Strict):
     revision: str | None = None
     trust_remote_code: bool = False
     allow_pickle: bool = False  # load .bin (pickle) weights; safetensors only unless set
-    quantize: Literal["none", "int8"] = "none"  # int8: torch dynamic quantisation of Linear layers (CPU)
+    quantize: Literal["none", "int8"] = "none"  # int8: torch dynamic quantisation of Linear layers but the head (CPU)
     compare_to: str | None = None  # name of a reference model: adds KL, top-1 agreement and Δp against it
     device_map: str | None = None  # e.g. "auto": accelerate spreads a model too big for one device
 

@@ -219,7 +219,10 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
     if cfg.quantize == "int8":
         if device != "cpu":
             raise UserError(f"model {cfg.name!r}: quantize: int8 (torch dynamic quantisation) runs on CPU only")
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        head = model.get_output_embeddings()
+        spec = {name: torch.ao.quantization.per_channel_dynamic_qconfig for name, m in model.named_modules()
+                if isinstance(m, torch.nn.Linear) and m is not head}  # the LM head stays in float, as usual
+        model = torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
         dtype = f"int8-dynamic({dtype})"
         fingerprint += "+int8-dynamic"
     return LoadedModel(

@@ -9,7 +9,6 @@ Example (a tiny random model; see tests/conftest.py for ``tiny_model_dir``)::
 from __future__ import annotations
 
 import gc
-import os
 import logging
 import shutil
 import time
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 from .compare import build_comparison, comparison_markdown, write_comparison
 from .config import RunConfig
 from .checkpoint import Checkpoint, run_header
+from .rundir import RunInterrupted, open_checkpoint, write_per_token
 from .data import Documents, load_documents
 from .distributed import Context, assign, broadcast, gather
 from .distributed import init as init_distributed
@@ -34,69 +34,10 @@ from .report import sweep_markdown, text_table, write_run
 from .sweep import summarize_sweep
 from .scoring import DocScore, Scorer, auto_batch_size
 from .stats import metric_intervals
-from .tokens import encode, resolve_prefix, roundtrip_report, tokenizer_info, with_prefix
+from .tokens import encode_cached, resolve_prefix, roundtrip_report, tokenizer_info, with_prefix
 from .windows import min_context, plan_windows
 
 log = logging.getLogger(__name__)
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: what was checkpointed, and where."""
-
-    def __init__(self, folder: Path, documents: int):
-        super().__init__(str(folder))
-        self.folder, self.documents = folder, documents
-
-
-def prepare_output(cfg: RunConfig, now: datetime) -> Path:
-    """Create ``<dir>/<run>/<timestamp>/`` and prove it is writable, before any scoring."""
-    base = Path(cfg.output.dir).expanduser() / cfg.output.run_name
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    folder, n = base / stamp, 1
-    try:
-        while folder.exists():
-            folder, n = base / f"{stamp}-{n}", n + 1
-        folder.mkdir(parents=True)
-    except OSError as e:
-        raise UserError(f"output.dir: cannot write to {str(base)!r} ({e.strerror}); choose another folder") from None
-    check_writable(folder)
-    return folder
-
-
-def check_writable(folder: Path) -> None:
-    probe = folder / ".write-test"
-    try:
-        probe.write_bytes(b"x" * (1 << 20))  # room for at least a results file
-        probe.unlink()
-    except OSError as e:
-        probe.unlink(missing_ok=True)
-        raise UserError(f"output.dir: cannot write to {str(folder)!r} ({e.strerror}); choose another folder") from None
-
-
-def open_checkpoint(cfg: RunConfig, header: dict, now: datetime, resume: str | None) -> tuple[Path, Checkpoint]:
-    """The run folder and its checkpoint: the one to resume, or a new one."""
-    if resume:
-        folder = Path(resume)
-        ck = Checkpoint(folder)
-        if not ck.exists():
-            raise UserError(f"--resume: {str(folder)!r} holds no checkpoint to resume")
-        if (folder / "results.json").is_file():
-            raise UserError(f"--resume: {str(folder)!r} is already complete")
-    else:
-        base = Path(cfg.output.dir).expanduser() / cfg.output.run_name
-        candidates = sorted(base.glob("*/" + "checkpoint.jsonl"), reverse=True) if base.is_dir() else []
-        folder = next((c.parent for c in candidates if not (c.parent / "results.json").exists()
-                       and not Checkpoint(c.parent).mismatch(header)), None)
-        if folder is None:
-            folder = prepare_output(cfg, now)
-            ck = Checkpoint(folder)
-            ck.begin(header)
-            return folder, ck
-        ck = Checkpoint(folder)
-        log.warning("resuming %s: %d documents already scored", folder, ck.count())
-    check_writable(folder)
-    ck.begin(header)
-    return folder, ck
 
 
 def token_window(cfg: RunConfig, lm: LoadedModel, bytes_per_token: float) -> tuple[int, int]:
@@ -143,7 +84,8 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     """Score one dataset with one model; ``None`` on ranks other than 0 (they only score their shard)."""
     prefix_id, prefix_desc = resolve_prefix(lm.tokenizer, cfg.eval.prefix)
     t0 = time.perf_counter()
-    ids = encode(lm.tokenizer, docs.texts)
+    info = tok_info or tokenizer_info(lm.tokenizer)
+    ids = encode_cached(lm.tokenizer, docs.texts, f"{info['fingerprint']}:{docs.fingerprint}")
     n_bytes = sum(len(t.encode("utf-8")) for t in docs.texts)
     n_tokens = sum(len(x) for x in ids)
     window, stride = token_window(cfg, lm, n_bytes / max(1, n_tokens))
@@ -206,7 +148,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         "dataset": docs.name,
         "model_fingerprint": lm.fingerprint,
         "dataset_fingerprint": docs.fingerprint,
-        "tokenizer": tok_info or tokenizer_info(lm.tokenizer),
+        "tokenizer": info,
         "eval": {"window": window, "stride": stride, "window_unit": cfg.eval.window_unit,
                  "batch_size": batch_size, "prefix": prefix_desc, "prefix_token_id": prefix_id,
                  "windows": sum(len(p) for p in plans),
@@ -220,24 +162,6 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         "timing": {"seconds": seconds, "tokens_per_second": totals.tokens / seconds if seconds else None},
         "per_document": per_doc,
     }
-
-
-def write_per_token(path: Path, seqs, scores, temperatures) -> None:
-    """Per-token arrays for analysis: document index, target token id, NLL (nats), entropy per T (nats)."""
-    import numpy as np
-
-    arrays = {
-        "document": np.concatenate([np.full(s.tokens, i, np.int32) for i, s in enumerate(scores)]),
-        "token_id": np.concatenate([np.asarray(q[1:], np.int64) for q in seqs]),
-        "nll": np.concatenate([s.token_nll for s in scores]),
-        "temperatures": np.asarray(temperatures, np.float64),
-    }
-    if temperatures:
-        arrays["entropy"] = np.concatenate([s.extra["T_entropy"] for s in scores if "T_entropy" in s.extra])
-        arrays["nll_at_T"] = np.concatenate([s.extra["T_nll"] for s in scores if "T_nll" in s.extra])
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | None = None) -> Path:

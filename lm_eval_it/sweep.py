@@ -41,7 +41,8 @@ def calibration(top1_prob: np.ndarray, correct: np.ndarray, entropy_nats: np.nda
         "top1_accuracy": float(np.mean(correct)) if correct.size else float("nan"),
         "mean_top1_prob": float(np.mean(top1_prob, dtype=np.float64)) if top1_prob.size else float("nan"),
         "entropy_minus_nll_bits": gap,
-        "direction": "over-confident" if gap < 0 else "under-confident" if gap > 0 else "calibrated",
+        # |gap| below 1e-4 bits is calibrated (at the best T the two are equal, exactly: dNLL/dβ = 0 there)
+        "direction": "over-confident" if gap < -1e-4 else "under-confident" if gap > 1e-4 else "calibrated",
         "reliability": reliability(top1_prob, correct, 15),
     }
 

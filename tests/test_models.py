@@ -1,0 +1,66 @@
+"""Device and dtype selection (the CUDA path, checked on CPU), paths, fingerprints, the token cache."""
+
+import pytest
+import torch
+
+from lm_eval_it import models, scoring, tokens
+from lm_eval_it.errors import UserError
+
+
+def test_device_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert models.resolve_device("auto") == "cuda"
+    assert models.resolve_device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert models.resolve_device("auto") == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert models.resolve_device("auto") == "cpu"
+    with pytest.raises(UserError, match="no CUDA device"):
+        models.resolve_device("cuda")
+
+
+def test_dtype_auto_is_bf16_on_cuda_and_fp32_on_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert models.resolve_dtype("auto", "cuda:0") == "bfloat16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert models.resolve_dtype("auto", "cuda") == "float16"
+    assert models.resolve_dtype("auto", "cpu") == "float32"
+    assert models.resolve_dtype("float16", "cpu") == "float16"
+
+
+def test_auto_batch_size(monkeypatch, tiny):
+    model, _ = tiny
+    assert scoring.auto_batch_size("cpu", 1024, model) == 4
+    assert scoring.auto_batch_size("cpu", 8192, model) == 1
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (80 * 2**30, 80 * 2**30))
+    big = scoring.auto_batch_size("cuda", 1024, model)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (2**30, 80 * 2**30))
+    assert 1 <= scoring.auto_batch_size("cuda", 1024, model) < big <= 256
+
+
+def test_pkg_paths_and_missing_packages():
+    assert models.resolve_path("pkg://json").endswith("json")
+    with pytest.raises(UserError, match="is not installed"):
+        models.resolve_path("pkg://no_such_package_xyz")
+    assert models.resolve_path("org/name") == "org/name"  # a hub id is left as it is
+
+
+def test_folder_fingerprint_changes_with_content(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "w.bin").write_bytes(b"a" * (3 << 20))
+    before = models.folder_fingerprint(tmp_path)
+    (tmp_path / "w.bin").write_bytes(b"a" * (3 << 20 - 1) + b"b")
+    assert models.folder_fingerprint(tmp_path) != before
+
+
+def test_token_cache_tokenizes_once(tmp_path, monkeypatch, tiny):
+    _, tok = tiny
+    monkeypatch.setenv("LM_EVAL_IT_CACHE", str(tmp_path))
+    texts = ["hello world", "second text\r\n"]
+    first = tokens.encode_cached(tok, texts, "tok:data")
+    calls = []
+    monkeypatch.setattr(tokens, "encode", lambda *a: calls.append(1) or [])
+    assert tokens.encode_cached(tok, texts, "tok:data") == first  # from the cache
+    assert calls == []
+    assert tokens.encode_cached(tok, texts, "tok:other") == [] and calls == [1]
