@@ -32,7 +32,8 @@ from lm_eval_it.windows import plan_windows  # noqa: E402
 WIKITEXT = Path(__file__).resolve().parents[2] / "shared/data/wikitext-2-raw/wiki.test.raw"
 
 
-def lm_eval_nll(model_dir: str, texts: list[str], window: int, batch_size: str) -> tuple[list[float], float]:
+def lm_eval_nll(model_dir, texts: list[str], window: int, batch_size: str) -> tuple[list[float], float]:
+    """lm-eval's per-document NLL; ``model_dir`` is a local folder, or an already built ``HFLM``."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -45,8 +46,10 @@ def lm_eval_nll(model_dir: str, texts: list[str], window: int, batch_size: str) 
             "metric_list:\n  - metric: bits_per_byte\n"
         )
         t0 = time.perf_counter()
+        model_kw = ({"model": "hf", "model_args": f"pretrained={model_dir},max_length={window},dtype=float32"}
+                    if isinstance(model_dir, str) else {"model": model_dir})
         res = lm_eval.simple_evaluate(
-            model="hf", model_args=f"pretrained={model_dir},max_length={window},dtype=float32",
+            **model_kw,
             tasks=["parity_local"], task_manager=TaskManager(include_path=tmp),
             batch_size=batch_size, log_samples=True, device="cpu",
         )

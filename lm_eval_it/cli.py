@@ -21,29 +21,27 @@ import sys
 from .errors import UserError
 
 
+def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand that runs a config: CONFIG, key=value overrides, --quiet, --resume, --debug."""
+    p = sub.add_parser(name, help=help_text)
+    p.add_argument("config", help="path to a YAML config")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="override config keys, e.g. eval.stride=256 models.0.dtype=bfloat16")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", metavar="RUN_FOLDER", help="continue an interrupted run (the same command also does)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lm-eval-it", description="Evaluate how well language models predict text.")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run the evaluation a YAML config describes")
-    r.add_argument("config", help="path to a YAML config")
-    r.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="override config keys, e.g. eval.stride=256 models.0.dtype=bfloat16")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.add_argument("--resume", metavar="RUN_FOLDER", help="continue an interrupted run (the same command also does)")
-    r.add_argument("--debug", action="store_true", help="show tracebacks")
-    w = sub.add_parser("sweep", help="run a config with a temperature sweep (shorthand for eval.temperatures=...)")
-    w.add_argument("config", help="path to a YAML config")
-    w.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys")
+    _config_command(sub, "run", "run the evaluation a YAML config describes")
+    w = _config_command(sub, "sweep", "run a config with a temperature sweep (shorthand for eval.temperatures=...)")
     w.add_argument("--temperatures", default="0.2:2.0:0.1", help="start:stop:step or a comma list (default 0.2:2.0:0.1)")
-    w.add_argument("--quiet", action="store_true", help="no progress bar")
-    w.add_argument("--debug", action="store_true", help="show tracebacks")
-    k = sub.add_parser("kl", help="KL divergence, top-1 agreement and Δp of a candidate model against a reference")
-    k.add_argument("config", help="path to a YAML config naming both models")
-    k.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys")
+    k = _config_command(sub, "kl", "KL divergence, top-1 agreement and Δp of a candidate model against a reference")
     k.add_argument("--reference", required=True, help="name of the reference model")
     k.add_argument("--candidate", required=True, help="name of the candidate model")
-    k.add_argument("--quiet", action="store_true", help="no progress bar")
-    k.add_argument("--debug", action="store_true", help="show tracebacks")
     c = sub.add_parser("compare", help="compare the results of earlier runs in one table")
     c.add_argument("runs", nargs="+", help="run folders (results/<run>/<timestamp>) or run names (newest run)")
     c.add_argument("--baseline", help="model that Δ bits per byte is measured against (default: the first)")
@@ -134,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             args.overrides.append(_kl_override(args))
         cfg, raw = load_config(args.config, args.overrides)
         _quiet_libraries()
-        run(cfg, raw, show_progress=not args.quiet, resume=getattr(args, "resume", None))
+        run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
         return 0
     except UserError as e:
         if args.debug:

@@ -120,6 +120,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
                                           on_doc=(lambda d, sc: ck.record(lm.name, docs.name, d, sc)) if ck else None,
                                           shard=shard)
     bar.close()
+    scoring_seconds = time.perf_counter() - t0
     if ctx.active:
         parts = gather(ctx, [(d, sc) for d, sc in enumerate(scores) if sc.covered is None or sc.covered.any()])
         if not ctx.main:
@@ -159,7 +160,8 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         "temperature": sweep,
         "kl": kl,
         "kl_reference": scorer.reference_name if isinstance(scorer, PairScorer) else None,
-        "timing": {"seconds": seconds, "tokens_per_second": totals.tokens / seconds if seconds else None},
+        "timing": {"seconds": seconds, "scoring_seconds": scoring_seconds,
+                   "tokens_per_second": totals.tokens / scoring_seconds if scoring_seconds else None},
         "per_document": per_doc,
     }
 
