@@ -218,7 +218,7 @@ def _field_names(loc: tuple) -> list[str]:
 def _format_error(err: ValidationError) -> str:
     e = err.errors()[0]
     loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in ("int", "str"))))
-    key = ".".join(str(p) for p in loc) or "<top level>"
+    key = ".".join(str(p) for p in loc)
     if e["type"] == "extra_forbidden":
         allowed = _field_names(loc)
         return f"{key}: unknown key{did_you_mean(loc[-1], allowed)}; expected one of: {', '.join(allowed)}"
@@ -227,6 +227,8 @@ def _format_error(err: ValidationError) -> str:
     msg = e["msg"].removeprefix("Value error, ")
     msg = msg.replace("Input should be", "expected").replace("List should have", "expected")
     shown = e.get("input")
+    if not key:
+        return msg
     if "input" not in e or isinstance(shown, (dict, list)):
         return f"{key}: {msg}"
     return f"{key}: got {shown!r}, {msg}"
