@@ -35,7 +35,7 @@ def test_auto_batch_size(monkeypatch, tiny):
     assert scoring.auto_batch_size("cpu", 8192, model) == 1
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (80 * 2**30, 80 * 2**30))
     big = scoring.auto_batch_size("cuda", 1024, model)
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (2**30, 80 * 2**30))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (2**24, 80 * 2**30))
     assert 1 <= scoring.auto_batch_size("cuda", 1024, model) < big <= 256
 
 
