@@ -51,8 +51,10 @@ def numbers(res: dict) -> list:
 
 def launch(cfg: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    # a process started in the background inherits SIGINT ignored; give the child the default back
     return subprocess.Popen([sys.executable, "-m", "lm_eval_it", "run", str(cfg), "--quiet"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def checkpointed(run_dir: Path) -> int:
