@@ -75,3 +75,63 @@ def test_device_map_auto_on_cpu(dist_config):
     ref, got = only_results(ref_dir), only_results(run_dir)
     assert got["models"][0]["device"] == "cpu"
     assert got["results"][0]["per_document"] == ref["results"][0]["per_document"]
+
+
+def kill_all(marker: str) -> None:
+    """SIGKILL every process whose command line contains ``marker``."""
+    import signal
+
+    for proc_dir in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline and int(proc_dir.name) != os.getpid():
+            try:
+                os.kill(int(proc_dir.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def test_torchrun_killed_then_resumed_equals_one_process(tmp_path, tiny_model_dir):
+    import signal
+    import time
+
+    data = tmp_path / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": t[:3000]}) + "\n" for t in corpus()[:30]))
+
+    def config(name):
+        cfg = {"models": [{"name": "tiny", "path": str(tiny_model_dir)}],
+               "datasets": [{"name": "docs", "path": str(data)}],
+               "eval": {"window": 48, "stride": 24, "batch_size": 1, "device": "cpu"},
+               "output": {"dir": str(tmp_path / "results"), "run_name": name, "plots": False}}
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path, tmp_path / "results" / name
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    one_cfg, one_dir = config("one")
+    subprocess.run([sys.executable, "-m", "lm_eval_it", "run", str(one_cfg), "--quiet"], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    cfg, run_dir = config("killed")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "lm_eval_it", "run", str(cfg), "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline:
+        logs = list(run_dir.glob("*/checkpoint*.jsonl"))
+        if len(logs) == 2 and all(f.read_text().count('"kind": "doc"') >= 3 for f in logs):
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    kill_all(str(cfg))  # the launcher and every rank (torchrun starts ranks in their own sessions)
+    proc.wait()
+    time.sleep(0.5)
+    assert not list(run_dir.glob("*/results.json"))
+    resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    one, two = only_results(one_dir), only_results(run_dir)
+    assert two["resumed_documents"] >= 3
+    assert two["results"][0]["per_document"] == one["results"][0]["per_document"]  # to the last digit
+    assert two["results"][0]["metrics"] == one["results"][0]["metrics"]
