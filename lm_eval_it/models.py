@@ -149,7 +149,9 @@ def _gguf_to_cache(folder: str, gguf_file: str, trust: bool) -> tuple[Path, str]
         )
     except Exception as e:  # noqa: BLE001 - GGUF parse errors come in many types
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"gguf_file {str(gguf_path)!r} could not be loaded: {first}") from None
+        hint = ("transformers cannot convert this architecture; use the model's safetensors release"
+                if "not supported" in first else "the file may be truncated or corrupt; download it again")
+        raise UserError(f"gguf_file {str(gguf_path)!r} could not be loaded ({first}); {hint}") from None
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
