@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -97,7 +98,13 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     plans = [plan_windows(len(s), plan_w, plan_s) for s in seqs]
     roundtrip = check_roundtrip(lm, docs, ids)
     total = sum(w.n_scored for p in plans for w in p)
-    done = ck.done(lm.name, docs.name) if ck else {}
+    done = ck.done(lm.name, docs.name) if ck and ctx.main else {}
+    if ctx.active:
+        # rank 0 alone reads the checkpoints, before any rank writes for this dataset, so that every
+        # rank skips the same documents and deals out the same batches; the others only need the ids
+        ids_done = broadcast(ctx, sorted(done))
+        if not ctx.main:
+            done = {d: DocScore(np.zeros(0, np.float32), {}, np.zeros(0, bool)) for d in ids_done}
     shard = None
     if ctx.active:  # deal out the batches still to do, balanced by tokens
         batches = scorer.plan_batches(plans, batch_size)
