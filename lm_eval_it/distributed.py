@@ -77,15 +77,3 @@ def gather(ctx: Context, obj) -> list | None:
     out = [None] * ctx.world if ctx.main else None
     dist.gather_object(obj, out, dst=0)
     return out
-
-
-def all_ok(ctx: Context, ok: bool) -> bool:
-    """True on every rank only if ``ok`` is true on every rank (so that all fail together)."""
-    if not ctx.active:
-        return ok
-    import torch
-    import torch.distributed as dist
-
-    t = torch.tensor([0 if ok else 1])
-    dist.all_reduce(t)
-    return int(t.item()) == 0

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .errors import UserError
-from .scoring import Scorer, token_nll
+from .scoring import Scorer, concat_extra, token_nll
 from .temperature import softmax_stats
 
 LN2 = math.log(2.0)
@@ -89,7 +89,7 @@ def _quantiles(x: np.ndarray) -> dict:
 
 def summarize_kl(scores, temperatures: list[float]) -> dict:
     """Means with standard errors, quantiles, top-1 agreement, Δp and the perplexity ratio."""
-    cat = lambda key: np.concatenate([s.extra[key] for s in scores if key in s.extra]).astype(np.float64)  # noqa: E731
+    cat = lambda key: concat_extra(scores, key).astype(np.float64)  # noqa: E731
     fwd, rev, agree, dp = cat("KL_kl_fwd"), cat("KL_kl_rev"), cat("KL_agree"), cat("KL_dp")
     nll_r = cat("KL_nll_ref")
     nll_c = np.concatenate([s.token_nll for s in scores]).astype(np.float64)

@@ -60,24 +60,21 @@ def open_checkpoint(cfg: RunConfig, header: dict, now: datetime, resume: str | N
     """The run folder and its checkpoint: the one to resume, or a new one."""
     if resume:
         folder = Path(resume)
-        ck = Checkpoint(folder)
-        if not ck.exists():
+        if not Checkpoint(folder).exists():
             raise UserError(f"--resume: {str(folder)!r} holds no checkpoint to resume")
         if (folder / "results.json").is_file():
             raise UserError(f"--resume: {str(folder)!r} is already complete")
     else:
         base = Path(cfg.output.dir).expanduser() / cfg.output.run_name
-        candidates = sorted(base.glob("*/" + "checkpoint.jsonl"), reverse=True) if base.is_dir() else []
+        candidates = sorted(base.glob("*/checkpoint.jsonl"), reverse=True) if base.is_dir() else []
         folder = next((c.parent for c in candidates if not (c.parent / "results.json").exists()
                        and not Checkpoint(c.parent).mismatch(header)), None)
-        if folder is None:
-            folder = prepare_output(cfg, now)
-            ck = Checkpoint(folder)
-            ck.begin(header)
-            return folder, ck
-        ck = Checkpoint(folder)
-        log.warning("resuming %s: %d documents already scored", folder, ck.count())
-    check_writable(folder)
+    if folder is None:
+        folder = prepare_output(cfg, now)  # new, and proved writable
+    else:
+        check_writable(folder)
+        log.warning("resuming %s: %d documents already scored", folder, Checkpoint(folder).count())
+    ck = Checkpoint(folder)
     ck.begin(header)
     return folder, ck
 

@@ -99,14 +99,14 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     roundtrip = check_roundtrip(lm, docs, ids)
     total = sum(w.n_scored for p in plans for w in p)
     done = ck.done(lm.name, docs.name) if ck and ctx.main else {}
+    shard = None
     if ctx.active:
         # rank 0 alone reads the checkpoints, before any rank writes for this dataset, so that every
         # rank skips the same documents and deals out the same batches; the others only need the ids
         ids_done = broadcast(ctx, sorted(done))
         if not ctx.main:
             done = {d: DocScore(np.zeros(0, np.float32), {}, np.zeros(0, bool)) for d in ids_done}
-    shard = None
-    if ctx.active:  # deal out the batches still to do, balanced by tokens
+        # deal out the batches still to do, balanced by tokens
         batches = scorer.plan_batches(plans, batch_size)
         todo = [i for i, b in enumerate(batches) if not all(it.doc in done for it in b)]
         shard = [todo[j] for j in assign([sum(it.window.length for it in batches[i]) for i in todo], ctx.world)[ctx.rank]]

@@ -79,6 +79,12 @@ class DocScore:
         return int(self.token_nll.size)
 
 
+def concat_extra(scores: list[DocScore], key: str) -> np.ndarray:
+    """One per-token array of ``key`` across documents, in document order (empty if absent)."""
+    parts = [s.extra[key] for s in scores if key in s.extra]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 @dataclass(frozen=True)
 class _Item:
     doc: int

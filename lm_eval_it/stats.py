@@ -72,17 +72,23 @@ def paired_delta(nll_a, bytes_a, nll_b, bytes_b, resamples: int = DEFAULT_RESAMP
             "resamples": resamples, "seed": seed}
 
 
-def metric_intervals(per_document: list[dict], **kw) -> dict:
+def metric_intervals(per_document: list[dict], resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                     level: float = 0.95) -> dict:
     """95% intervals of the bits-per-unit metrics (and token perplexity) over documents.
 
     Keys are metric names; values are ``[low, high]``, or ``None`` with fewer than 2 documents.
+    One set of document resamples serves every metric.
     """
-    nll = [d["nll"] for d in per_document]
+    keys = ("bits_per_token", "token_perplexity", "bits_per_byte", "bits_per_word", "bits_per_char")
+    if len(per_document) < 2:
+        return dict.fromkeys(keys)
+    w = resample_weights(len(per_document), resamples, seed)
+    nll = w @ np.array([d["nll"] for d in per_document], dtype=np.float64)
     out: dict = {}
     for unit in ("token", "byte", "word", "char"):
-        key = "bytes" if unit == "byte" else unit + "s"
-        iv = ratio_interval(nll, [d[key] for d in per_document], **kw)
-        out[f"bits_per_{unit}"] = None if iv is None else [iv[0] / LN2, iv[1] / LN2]
+        den = w @ np.array([d["bytes" if unit == "byte" else unit + "s"] for d in per_document], dtype=np.float64)
+        lo, hi = _interval(nll / den, level)
+        out[f"bits_per_{unit}"] = [lo / LN2, hi / LN2]
         if unit == "token":
-            out["token_perplexity"] = None if iv is None else [math.exp(iv[0]), math.exp(iv[1])]
+            out["token_perplexity"] = [math.exp(lo), math.exp(hi)]
     return out

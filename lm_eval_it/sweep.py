@@ -24,12 +24,8 @@ import math
 
 import numpy as np
 
+from .scoring import concat_extra
 from .temperature import LN2, QUANTILES, cubic_minimizer, ece, minimize_convex, reliability
-
-
-def _concat(scores, key: str) -> np.ndarray:
-    parts = [s.extra[key] for s in scores if key in s.extra]
-    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def calibration(top1_prob: np.ndarray, correct: np.ndarray, entropy_nats: np.ndarray, nll_nats: np.ndarray) -> dict:
@@ -81,8 +77,8 @@ def best_temperature(scorer, hidden: np.ndarray, targets: np.ndarray, temperatur
 
 
 def summarize_sweep(scores, n_bytes: int, temperatures: list[float], scorer=None, vocab: int | None = None) -> dict:
-    ent, nll = _concat(scores, "T_entropy"), _concat(scores, "T_nll")
-    prob, correct = _concat(scores, "T_top1_prob"), _concat(scores, "T_top1_correct").astype(bool)
+    ent, nll = concat_extra(scores, "T_entropy"), concat_extra(scores, "T_nll")
+    prob, correct = concat_extra(scores, "T_top1_prob"), concat_extra(scores, "T_top1_correct").astype(bool)
     n = nll.shape[0]
     top = math.log2(vocab) if vocab else float(np.max(ent, initial=1.0) / LN2)
     edges = np.linspace(0.0, top, 41)
@@ -100,7 +96,7 @@ def summarize_sweep(scores, n_bytes: int, temperatures: list[float], scorer=None
                                   "counts": np.histogram(np.clip(ent[:, k] / LN2, 0, top), edges)[0].tolist()},
         })
     nll_sums = [float(np.sum(nll[:, k], dtype=np.float64)) for k in range(len(temperatures))]
-    hidden, targets, d1 = _concat(scores, "hidden"), _concat(scores, "target"), _concat(scores, "T_d1")
+    hidden, targets, d1 = concat_extra(scores, "hidden"), concat_extra(scores, "target"), concat_extra(scores, "T_d1")
     if scorer is not None and hidden.size and d1.size:
         slopes = [float(np.sum(d1[:, k], dtype=np.float64)) for k in range(len(temperatures))]
         best = best_temperature(scorer, hidden.astype(np.float32), targets.astype(np.int64), temperatures,

@@ -94,7 +94,6 @@ def kill_all(marker: str) -> None:
 
 
 def test_torchrun_killed_then_resumed_equals_one_process(tmp_path, tiny_model_dir):
-    import signal
     import time
 
     data = tmp_path / "docs.jsonl"

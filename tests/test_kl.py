@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import byte_level_tokenizer, tiny_llama
+from conftest import byte_level_tokenizer
 from lm_eval_it.cli import main
 from lm_eval_it.kl import kl_stats
 
