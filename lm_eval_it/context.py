@@ -1,0 +1,198 @@
+"""NLL by context length, in log-spaced bins (pure numpy).
+
+The context length of a scored token is the number of input tokens the model
+saw when predicting it: input position ``p`` of a window gives length ``p + 1``
+(see :mod:`lm_eval_it.windows`). Lengths fall in power-of-two bins: bin ``b``
+holds ``[2^b, 2^(b+1))``, for ``b = 0 .. floor(log2(window))``, so
+:func:`bin_edges` is ``1, 2, 4, ...`` up to the first power of two above the
+window (the last bin is cut off at the window itself).
+
+Per document only sufficient statistics are kept: for each bin the NLL sum
+(nats), the token count and the byte sum (from a per-token byte-length array),
+a ``(bins, 3)`` float64 array that adds up window by window.
+:func:`summarize_context` sums over documents and divides once, with a document
+bootstrap (:func:`lm_eval_it.stats.resample_weights`) for 95% intervals. The
+information gained between two bins is ``bits/token(shorter) - bits/token(longer)``
+(positive when more context helps), with a paired interval from the same
+resamples.
+
+With ``stride < window`` a document's first window scores every length
+``1 .. window``, but later windows only ``window - stride + 1 .. window``
+(:func:`observed_range`): the short bins see only document openings. Each bin's
+``coverage`` says so: ``"steady"`` (all its lengths occur after the first
+window), ``"partial"`` or ``"first_window_only"``.
+
+Example::
+
+    >>> edges = bin_edges(8)
+    >>> edges.tolist()
+    [1, 2, 4, 8, 16]
+    >>> bin_index(np.array([1, 2, 3, 4, 7, 8]), edges).tolist()
+    [0, 1, 1, 2, 2, 3]
+    >>> s = doc_stats(np.full(8, np.log(2)), np.arange(1, 9), np.full(8, 2), edges)
+    >>> s[:, 1].tolist(), (s[:, 0] / np.log(2)).round(6).tolist()
+    ([1.0, 2.0, 4.0, 1.0], [1.0, 2.0, 4.0, 1.0])
+    >>> observed_range(window=8, stride=4), bin_coverage(edges, 8, 4)
+    ((5, 8), ['first_window_only', 'first_window_only', 'partial', 'steady'])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED, resample_weights
+
+LN2 = math.log(2.0)
+NLL, TOKENS, BYTES = 0, 1, 2
+
+
+def bin_edges(window: int) -> np.ndarray:
+    """``[1, 2, 4, ..., 2^B]`` with ``2^B > window``: ``B`` bins, bin ``b`` = ``[2^b, 2^(b+1))``."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    return 2 ** np.arange(int(window).bit_length() + 1, dtype=np.int64)
+
+
+def bin_index(context_lengths, edges: np.ndarray) -> np.ndarray:
+    """The bin of each context length (``floor(log2(length))`` for the default edges)."""
+    lengths = np.asarray(context_lengths, dtype=np.int64)
+    if lengths.size and (lengths.min() < edges[0] or lengths.max() >= edges[-1]):
+        raise ValueError(f"context lengths must be in [{edges[0]}, {edges[-1]}), got "
+                         f"{lengths.min()}..{lengths.max()}")
+    return np.searchsorted(edges, lengths, side="right") - 1
+
+
+def window_context_lengths(score_from: int, length: int, prefix: int = 0) -> np.ndarray:
+    """Context lengths of the targets a window scores: positions ``score_from..length-1`` plus 1.
+
+    ``prefix`` counts extra input tokens put in front of the window (e.g. a BOS
+    repeated at each window start) that the model also saw.
+    """
+    return np.arange(score_from + 1, length + 1, dtype=np.int64) + prefix
+
+
+def doc_stats(token_nll, context_lengths, token_bytes, edges: np.ndarray) -> np.ndarray:
+    """``(bins, 3)`` float64: per bin the NLL sum (nats), token count and byte sum.
+
+    Add the arrays of a document's windows (or batches) to get the document's.
+    """
+    nll = np.asarray(token_nll, dtype=np.float64).ravel()
+    nbytes = np.asarray(token_bytes, dtype=np.float64).ravel()
+    idx = bin_index(np.asarray(context_lengths).ravel(), edges)
+    if not nll.size == nbytes.size == idx.size:
+        raise ValueError("token_nll, context_lengths and token_bytes must have the same length")
+    nb = len(edges) - 1
+    out = np.empty((nb, 3), dtype=np.float64)
+    out[:, NLL] = np.bincount(idx, weights=nll, minlength=nb)
+    out[:, TOKENS] = np.bincount(idx, minlength=nb)
+    out[:, BYTES] = np.bincount(idx, weights=nbytes, minlength=nb)
+    return out
+
+
+def observed_range(window: int, stride: int) -> tuple[int, int]:
+    """Context lengths that tokens after the first window get: ``(window - stride + 1, window)``."""
+    if window < 1 or not 1 <= stride <= window:
+        raise ValueError(f"need 1 <= stride <= window, got window={window}, stride={stride}")
+    return window - stride + 1, window
+
+
+def bin_coverage(edges: np.ndarray, window: int, stride: int) -> list[str]:
+    """Per bin: ``steady`` / ``partial`` / ``first_window_only`` against :func:`observed_range`."""
+    lo_obs, _ = observed_range(window, stride)
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        top = min(int(hi) - 1, window)
+        out.append("steady" if lo >= lo_obs else "partial" if top >= lo_obs else "first_window_only")
+    return out
+
+
+def _quantiles(samples: np.ndarray, level: float) -> list | None:
+    """Percentile interval over the finite samples of each column (``None`` if none)."""
+    alpha = (1.0 - level) / 2.0
+    out = []
+    for col in samples.T:
+        col = col[np.isfinite(col)]
+        out.append(None if col.size == 0 else [float(q) for q in np.quantile(col, [alpha, 1 - alpha])])
+    return out
+
+
+def _ratio(num, den):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan) / LN2
+
+
+def _resampled(per_doc_bins: np.ndarray, resamples: int, seed: int) -> np.ndarray | None:
+    """``(resamples, bins, 3)`` resampled sums, or ``None`` with fewer than 2 documents."""
+    d = per_doc_bins.shape[0]
+    if d < 2:
+        return None
+    w = resample_weights(d, resamples, seed)
+    return np.einsum("rd,dbk->rbk", w, per_doc_bins)
+
+
+def _check(per_doc_bins) -> np.ndarray:
+    a = np.asarray(per_doc_bins, dtype=np.float64)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"per_doc_bins must be (docs, bins, 3), got shape {a.shape}")
+    return a
+
+
+def summarize_context(per_doc_bins, edges: np.ndarray, window: int | None = None, stride: int | None = None,
+                      resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = 0.95) -> dict:
+    """Per-bin bits/token and bits/byte with intervals, and the gain between consecutive bins.
+
+    ``per_doc_bins`` is ``(docs, bins, 3)`` from :func:`doc_stats`. Empty bins
+    give NaN; intervals are ``None`` with fewer than 2 documents (or when no
+    resample has tokens in the bin). ``coverage`` is filled when ``window`` and
+    ``stride`` are given.
+    """
+    a = _check(per_doc_bins)
+    if a.shape[1] != len(edges) - 1:
+        raise ValueError(f"{a.shape[1]} bins but {len(edges) - 1} from the edges")
+    tot = a.sum(axis=0)
+    bpt, bpb = _ratio(tot[:, NLL], tot[:, TOKENS]), _ratio(tot[:, NLL], tot[:, BYTES])
+    rs = _resampled(a, resamples, seed)
+    nb = a.shape[1]
+    if rs is None:
+        iv_t = iv_b = iv_g = [None] * nb
+    else:
+        s_t = _ratio(rs[:, :, NLL], rs[:, :, TOKENS])
+        iv_t, iv_b = _quantiles(s_t, level), _quantiles(_ratio(rs[:, :, NLL], rs[:, :, BYTES]), level)
+        iv_g = _quantiles(s_t[:, :-1] - s_t[:, 1:], level)
+    cov = bin_coverage(edges, window, stride) if window is not None and stride is not None else [None] * nb
+    bins = []
+    for b in range(nb):
+        top = int(edges[b + 1]) - 1 if window is None else min(int(edges[b + 1]) - 1, window)
+        bins.append({"bin": b, "lo": int(edges[b]), "hi": top, "tokens": int(tot[b, TOKENS]),
+                     "bytes": int(tot[b, BYTES]), "nll": float(tot[b, NLL]),
+                     "docs": int((a[:, b, TOKENS] > 0).sum()),
+                     "bits_per_token": float(bpt[b]), "bits_per_token_interval": iv_t[b],
+                     "bits_per_byte": float(bpb[b]), "bits_per_byte_interval": iv_b[b], "coverage": cov[b]})
+    gains = [{"from_bin": b, "to_bin": b + 1, "bits_per_token": float(bpt[b] - bpt[b + 1]), "interval": iv_g[b]}
+             for b in range(nb - 1)]
+    return {"bins": bins, "gains": gains, "window": window, "stride": stride,
+            "observed_range": observed_range(window, stride) if window and stride else None,
+            "resamples": resamples if rs is not None else 0, "seed": seed, "level": level}
+
+
+def information_gain(per_doc_bins, edges: np.ndarray, lo: int, hi: int, resamples: int = DEFAULT_RESAMPLES,
+                     seed: int = DEFAULT_SEED, level: float = 0.95) -> dict:
+    """Bits/token at context length ``lo``'s bin minus at ``hi``'s bin, with a paired interval.
+
+    E.g. ``lo=64, hi=1024`` compares bin [64, 128) with bin [1024, 2048).
+    """
+    a = _check(per_doc_bins)
+    b_lo, b_hi = (int(i) for i in bin_index([lo, hi], edges))
+    tot = a.sum(axis=0)
+    bpt = _ratio(tot[:, NLL], tot[:, TOKENS])
+    out = {"lo": lo, "hi": hi, "lo_bin": b_lo, "hi_bin": b_hi, "bits_per_token_lo": float(bpt[b_lo]),
+           "bits_per_token_hi": float(bpt[b_hi]), "gain": float(bpt[b_lo] - bpt[b_hi]), "interval": None,
+           "resamples": 0, "seed": seed}
+    rs = _resampled(a[:, [b_lo, b_hi], :], resamples, seed)
+    if rs is not None:
+        s = _ratio(rs[:, :, NLL], rs[:, :, TOKENS])
+        out["interval"] = _quantiles((s[:, 0] - s[:, 1])[:, None], level)[0]
+        out["resamples"] = resamples
+    return out

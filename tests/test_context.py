@@ -1,0 +1,134 @@
+"""NLL by context length: hand-computed bins and sums, bootstrap against brute force."""
+
+import math
+
+import numpy as np
+import pytest
+
+from lm_eval_it.context import (bin_coverage, bin_edges, bin_index, doc_stats, information_gain, observed_range,
+                                summarize_context, window_context_lengths)
+from lm_eval_it.stats import ratio_interval, resample_weights
+from lm_eval_it.windows import plan_windows
+
+LN2 = math.log(2)
+
+
+def test_bin_edges_and_index():
+    assert bin_edges(1).tolist() == [1, 2]
+    assert bin_edges(7).tolist() == [1, 2, 4, 8]
+    assert bin_edges(1024).tolist() == [2 ** i for i in range(12)]   # 1024 alone in [1024, 2048)
+    assert bin_edges(1000)[-1] == 1024
+    e = bin_edges(1024)
+    assert bin_index([1, 2, 3, 63, 64, 127, 128, 1023, 1024], e).tolist() == [0, 1, 1, 5, 6, 6, 7, 9, 10]
+    with pytest.raises(ValueError):
+        bin_index([0], e)
+    with pytest.raises(ValueError):
+        bin_index([2048], e)
+    with pytest.raises(ValueError):
+        bin_edges(0)
+
+
+def test_window_context_lengths_follow_the_plan():
+    plan = plan_windows(n=11, window=4, stride=2)    # 10 targets
+    lengths = np.concatenate([window_context_lengths(w.score_from, w.length) for w in plan])
+    assert lengths.size == 10
+    assert lengths.tolist() == [1, 2, 3, 4, 3, 4, 3, 4, 3, 4]
+    lo, hi = observed_range(4, 2)
+    assert (lo, hi) == (3, 4) and lengths[4:].min() == lo
+    assert window_context_lengths(2, 4, prefix=1).tolist() == [4, 5]
+
+
+def test_doc_stats_hand_computed():
+    e = bin_edges(4)                                  # bins [1,2) [2,4) [4,8)
+    nll = np.array([3.0, 2.0, 1.0, 0.5, 0.25], dtype=np.float32)
+    lengths = [1, 2, 3, 4, 4]
+    nbytes = [1, 2, 3, 4, 5]
+    s = doc_stats(nll, lengths, nbytes, e)
+    assert s.tolist() == [[3.0, 1.0, 1.0], [3.0, 2.0, 5.0], [0.75, 2.0, 9.0]]
+    assert s.dtype == np.float64
+    with pytest.raises(ValueError):
+        doc_stats(nll, lengths[:4], nbytes, e)
+
+
+def test_coverage_marks_bins_only_first_windows_reach():
+    e = bin_edges(1024)
+    cov = bin_coverage(e, 1024, 512)                  # observed 513..1024
+    assert cov[:9] == ["first_window_only"] * 9      # up to [256, 512)
+    assert cov[9:] == ["partial", "steady"]          # [512, 1024) has 512 itself; [1024] steady
+    assert set(bin_coverage(e, 1024, 1024)) == {"steady"}  # stride = window: every length recurs
+    assert observed_range(1024, 1) == (1024, 1024)
+    with pytest.raises(ValueError):
+        observed_range(8, 9)
+
+
+def test_summarize_sums_then_divides():
+    e = bin_edges(2)                                  # bins [1,2) [2,4)
+    a = np.array([[[2 * LN2, 1, 2], [6 * LN2, 3, 6]],
+                  [[4 * LN2, 1, 4], [0.0, 0, 0]]])   # doc 2 has nothing in bin 1
+    out = summarize_context(a, e, window=2, stride=1, resamples=200, seed=3)
+    b0, b1 = out["bins"]
+    assert b0["bits_per_token"] == pytest.approx(3.0) and b0["bits_per_byte"] == pytest.approx(1.0)
+    assert b1["bits_per_token"] == pytest.approx(2.0) and b1["bits_per_byte"] == pytest.approx(1.0)
+    assert (b0["tokens"], b0["bytes"], b0["docs"], b1["docs"]) == (2, 6, 2, 1)
+    assert (b0["lo"], b0["hi"], b1["lo"], b1["hi"]) == (1, 1, 2, 2)
+    assert b0["coverage"] == "first_window_only" and b1["coverage"] == "steady"
+    assert out["gains"][0]["bits_per_token"] == pytest.approx(1.0)
+    assert out["observed_range"] == (2, 2)
+
+
+def random_docs(d=30, nb=5, seed=0):
+    rng = np.random.default_rng(seed)
+    tok = rng.integers(1, 40, size=(d, nb)).astype(np.float64)
+    nll = tok * (rng.uniform(1.0, 3.0, size=(d, nb)) - 0.2 * np.arange(nb))
+    byt = tok * rng.uniform(3.0, 5.0, size=(d, nb))
+    return np.stack([nll, tok, byt], axis=2), bin_edges(2 ** (nb - 1))
+
+
+def test_intervals_match_stats_bootstrap_and_brute_force_gains():
+    a, e = random_docs()
+    out = summarize_context(a, e, resamples=500, seed=7)
+    for b, row in enumerate(out["bins"]):
+        lo, hi = ratio_interval(a[:, b, 0], a[:, b, 1], resamples=500, seed=7)
+        assert row["bits_per_token_interval"] == pytest.approx([lo / LN2, hi / LN2], rel=1e-12)
+        lo, hi = ratio_interval(a[:, b, 0], a[:, b, 2], resamples=500, seed=7)
+        assert row["bits_per_byte_interval"] == pytest.approx([lo / LN2, hi / LN2], rel=1e-12)
+    w = resample_weights(a.shape[0], 500, 7)
+    samples = []
+    for r in range(500):                              # brute force, one resample at a time
+        s = [(w[r] @ a[:, b, 0]) / (w[r] @ a[:, b, 1]) / LN2 for b in range(2)]
+        samples.append(s[0] - s[1])
+    assert out["gains"][0]["interval"] == pytest.approx(np.quantile(samples, [0.025, 0.975]).tolist(), rel=1e-12)
+    g = information_gain(a, e, lo=1, hi=2, resamples=500, seed=7)
+    assert g["interval"] == pytest.approx(out["gains"][0]["interval"], rel=1e-12)
+    assert g["gain"] == pytest.approx(out["gains"][0]["bits_per_token"], rel=1e-12)
+
+
+def test_bootstrap_is_reproducible_with_seed():
+    a, e = random_docs(seed=1)
+    x = summarize_context(a, e, resamples=300, seed=11)
+    assert x == summarize_context(a, e, resamples=300, seed=11)
+    assert x["bins"][0]["bits_per_token_interval"] != summarize_context(a, e, resamples=300, seed=12)["bins"][0][
+        "bits_per_token_interval"]
+
+
+def test_information_gain_between_far_lengths():
+    a, e = random_docs(nb=11)                         # edges up to 2048
+    g = information_gain(a, e, lo=64, hi=1024, resamples=200, seed=0)
+    tot = a.sum(axis=0)
+    expect = tot[6, 0] / tot[6, 1] / LN2 - tot[10, 0] / tot[10, 1] / LN2
+    assert (g["lo_bin"], g["hi_bin"]) == (6, 10)
+    assert g["gain"] == pytest.approx(expect, rel=1e-12)
+    assert g["interval"][0] < g["gain"] < g["interval"][1]
+
+
+def test_one_document_and_empty_bins():
+    e = bin_edges(2)
+    a = np.array([[[LN2, 1, 1], [0.0, 0, 0]]])
+    out = summarize_context(a, e)
+    assert out["resamples"] == 0 and out["bins"][0]["bits_per_token_interval"] is None
+    assert math.isnan(out["bins"][1]["bits_per_token"]) and math.isnan(out["gains"][0]["bits_per_token"])
+    two = np.concatenate([a, a])
+    out = summarize_context(two, e, resamples=50)
+    assert out["bins"][1]["bits_per_token_interval"] is None and out["gains"][0]["interval"] is None
+    with pytest.raises(ValueError):
+        summarize_context(np.zeros((2, 3)), e)
