@@ -1,52 +1,55 @@
 """Checkpoints: finished documents survive a crash, and a resume gives identical numbers.
 
-While a run scores, every finished document's per-token arrays go to
-``<run folder>/checkpoint/<model>.<dataset>.<doc>.npz`` (written to a temporary
-file, fsynced, renamed) and a line is appended, fsynced, to
-``checkpoint.jsonl``. The first line of that log records what the numbers depend
-on: the resolved config (less the output section), the dataset fingerprints and
-the package versions; each model adds its fingerprint when it loads. A resume
-whose inputs differ is refused, naming what changed.
+Each finished document's sufficient statistics (its NLL, token count, the
+exact sums, counts and extremes of every statistic: a few KB, never per-token
+arrays) are appended as one line to ``<run folder>/checkpoint.jsonl``, flushed
+and fsynced. The first line records what the numbers depend on: the resolved
+config (less the output section), the resolved device, the dataset
+fingerprints and the package versions; each model adds its weights' and its
+tokenizer's fingerprints when it loads, and each model × dataset the batch
+size that ran. A resume whose inputs differ is refused, naming what changed.
 
-Resuming replays the same global batch plan and skips the batches whose
-documents are all checkpointed, so every number is computed by the same kernels
-on the same shapes as in an uninterrupted run: the results are identical.
+Resuming replays the same global batch plan (with the recorded batch size) and
+skips the batches whose documents are all done, so every number is computed by
+the same kernels on the same shapes as in an uninterrupted run.
 
 Example::
 
     ck = Checkpoint(folder)
-    ck.begin(header)                    # or raises UserError("... changed ...")
-    ck.record("m", "d", 3, doc_score)   # after document 3 is scored
-    ck.done("m", "d")                   # {3: DocScore(...)}
+    ck.begin(header)                      # or raises UserError("... changed ...")
+    ck.record("m", "d", doc_result)       # after a document is scored
+    ck.done("m", "d")                     # {3: DocResult(...)}
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from .errors import UserError
-from .scoring import DocScore
+from .execute import DocResult
 
 LOG = "checkpoint.jsonl"
-ARRAYS = "checkpoint"
 
 
-def run_header(cfg_dump: dict, dataset_prints: dict[str, str], versions: dict) -> dict:
+def run_header(cfg_dump: dict, dataset_prints: dict[str, str], versions: dict, device: str | None = None) -> dict:
     """Everything a run's numbers depend on, apart from the models (added as they load)."""
     numbers = {k: v for k, v in cfg_dump.items() if k != "output"}
     keep = ("torch", "transformers", "tokenizers", "lm_eval_it", "numpy")
-    return {
+    out = {
         "config_sha256": hashlib.sha256(json.dumps(numbers, sort_keys=True).encode()).hexdigest(),
         "config": numbers,
         "datasets": dataset_prints,
         "versions": {k: versions.get(k) for k in keep},
     }
+    if device is not None:
+        out["device"] = device
+    return out
 
 
 def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -63,15 +66,38 @@ def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _pack(a: np.ndarray) -> list:
+    a = np.ascontiguousarray(a)
+    return [str(a.dtype), list(a.shape), base64.b64encode(a.tobytes()).decode()]
+
+
+def _unpack(x: list) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(x[2]), dtype=x[0]).reshape(x[1]).copy()
+
+
+def _pack_counts(c: np.ndarray) -> list:
+    nz = np.flatnonzero(c)
+    return [list(c.shape), _pack(nz.astype(np.int32)), _pack(c.ravel()[nz].astype(np.int64))]
+
+
+def _unpack_counts(x: list) -> np.ndarray:
+    out = np.zeros(int(np.prod(x[0], dtype=np.int64)), np.int64)
+    out[_unpack(x[1])] = _unpack(x[2])
+    return out.reshape(x[0])
+
+
+def encode_result(r: DocResult) -> dict:
+    return {"nll": r.nll.hex(), "tokens": r.tokens, "sums": _pack(r.sums),
+            "counts": {k: _pack_counts(v) for k, v in r.counts.items()},
+            "extremes": {k: _pack(v) for k, v in r.extremes.items()},
+            "extra": {k: float(v).hex() for k, v in r.extra.items()}}
+
+
+def decode_result(doc: int, x: dict) -> DocResult:
+    return DocResult(doc, float.fromhex(x["nll"]), x["tokens"], _unpack(x["sums"]),
+                     {k: _unpack_counts(v) for k, v in x["counts"].items()},
+                     {k: _unpack(v) for k, v in x["extremes"].items()},
+                     {k: float.fromhex(v) for k, v in x["extra"].items()})
 
 
 class Checkpoint:
@@ -81,8 +107,8 @@ class Checkpoint:
         self.folder = Path(folder)
         self.rank = rank
         self.log = self.folder / (LOG if rank == 0 else f"checkpoint.rank{rank}.jsonl")
-        self.arrays = self.folder / ARRAYS
         self._lines: list[dict] | None = None
+        self._fh = None
 
     def exists(self) -> bool:
         return self.log.is_file()
@@ -100,16 +126,28 @@ class Checkpoint:
 
     def lines(self) -> list[dict]:
         if self._lines is None:
-            self._lines = self._read(self.log)
+            lines = self._read(self.log)
+            self._lines = [x for x in lines if x.get("kind") not in ("doc", "part")]
+            self._docs = sum(1 for x in lines if x.get("kind") == "doc")
         return self._lines
 
     def _append(self, entry: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        self.lines().append(entry)
+        if self._fh is None:
+            self._fh = open(self.log, "a", encoding="utf-8")
+        self._fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        if entry.get("kind") in ("doc", "part"):
+            self.lines()
+            self._docs += entry["kind"] == "doc"
+        else:
+            self.lines().append(entry)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
     def mismatch(self, header: dict) -> list[str]:
         first = next((x for x in self._read(self.folder / LOG) if x.get("kind") == "header"), None)
@@ -125,52 +163,77 @@ class Checkpoint:
             raise UserError(f"cannot resume {self.folder}: {'; '.join(changed[:3])}"
                             f"{' and more' if len(changed) > 3 else ''} changed since it started")
 
-    def model(self, name: str, fingerprint: str) -> None:
+    def model(self, name: str, fingerprint: str, tokenizer_fingerprint: str | None = None) -> None:
+        """Record a model's fingerprints, or refuse a resume whose weights or tokenizer files changed."""
         seen = [x for x in self.lines() if x.get("kind") == "model" and x["name"] == name]
-        if seen and seen[0]["fingerprint"] != fingerprint:
-            raise UserError(f"cannot resume {self.folder}: model {name!r} changed since it started "
-                            f"(fingerprint was {seen[0]['fingerprint'][:24]}…, now {fingerprint[:24]}…)")
-        if not seen:
-            self._append({"kind": "model", "name": name, "fingerprint": fingerprint})
+        if seen:
+            old = seen[0]
+            for what, was, now in (("weights", old["fingerprint"], fingerprint),
+                                   ("tokenizer", old.get("tokenizer_fingerprint"), tokenizer_fingerprint)):
+                if was != now:
+                    raise UserError(f"cannot resume {self.folder}: model {name!r} {what} changed since it started "
+                                    f"(fingerprint was {str(was)[:24]}…, now {str(now)[:24]}…)")
+            return
+        self._append({"kind": "model", "name": name, "fingerprint": fingerprint,
+                      "tokenizer_fingerprint": tokenizer_fingerprint})
 
-    def _file(self, model: str, dataset: str, doc: int, rank: int) -> Path:
-        key = hashlib.sha256(f"{model}\0{dataset}".encode()).hexdigest()[:16]
-        return self.arrays / f"{key}.{doc}.r{rank}.npz"
+    def batch_size(self, model: str, dataset: str, resolved: int) -> int:
+        """The batch size that ran for this model × dataset (recorded the first time; replayed on resume)."""
+        seen = [x for x in self.lines() if x.get("kind") == "plan" and x["model"] == model
+                and x["dataset"] == dataset]
+        if seen:
+            return int(seen[0]["batch_size"])
+        self._append({"kind": "plan", "model": model, "dataset": dataset, "batch_size": int(resolved)})
+        return int(resolved)
 
-    def record(self, model: str, dataset: str, doc: int, score: DocScore) -> None:
-        """Persist this process's part of a document (the whole of it in a single process)."""
-        self.arrays.mkdir(parents=True, exist_ok=True)
-        target = self._file(model, dataset, doc, self.rank)
-        tmp = target.with_name(target.name + ".tmp.npz")
-        extra = {f"x_{k}": v for k, v in score.extra.items()}
-        if score.covered is not None:
-            extra["covered"] = score.covered
-        with open(tmp, "wb") as f:
-            np.savez(f, token_nll=score.token_nll, **extra)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(self.arrays)
-        self._append({"kind": "doc", "model": model, "dataset": dataset, "doc": doc, "rank": self.rank})
+    def record(self, model: str, dataset: str, result: DocResult) -> None:
+        """Persist one finished document (one fsynced line)."""
+        self._append({"kind": "doc", "model": model, "dataset": dataset, "doc": result.doc, "rank": self.rank,
+                      "result": encode_result(result)})
 
-    def done(self, model: str, dataset: str) -> dict[int, DocScore]:
-        """Documents complete across every process's log (parts are merged)."""
-        parts: dict[int, DocScore] = {}
+    def record_part(self, model: str, dataset: str, doc: int, part: dict) -> None:
+        """Persist this process's share of a document that other processes also score (data parallelism).
+
+        It holds the exact partial sums and the per-token NLLs of the targets it covers.
+        """
+        cov = part["covered"]
+        self._append({"kind": "part", "model": model, "dataset": dataset, "doc": doc, "rank": self.rank,
+                      "sums": part["sums"], "covered": _pack(np.flatnonzero(cov).astype(np.int32)),
+                      "size": int(cov.size), "nll": _pack(part["nll"][cov]),
+                      "counts": {k: _pack_counts(v) for k, v in part["counts"].items()},
+                      "extremes": {k: _pack(v) for k, v in part["extremes"].items()}})
+
+    def parts(self, model: str, dataset: str) -> list[tuple[int, dict]]:
+        """Every process's recorded shares of documents, to merge."""
+        out = []
         for log in sorted(self.folder.glob("checkpoint*.jsonl")):
             for x in self._read(log):
-                if x.get("kind") != "doc" or x["model"] != model or x["dataset"] != dataset:
-                    continue
-                with np.load(self._file(model, dataset, x["doc"], x.get("rank", 0))) as z:
-                    part = DocScore(z["token_nll"], {k[2:]: z[k] for k in z.files if k.startswith("x_")},
-                                    z["covered"] if "covered" in z.files else None)
-                parts[x["doc"]] = parts[x["doc"]].merge(part) if x["doc"] in parts else part
-        return {d: p for d, p in parts.items() if p.covered is None}
+                if x.get("kind") == "part" and x["model"] == model and x["dataset"] == dataset:
+                    cov = np.zeros(x["size"], bool)
+                    idx = _unpack(x["covered"])
+                    cov[idx] = True
+                    nll = np.zeros(x["size"], np.float32)
+                    nll[idx] = _unpack(x["nll"])
+                    out.append((x["doc"], {"sums": x["sums"], "covered": cov, "nll": nll,
+                                           "counts": {k: _unpack_counts(v) for k, v in x["counts"].items()},
+                                           "extremes": {k: _unpack(v) for k, v in x["extremes"].items()}}))
+        return out
+
+    def done(self, model: str, dataset: str) -> dict[int, DocResult]:
+        """Documents finished in any process's log."""
+        out: dict[int, DocResult] = {}
+        for log in sorted(self.folder.glob("checkpoint*.jsonl")):
+            for x in self._read(log):
+                if x.get("kind") == "doc" and x["model"] == model and x["dataset"] == dataset:
+                    out.setdefault(x["doc"], decode_result(x["doc"], x["result"]))
+        return out
 
     def count(self) -> int:
-        return sum(1 for x in self.lines() if x.get("kind") == "doc")
+        self.lines()
+        return self._docs
 
     def remove(self) -> None:
         """Delete every process's checkpoint (once the results are written)."""
-        shutil.rmtree(self.arrays, ignore_errors=True)
+        self.close()
         for log in self.folder.glob("checkpoint*.jsonl"):
             log.unlink(missing_ok=True)

@@ -123,6 +123,8 @@ class EvalConfig(_Strict):
     device: str = "auto"
     seed: int = 0
     temperatures: list[float] = Field(default_factory=list)
+    best_temperature: Literal["interpolated", "exact"] = "interpolated"  # exact: extra scoring passes
+    min_k: float = Field(default=20.0, gt=0, le=100)  # Min-K% prob: the k% least likely tokens per document
 
     @field_validator("temperatures")
     @classmethod

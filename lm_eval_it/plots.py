@@ -49,8 +49,9 @@ def temperature_curves(rows: list[dict]) -> bytes | None:
         ax.plot(ts, [p["entropy_bits_per_token"] for p in sw["per_temperature"]], "--", color=color,
                 label=f"entropy · {label}")
         b = sw["best"]
-        ax.plot([b["temperature"]], [b["nll_bits_per_token"]], "*", ms=14, color=color,
-                label=f"best T = {b['temperature']:.3f}")
+        if b["temperature"] is not None:
+            ax.plot([b["temperature"]], [b["nll_bits_per_token"]], "*", ms=14, color=color,
+                    label=f"best T = {b['temperature']:.3f} ({b.get('method', 'exact')})")
     ax.set_xlabel("temperature T")
     ax.set_ylabel("bits per token")
     ax.set_title("Next-token NLL (solid) and entropy (dashed) under softmax(z / T)")
@@ -67,7 +68,8 @@ def reliability_diagram(rows: list[dict]) -> bytes | None:
     for (ax1, ax2), r in zip(axes, rows):
         sw = r["temperature"]
         for ax, cal, name in ((ax1, sw["calibration_T1"], "T = 1"),
-                              (ax2, sw["best"]["calibration"], f"best T = {sw['best']['temperature']:.3f}")):
+                              (ax2, sw["best"]["calibration"],
+                               f"T = {sw['best'].get('calibration_at_temperature', 1.0):g} (nearest the best T)")):
             if cal is None:
                 ax.set_visible(False)
                 continue

@@ -136,9 +136,11 @@ def sweep_markdown(rows: list[dict]) -> str:
         out += [f"| {p['temperature']:g} | {p['entropy_bits_per_token']:.4f} | {p['nll_bits_per_token']:.4f} | "
                 f"{p['entropy_bits_per_byte']:.4f} | {p['nll_bits_per_byte']:.4f} | {p['mean_top1_prob']:.4f} |"
                 for p in sw["per_temperature"]]
-        out += ["", f"Best T = {b['temperature']:.4f} ({'exact Newton search on 1/T' if b['exact'] else 'grid'}): "
+        best_t = f"{b['temperature']:.4f}" if b["temperature"] is not None else "n/a"
+        out += ["", f"Best T = {best_t} ({b.get('label', 'grid')}): "
                 f"NLL {b['nll_bits_per_token']:.4f} bits/token, {b['nll_bits_per_byte']:.4f} bits/byte."]
-        for name, cal in (("T = 1", c1), ("best T", b["calibration"])):
+        for name, cal in (("T = 1", c1), (f"T = {b.get('calibration_at_temperature', 'best'):g} (swept T nearest "
+                                                  "the best)", b["calibration"])):
             if cal:
                 out.append(f"Calibration at {name}: ECE {cal['ece_equal_width']:.4f} (15 equal-width bins), "
                            f"{cal['ece_equal_mass']:.4f} (equal-mass); top-1 accuracy {cal['top1_accuracy']:.4f} vs "

@@ -1,4 +1,4 @@
-"""The run folder: where results go, checkpoints to resume, and per-token arrays.
+"""The run folder: where results go, and the checkpoint to resume.
 
 ``results/<run_name>/<UTC timestamp>/`` is created (and proved writable) before
 any scoring. An unfinished folder of the same config is resumed instead, or the
@@ -77,21 +77,3 @@ def open_checkpoint(cfg: RunConfig, header: dict, now: datetime, resume: str | N
     ck = Checkpoint(folder)
     ck.begin(header)
     return folder, ck
-
-
-def write_per_token(path: Path, seqs, scores, temperatures) -> None:
-    """Per-token arrays for analysis: document index, target token id, NLL (nats), entropy per T (nats)."""
-    import numpy as np
-
-    arrays = {
-        "document": np.concatenate([np.full(s.tokens, i, np.int32) for i, s in enumerate(scores)]),
-        "token_id": np.concatenate([np.asarray(q[1:], np.int64) for q in seqs]),
-        "nll": np.concatenate([s.token_nll for s in scores]),
-        "temperatures": np.asarray(temperatures, np.float64),
-    }
-    if temperatures:
-        arrays["entropy"] = np.concatenate([s.extra["T_entropy"] for s in scores if "T_entropy" in s.extra])
-        arrays["nll_at_T"] = np.concatenate([s.extra["T_nll"] for s in scores if "T_nll" in s.extra])
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)

@@ -1,4 +1,4 @@
-"""The run: config → models → documents → windows → scores → metrics → report.
+"""The run: config → models → documents → prepare → execute → summarize → report.
 
 Example (a tiny random model; see tests/conftest.py for ``tiny_model_dir``)::
 
@@ -19,158 +19,179 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .checkpoint import Checkpoint, run_header
 from .compare import build_comparison, comparison_markdown, write_comparison
 from .config import RunConfig
-from .checkpoint import Checkpoint, run_header
-from .rundir import RunInterrupted, open_checkpoint, write_per_token
 from .data import Documents, load_documents
 from .distributed import Context, assign, broadcast, gather
 from .distributed import init as init_distributed
 from .errors import UserError
-from .kl import PairScorer, kl_markdown, summarize_kl
-from .metrics import Totals, summarize
-from .models import LoadedModel, load_model, resolve_device
+from .execute import Executor
+from .kl import kl_markdown
+from .models import LoadedModel, cache_root, load_model, resolve_device
+from .pertoken import PerTokenWriter
+from .prepare import Prepared, min_context, prepare
 from .provenance import collect
 from .report import sweep_markdown, text_table, write_run
-from .sweep import summarize_sweep
-from .scoring import DocScore, Scorer, auto_batch_size
-from .stats import metric_intervals
-from .tokens import encode_cached, resolve_prefix, roundtrip_report, tokenizer_info, with_prefix
-from .windows import min_context, plan_windows
+from .rundir import RunInterrupted, open_checkpoint
+from .scoring import Scorer, auto_batch_size
+from .summarize import Reduction, dataset_metrics
+from .tokens import tokenizer_info
+from .tokenstats.context import ContextStats
+from .tokenstats.kl import KLStats
+from .tokenstats.memorisation import MinKProb
+from .tokenstats.sweep import TemperatureStats
+from .refine import refine_best_temperature
 
 log = logging.getLogger(__name__)
 
 
-def token_window(cfg: RunConfig, lm: LoadedModel, bytes_per_token: float) -> tuple[int, int]:
-    """The window and stride in tokens for this model: converted from bytes if asked, then clamped."""
-    window, stride = cfg.eval.window, cfg.eval.stride
-    if cfg.eval.window_unit == "bytes":
-        window = max(2, round(window / bytes_per_token))
-        stride = max(1, min(window, round(stride / bytes_per_token)))
-    if lm.max_positions and window > lm.max_positions:
-        if cfg.eval.strict_window:
-            raise UserError(f"eval.window: {window} tokens exceeds {lm.name}'s maximum of {lm.max_positions} "
-                            "positions; lower it, or drop strict_window to clamp")
-        log.warning("eval.window %d tokens exceeds %s's maximum of %d positions; clamped to %d",
-                    window, lm.name, lm.max_positions, lm.max_positions)
-        window = lm.max_positions
-        stride = min(stride, window)
-    return window, stride
+def statistics_for(cfg: RunConfig, scorer: Scorer, prepared: Prepared) -> list:
+    """The per-token statistics this run reduces, beyond NLL."""
+    temps = cfg.eval.temperatures
+    stats: list = [ContextStats(prepared.protocol.window, prepared.protocol.stride), MinKProb(cfg.eval.min_k)]
+    if temps:
+        stats.append(TemperatureStats(temps, scorer.vocab))
+    if scorer.reference is not None:
+        stats.append(KLStats(temps or [1.0]))
+    return stats
 
 
-def scored_text(text: str, ids: list[int], prefix_id: int | None, tokenizer) -> str:
-    """The text whose tokens are scored: all of it, unless there is no prefix token."""
-    if prefix_id is not None or not ids:
-        return text
-    first = tokenizer.decode(ids[:1])
-    return text[len(first):] if text.startswith(first) else text
-
-
-def check_roundtrip(lm: LoadedModel, docs: Documents, ids: list[list[int]]) -> dict:
-    """decode(encode(text)) == text for every document; warn loudly when not."""
-    decoded = [lm.tokenizer.decode(x, clean_up_tokenization_spaces=False) for x in ids]
-    report = roundtrip_report(docs.texts, decoded)
-    if report["lossy_documents"]:
-        sample = report["sample"] or {}
-        log.warning("LOSSY TOKENIZER: %s does not reproduce %d of %d documents of %s (%d bytes differ; e.g. %r "
-                    "became %r). It scores its normalised text, so bits per byte is not exactly comparable.",
-                    lm.name, report["lossy_documents"], len(docs.texts), docs.name, report["lossy_bytes"],
-                    sample.get("text"), sample.get("decoded"))
-    return report
+def warn_once(message: str, _seen: set = set()) -> None:  # noqa: B006 - a process-wide memo on purpose
+    if message not in _seen:
+        _seen.add(message)
+        log.warning(message)
 
 
 def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConfig, show_progress: bool,
                   tok_info: dict | None = None, folder: Path | None = None, ck: Checkpoint | None = None,
-                  ctx: Context = Context()) -> dict | None:
+                  ctx: Context = Context(), reference_name: str | None = None) -> dict | None:
     """Score one dataset with one model; ``None`` on ranks other than 0 (they only score their shard)."""
-    prefix_id, prefix_desc = resolve_prefix(lm.tokenizer, cfg.eval.prefix)
     t0 = time.perf_counter()
     info = tok_info or tokenizer_info(lm.tokenizer)
-    ids = encode_cached(lm.tokenizer, docs.texts, f"{info['fingerprint']}:{docs.fingerprint}")
-    n_bytes = sum(len(t.encode("utf-8")) for t in docs.texts)
-    n_tokens = sum(len(x) for x in ids)
-    window, stride = token_window(cfg, lm, n_bytes / max(1, n_tokens))
+    prepared = prepare(lm.tokenizer, docs.texts, docs.name, f"{info['fingerprint']}:{docs.fingerprint}",
+                       cache_root() / "tokens", cfg.eval, lm.max_positions, lm.name)
+    for note in prepared.notes:
+        warn_once(note)
+    if prepared.roundtrip["lossy_documents"]:
+        rt = prepared.roundtrip
+        sample = rt["sample"] or {}
+        warn_once(f"LOSSY TOKENIZER: {lm.name} does not reproduce {rt['lossy_documents']} of {len(docs.texts)} "
+                  f"documents of {docs.name} ({rt['lossy_bytes']} bytes differ; e.g. {sample.get('text')!r} became "
+                  f"{sample.get('decoded')!r}). It scores its normalised text, so bits per byte is not exactly comparable.")
+    proto = prepared.protocol
     bs = cfg.eval.batch_size
-    batch_size = bs if isinstance(bs, int) else broadcast(ctx, auto_batch_size(lm.device, window, lm.model))
-    every = cfg.eval.prefix == "bos_every_window"
-    plan_w, plan_s = (window - 1, min(stride, window - 1)) if every else (window, stride)
-    seqs = [with_prefix(x, prefix_id) for x in ids]
-    plans = [plan_windows(len(s), plan_w, plan_s) for s in seqs]
-    roundtrip = check_roundtrip(lm, docs, ids)
-    total = sum(w.n_scored for p in plans for w in p)
+    batch_size = bs if isinstance(bs, int) else broadcast(ctx, auto_batch_size(lm.device, proto.window, lm.model))
+    if ck is not None and ctx.main:
+        batch_size = ck.batch_size(lm.name, docs.name, batch_size)
+    batch_size = broadcast(ctx, batch_size)
+    stats = statistics_for(cfg, scorer, prepared)
+    ex = Executor(prepared, scorer, stats, batch_size)
+    red = Reduction(ex.layout, prepared)
     done = ck.done(lm.name, docs.name) if ck and ctx.main else {}
+    if ck is not None and ctx.main:  # documents that several processes shared, whole once their parts merge
+        for r in ex.complete_from_parts(ck.parts(lm.name, docs.name)):
+            done.setdefault(r.doc, r)
+    if ck is not None and ctx.active:
+        ex.on_part = lambda d, part: ck.record_part(lm.name, docs.name, d, part)
     shard = None
     if ctx.active:
-        # rank 0 alone reads the checkpoints, before any rank writes for this dataset, so that every
-        # rank skips the same documents and deals out the same batches; the others only need the ids
+        # rank 0 alone reads the checkpoints, before any rank writes, so every rank skips the same documents
         ids_done = broadcast(ctx, sorted(done))
-        if not ctx.main:
-            done = {d: DocScore(np.zeros(0, np.float32), {}, np.zeros(0, bool)) for d in ids_done}
-        # deal out the batches still to do, balanced by tokens
-        batches = scorer.plan_batches(plans, batch_size)
-        todo = [i for i, b in enumerate(batches) if not all(it.doc in done for it in b)]
-        shard = [todo[j] for j in assign([sum(it.window.length for it in batches[i]) for i in todo], ctx.world)[ctx.rank]]
+        todo = [i for i, b in enumerate(ex.batches) if not all(int(d) in ids_done for d in prepared.plan[b, 0])]
+        weights = [int(prepared.plan[ex.batches[i], 3].sum()) for i in todo]
+        shard = [todo[j] for j in assign(weights, ctx.world)[ctx.rank]]
+        done = done if ctx.main else {d: None for d in ids_done}
+    n_resumed = len(done)
+    for r in done.values():
+        if r is not None:
+            red.add(r)
+    writer = None
+    if cfg.output.per_token and folder is not None and ctx.main:
+        writer = PerTokenWriter(folder / f"per_token-{lm.name}-{docs.name}".replace("/", "_"), cfg.eval.temperatures)
+        ex.token_sink = writer
+    total = int((prepared.plan[:, 3] - prepared.plan[:, 4]).sum())
     bar = tqdm(total=total, unit="tok", unit_scale=True, disable=not (show_progress and ctx.main), leave=False,
                desc=f"{lm.name} · {docs.name}" + (f" · ≈ {ctx.world} ranks" if ctx.active else ""))
-    n_docs = sum(1 for p in plans if p)
-    finished = [0]
+    n_docs, finished, scored = int((prepared.targets > 0).sum()), [len(done)], [0]
+    t_score = time.perf_counter()
 
-    def progress(tokens: int, docs_done: int) -> None:
+    def progress(tokens: int, docs_done: int, scored_here: bool) -> None:
         finished[0] += docs_done
-        bar.set_postfix_str(f"docs {finished[0]}/{n_docs}" if not ctx.active else "", refresh=False)
-        bar.update(tokens * ctx.world)  # shards are balanced by tokens: rank 0 stands for the whole run
+        scored[0] += tokens if scored_here else 0  # tok/s counts only what this process scored
+        bar.set_postfix_str(f"docs {min(finished[0], n_docs)}/{n_docs}" if not ctx.active else "", refresh=False)
+        bar.update(tokens * ctx.world)
 
-    scores: list[DocScore] = scorer.score(seqs, plans, batch_size, progress=progress,
-                                          doc_names=[f"#{i}" for i in range(len(seqs))],
-                                          window_prefix=prefix_id if every else None,
-                                          done=done,
-                                          on_doc=(lambda d, sc: ck.record(lm.name, docs.name, d, sc)) if ck else None,
-                                          shard=shard)
+    for result in ex.run(set(done), shard, progress=progress, empty=ctx.main):
+        if ck is not None:
+            ck.record(lm.name, docs.name, result)
+        red.add(result)
     bar.close()
-    scoring_seconds = time.perf_counter() - t0
+    scoring_seconds = time.perf_counter() - t_score
     if ctx.active:
-        parts = gather(ctx, [(d, sc) for d, sc in enumerate(scores) if sc.covered is None or sc.covered.any()])
+        parts = gather(ctx, ex.partial())
+        tokens_all = gather(ctx, scored[0])
         if not ctx.main:
             return None
+        scored[0] = sum(tokens_all)
         for rank_parts in parts[1:]:
             for d, part in rank_parts:
-                scores[d] = scores[d].merge(part) if scores[d].covered is not None else scores[d]
-    per_doc, totals = [], Totals()
-    for i, (text, x, s) in enumerate(zip(docs.texts, ids, scores)):
-        t = Totals.of_text(scored_text(text, x, prefix_id, lm.tokenizer), s.nll, s.tokens)
-        totals = totals + t
-        per_doc.append({"index": i, "nll": t.nll, "tokens": t.tokens, "bytes": t.bytes,
-                        "words": t.words, "chars": t.chars})
-    kl = None
-    if isinstance(scorer, PairScorer):
-        kl = summarize_kl(scores, scorer.kl_temperatures)
-    sweep = None
-    if cfg.eval.temperatures:
-        sweep = summarize_sweep(scores, totals.bytes, cfg.eval.temperatures, scorer, vocab=scorer.vocab)
-    seconds = time.perf_counter() - t0
-    if cfg.output.per_token and folder is not None:
-        write_per_token(folder / f"per_token-{lm.name}-{docs.name}.npz".replace("/", "_"), seqs, scores,
-                        cfg.eval.temperatures)
+                r = ex.merge_part(d, part)
+                if r is not None:
+                    red.add(r)
+    per_token = writer.close() if writer else None
+    metrics, intervals, per_doc = dataset_metrics(red)
+    summaries = summarize_statistics(stats, red, metrics, cfg, ex, ctx)
     return {
         "model": lm.name,
         "dataset": docs.name,
         "model_fingerprint": lm.fingerprint,
         "dataset_fingerprint": docs.fingerprint,
         "tokenizer": info,
-        "eval": {"window": window, "stride": stride, "window_unit": cfg.eval.window_unit,
-                 "batch_size": batch_size, "prefix": prefix_desc, "prefix_token_id": prefix_id,
-                 "windows": sum(len(p) for p in plans),
-                 "min_context": min((min_context(p) for p in plans if p), default=0)},
-        "metrics": summarize(totals),
-        "intervals": metric_intervals(per_doc),
-        "roundtrip": roundtrip,
-        "temperature": sweep,
-        "kl": kl,
-        "kl_reference": scorer.reference_name if isinstance(scorer, PairScorer) else None,
-        "timing": {"seconds": seconds, "scoring_seconds": scoring_seconds,
-                   "tokens_per_second": totals.tokens / scoring_seconds if scoring_seconds else None},
+        "eval": {"window": proto.window, "stride": proto.stride, "window_unit": cfg.eval.window_unit,
+                 "batch_size": batch_size, "prefix": proto.prefix, "prefix_token_id": proto.prefix_id,
+                 "windows": int(len(prepared.plan)), "min_context": min_context(prepared.plan, proto.every_window),
+                 "configured_window": proto.configured_window, "configured_stride": proto.configured_stride,
+                 "text_tokens_per_window": proto.plan_window},
+        "metrics": metrics,
+        "intervals": intervals,
+        "roundtrip": prepared.roundtrip,
+        "temperature": summaries.get("temperature"),
+        "kl": summaries.get("kl"),
+        "kl_reference": reference_name,
+        "context_length": summaries.get("context"),
+        "timing": {"seconds": time.perf_counter() - t0, "scoring_seconds": scoring_seconds,
+                   "tokens_scored_here": scored[0],
+                   "tokens_per_second": scored[0] / scoring_seconds if scoring_seconds and scored[0] else None},
+        "per_token": per_token,
+        "resumed_documents": n_resumed,
         "per_document": per_doc,
     }
+
+
+def summarize_statistics(stats, red: Reduction, metrics: dict, cfg: RunConfig, ex: Executor, ctx: Context) -> dict:
+    out = {}
+    per_doc_rows = sorted(red.rows)
+    for stat in stats:
+        totals = red.of(stat)
+        context = {"tokens": metrics["tokens"], "bytes": metrics["bytes"], "extremes": red.extremes_of(stat),
+                   "per_document": {}}
+        for key in red.layout.per_document:
+            if key.startswith(stat.name + "."):
+                context["per_document"][key.split(".", 1)[1]] = red.per_doc_arrays(key, per_doc_rows)
+        if isinstance(stat, TemperatureStats) and cfg.eval.best_temperature == "exact":
+            context["refined"] = refine_best_temperature(stat, totals, ex, ctx)
+        summary = stat.summarize(totals, context)
+        if summary is not None:
+            out[stat.name] = summary
+    return out
+
+
+def _model_entry(lm: LoadedModel, scorer: Scorer, tok_info: dict) -> dict:
+    return {"name": lm.name, "fingerprint": lm.fingerprint, "source": lm.source, "dtype": lm.dtype,
+            "device": lm.device, "max_positions": lm.max_positions, "load_seconds": lm.load_seconds,
+            "vocab_size": scorer.vocab, "tokenizer": tok_info, "split_head": scorer.split_head,
+            "tokenizer_fingerprint": getattr(lm, "tokenizer_fingerprint", None)}
 
 
 def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | None = None) -> Path:
@@ -186,11 +207,14 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
     ctx = init_distributed(device)
     if ctx.active and device.startswith("cuda"):
         device = f"cuda:{ctx.local_rank}"
+    if cfg.output.run_name is None:
+        cfg.output.run_name = "run"
     now = datetime.now(timezone.utc)
     datasets = [load_documents(d) for d in cfg.datasets]
     provenance = collect(device)
     provenance["world_size"] = ctx.world
-    header = run_header(cfg.model_dump(), {d.name: d.fingerprint for d in datasets}, provenance["versions"])
+    header = run_header(cfg.model_dump(), {d.name: d.fingerprint for d in datasets}, provenance["versions"],
+                        device.split(":")[0])
     opened = None
     if ctx.main:
         try:
@@ -207,7 +231,6 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
     resumed = ck.count()
     try:
         rows, models = [], []
-        temps = cfg.eval.temperatures
         references = {m.compare_to for m in cfg.models if m.compare_to}
         kept: dict[str, tuple[LoadedModel, Scorer]] = {}  # reference models stay loaded for their candidates
 
@@ -215,8 +238,8 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             if mcfg.name in kept:
                 return kept[mcfg.name]
             lm = load_model(mcfg, device)
-            ck.model(lm.name, lm.fingerprint)
-            pair = (lm, Scorer(lm.model, device, temperatures=temps, keep_hidden=bool(temps)))
+            ck.model(lm.name, lm.fingerprint, getattr(lm, "tokenizer_fingerprint", None))
+            pair = (lm, Scorer(lm.model, device))
             if mcfg.name in references:
                 kept[mcfg.name] = pair
             return pair
@@ -224,16 +247,16 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
         by_name = {m.name: m for m in cfg.models}
         for mcfg in cfg.models:
             lm, scorer = loaded(mcfg)
+            ref_name = None
             if mcfg.compare_to:
                 ref_lm, ref_scorer = loaded(by_name[mcfg.compare_to])
-                scorer = PairScorer(scorer, ref_scorer, temps or [1.0], lm.tokenizer, ref_lm.tokenizer, ref_lm.name)
+                check_same_vocab(scorer, ref_scorer, lm.tokenizer, ref_lm.tokenizer)
+                scorer = Scorer(lm.model, device, reference=ref_scorer)
+                ref_name = ref_lm.name
             tok_info = tokenizer_info(lm.tokenizer)
-            models.append({"name": lm.name, "fingerprint": lm.fingerprint, "source": lm.source, "dtype": lm.dtype,
-                           "device": lm.device, "max_positions": lm.max_positions, "load_seconds": lm.load_seconds,
-                           "vocab_size": scorer.vocab, "tokenizer": tok_info,
-                           "split_head": scorer.split_head})
+            models.append(_model_entry(lm, scorer, tok_info))
             for docs in datasets:
-                row = score_dataset(lm, scorer, docs, cfg, show_progress, tok_info, folder, ck, ctx)
+                row = score_dataset(lm, scorer, docs, cfg, show_progress, tok_info, folder, ck, ctx, ref_name)
                 if row is not None:
                     rows.append(row)
             del scorer, lm
@@ -249,7 +272,7 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             "config": cfg.model_dump(),
             "raw_config": raw,
             "provenance": provenance,
-            "resumed_documents": resumed,
+            "resumed_documents": max(resumed, sum(r.get("resumed_documents", 0) for r in rows)),
             "models": models,
             "datasets": [{"name": d.name, "fingerprint": d.fingerprint, "source": d.source,
                           "documents": len(d.texts), "skipped_empty": d.skipped_empty} for d in datasets],
@@ -269,8 +292,10 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
         write_run(folder, results, pngs, extra_md)
         ck.remove()
     except KeyboardInterrupt:
+        ck.close()
         raise RunInterrupted(folder, ck.count()) from None
     except BaseException:
+        ck.close()
         if ctx.main and ck.count() == 0 and not (folder / "results.json").exists():
             shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -285,3 +310,9 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             print("\n" + kl_markdown(r))
     print(f"\nresults: {folder}")
     return folder
+
+
+def check_same_vocab(cand: Scorer, ref: Scorer, cand_tok, ref_tok) -> None:
+    if cand.vocab != ref.vocab or cand_tok.get_vocab() != ref_tok.get_vocab():
+        raise UserError("compare_to: the two models' vocabularies differ "
+                        f"({cand.vocab} vs {ref.vocab} entries); KL needs identical vocabularies")

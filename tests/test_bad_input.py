@@ -187,14 +187,14 @@ def test_out_of_memory_backs_off_then_fails_clearly(tmp_path, tiny_model_dir, ca
 
     path = write(tmp_path, base_config(tmp_path, tiny_model_dir))
     assert main(["run", str(path), "--quiet", "eval.batch_size=1", "output.run_name=ref"]) == 0
-    real = scoring.Scorer._run
+    real = scoring.Scorer.chunks
 
-    def flaky(self, seqs, batch, prefix):  # out of memory whenever more than one window is in a batch
-        if len(batch) > 1:
+    def flaky(self, ids, *rest):  # out of memory whenever more than one window is in a batch
+        if ids.shape[0] > 1:
             raise torch.OutOfMemoryError("simulated")
-        return real(self, seqs, batch, prefix)
+        return real(self, ids, *rest)
 
-    monkeypatch.setattr(scoring.Scorer, "_run", flaky)
+    monkeypatch.setattr(scoring.Scorer, "chunks", flaky)
     assert main(["run", str(path), "--quiet", "eval.batch_size=8", "output.run_name=oom"]) == 0
     # the plan's one batch holds 7 windows: halved to 3, then to 1, when those fail too
     backoffs = [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()]
@@ -202,7 +202,7 @@ def test_out_of_memory_backs_off_then_fails_clearly(tmp_path, tiny_model_dir, ca
     ref, oom = (json.loads(next((tmp_path / "results" / n).glob("*/results.json")).read_text()) for n in ("ref", "oom"))
     assert [d["nll"] for d in oom["results"][0]["per_document"]] == pytest.approx(
         [d["nll"] for d in ref["results"][0]["per_document"]], rel=1e-6)
-    monkeypatch.setattr(scoring.Scorer, "_run", lambda *a: (_ for _ in ()).throw(torch.OutOfMemoryError("x")))
+    monkeypatch.setattr(scoring.Scorer, "chunks", lambda *a: (_ for _ in ()).throw(torch.OutOfMemoryError("x")))
     assert main(["run", str(path), "--quiet", "eval.batch_size=1", "output.run_name=oom1"]) == 2
     assert "out of memory with batch_size 1" in capsys.readouterr().err
 

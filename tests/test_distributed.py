@@ -120,7 +120,7 @@ def test_torchrun_killed_then_resumed_equals_one_process(tmp_path, tiny_model_di
     deadline = time.time() + 120
     while proc.poll() is None and time.time() < deadline:
         logs = list(run_dir.glob("*/checkpoint*.jsonl"))
-        if len(logs) == 2 and all(f.read_text().count('"kind": "doc"') >= 3 for f in logs):
+        if len(logs) == 2 and all(f.read_text().count('"kind": "part"') + f.read_text().count('"kind": "doc"') >= 3 for f in logs):
             break
         time.sleep(0.01)
     assert proc.poll() is None, "the run ended before it could be killed"

@@ -6,6 +6,7 @@ import torch
 
 from conftest import corpus
 from lm_eval_it.errors import UserError
+from lm_eval_it.execute import score_sequences
 from lm_eval_it.scoring import Scorer, token_nll
 from lm_eval_it.tokens import encode, with_prefix
 from lm_eval_it.windows import plan_windows
@@ -42,7 +43,7 @@ def test_single_window_equals_full_sequence_pass(tiny, seqs):
     model, _ = tiny
     scorer = Scorer(model, "cpu")
     seq = seqs[1]
-    got = scorer.score([seq], [plan_windows(len(seq), 512, 512)], batch_size=1)[0].token_nll
+    got = score_sequences(scorer, [seq], [plan_windows(len(seq), 512, 512)], batch_size=1)[0].token_nll
     with torch.no_grad():
         logp = torch.log_softmax(model(torch.tensor([seq])).logits[0].double(), -1)
     ref = -logp[torch.arange(len(seq) - 1), torch.tensor(seq[1:])].numpy()
@@ -54,7 +55,7 @@ def test_windows_match_naive_per_target_contexts(tiny, seqs, window, stride):
     model, _ = tiny
     scorer = Scorer(model, "cpu")
     seq = seqs[0]
-    got = scorer.score([seq], [plan_windows(len(seq), window, stride)], batch_size=3)[0].token_nll
+    got = score_sequences(scorer, [seq], [plan_windows(len(seq), window, stride)], batch_size=3)[0].token_nll
     np.testing.assert_allclose(got, naive_nll(model, seq, window, stride), rtol=1e-5, atol=1e-5)
 
 
@@ -62,12 +63,12 @@ def test_batch_size_does_not_change_numbers(tiny, seqs):
     model, _ = tiny
     scorer = Scorer(model, "cpu")
     plans = [plan_windows(len(s), 64, 24) for s in seqs]
-    runs = {bs: [d.nll for d in scorer.score(seqs, plans, bs)] for bs in (1, 4, 16)}
+    runs = {bs: [d.nll for d in score_sequences(scorer, seqs, plans, bs)] for bs in (1, 4, 16)}
     assert runs[1][-1] > 0  # the 1-char document: its one token is scored from the prefix
     for bs in (4, 16):
         np.testing.assert_allclose(runs[bs], runs[1], rtol=1e-6)
     lengths = [len(s) - 1 for s in seqs]
-    assert [d.tokens for d in scorer.score(seqs, plans, 16)] == lengths
+    assert [d.tokens for d in score_sequences(scorer, seqs, plans, 16)] == lengths
 
 
 def test_split_head_equals_full_logits_and_chunking(tiny, seqs):
@@ -75,10 +76,10 @@ def test_split_head_equals_full_logits_and_chunking(tiny, seqs):
     plans = [plan_windows(len(s), 32, 16) for s in seqs]
     fast = Scorer(model, "cpu")
     assert fast.split_head
-    ref = fast.score(seqs, plans, 4)
+    ref = score_sequences(fast, seqs, plans, 4)
     slow = Scorer(model, "cpu", logit_budget=fast.vocab * 3)  # 3 positions per head chunk
     slow.split_head = False
-    for a, b in zip(ref, slow.score(seqs, plans, 4)):
+    for a, b in zip(ref, score_sequences(slow, seqs, plans, 4)):
         np.testing.assert_allclose(a.token_nll, b.token_nll, rtol=1e-5, atol=1e-6)
 
 
@@ -90,7 +91,7 @@ def test_non_finite_logits_name_the_document(tiny, seqs):
         broken.model.norm.weight.fill_(float("nan"))
     scorer = Scorer(broken, "cpu")
     with pytest.raises(UserError, match=r"non-finite logits in document d0, window 0.*float32"):
-        scorer.score(seqs[:1], [plan_windows(len(seqs[0]), 16, 16)], 1, doc_names=["d0"])
+        score_sequences(scorer, seqs[:1], [plan_windows(len(seqs[0]), 16, 16)], 1, doc_names=["d0"])
 
 
 def test_bos_every_window_puts_bos_before_each_later_window(tiny, seqs):
@@ -99,7 +100,7 @@ def test_bos_every_window_puts_bos_before_each_later_window(tiny, seqs):
     seq = seqs[0]
     window = 8  # BOS + 7 text tokens per later window
     plan = plan_windows(len(seq), window - 1, window - 1)
-    got = Scorer(model, "cpu").score([seq], [plan], 2, window_prefix=bos)[0].token_nll
+    got = score_sequences(Scorer(model, "cpu"), [seq], [plan], 2, window_prefix=bos)[0].token_nll
     ref = []
     for w in plan:
         for j in w.targets():

@@ -1,0 +1,142 @@
+"""The temperature that minimises total NLL, found from streamed statistics (pure numpy).
+
+The scoring pass sums, at every swept temperature and at a few extra *search*
+temperatures, the exact total NLL and its first and second derivatives in
+β = 1/T (NLL is convex in β). From those points:
+
+1. The minimiser is **bracketed** by the two neighbouring points where the slope
+   changes sign. The search points reach from T = 1e-3 to T = 1e3
+   (:data:`SEARCH_RANGE`); a slope that never changes sign there means the best
+   T lies beyond the range, and it is reported as "beyond T = …", never as a
+   number.
+2. Inside the bracket the quintic Hermite polynomial through the values, slopes
+   and curvatures at both ends is minimised. Its distance from the cubic
+   Hermite minimiser (values and slopes only) is reported as the error estimate.
+3. An optional refinement (``eval.best_temperature: exact``) scores the text
+   again at points around the estimate; once the bracket is narrower than
+   1e-6 in β (relative) the result is labelled ``exact``
+   (float32 statistics carry noise of about that size near the minimum).
+
+Example::
+
+    >>> import numpy as np
+    >>> b = np.array([0.5, 1.0, 2.0]); f = (b - 1.2) ** 2; g = 2 * (b - 1.2); h = np.full(3, 2.0)
+    >>> r = best_from_points(b, f, g, h)
+    >>> round(r["temperature"], 9), r["method"], r["bracket_temperatures"]
+    (0.833333333, 'interpolated', [1.0, 0.5])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SEARCH_RANGE = (1e-3, 1e3)
+# extra temperatures the sweep evaluates (NLL, slope, curvature only) to bracket the minimum
+SEARCH_TEMPERATURES = (1e-3, 1e-2, 0.1, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0,
+                       2.5, 3.0, 4.0, 10.0, 100.0, 1e3)
+EXACT_RTOL = 1e-6
+
+
+def search_temperatures(swept: list[float]) -> list[float]:
+    """The search temperatures not already in the sweep (within 1e-9 relative)."""
+    return [t for t in SEARCH_TEMPERATURES if not any(abs(t - s) <= 1e-9 * s for s in swept)]
+
+
+def _hermite(a: float, b: float, fa, ga, ha, fb, gb, hb, order: int) -> np.polynomial.Polynomial:
+    """The Hermite polynomial on u ∈ [0, 1] (β = a + u·(b − a)) matching values, slopes (and curvatures)."""
+    w = b - a
+    rows, rhs = [], []
+    n = 6 if order == 5 else 4
+    for u, f, g, h in ((0.0, fa, ga, ha), (1.0, fb, gb, hb)):
+        rows.append([u**k for k in range(n)]); rhs.append(f)
+        rows.append([k * u ** (k - 1) if k else 0.0 for k in range(n)]); rhs.append(g * w)
+        if order == 5:
+            rows.append([k * (k - 1) * u ** (k - 2) if k > 1 else 0.0 for k in range(n)]); rhs.append(h * w * w)
+    return np.polynomial.Polynomial(np.linalg.solve(np.array(rows), np.array(rhs)))
+
+
+def _argmin_unit(p: np.polynomial.Polynomial) -> float:
+    cands = [0.0, 1.0] + [r.real for r in p.deriv().roots() if abs(r.imag) < 1e-12 and 0.0 <= r.real <= 1.0]
+    return min(cands, key=lambda u: p(u))
+
+
+def hermite_minimizer(a, b, fa, ga, ha, fb, gb, hb, order: int = 5) -> tuple[float, float]:
+    """``(β, f(β))`` minimising the Hermite interpolant on ``[a, b]`` (order 5: with curvatures; 3: without).
+
+    >>> [round(x, 12) for x in hermite_minimizer(0.0, 3.0, 4.0, -4.0, 2.0, 1.0, 2.0, 2.0)]  # (x - 2)^2
+    [2.0, 0.0]
+    """
+    p = _hermite(a, b, fa, ga, ha, fb, gb, hb, order)
+    u = _argmin_unit(p)
+    return float(a + u * (b - a)), float(p(u))
+
+
+def best_from_points(betas, f, g, h, exact_rtol: float = EXACT_RTOL) -> dict:
+    """The minimiser of a convex NLL(β) from exact values, slopes and curvatures at some β.
+
+    Returns ``temperature`` (``None`` when beyond the searched range), ``method``
+    (``exact``, ``interpolated``, ``at_point`` or ``beyond``), the bracket, the
+    estimated NLL at the minimum, and ``error_estimate_temperature``.
+    """
+    order = np.argsort(betas)
+    b, f, g, h = ([float(v) for v in np.asarray(x, dtype=np.float64)[order]] for x in (betas, f, g, h))
+    zero = [i for i, v in enumerate(g) if v == 0.0]
+    if zero:
+        k = zero[0]
+        return _result(1.0 / b[k], float(f[k]), "at_point", (b[k], b[k]), 0.0, note="the slope is exactly 0 here")
+    if g[0] > 0:  # NLL rises already at the smallest β searched: T beyond the largest searched
+        return _result(None, float(f[0]), "beyond", (b[0], b[0]), None,
+                       note=f"beyond T = {1 / b[0]:g}: the NLL still falls as T rises there", side="above")
+    if g[-1] < 0:
+        return _result(None, float(f[-1]), "beyond", (b[-1], b[-1]), None,
+                       note=f"beyond T = {1 / b[-1]:g}: the NLL still falls as T falls there", side="below")
+    k = next(i for i, v in enumerate(g) if v >= 0)
+    lo, hi = k - 1, k
+    args = (b[lo], b[hi], f[lo], g[lo], h[lo], f[hi], g[hi], h[hi])
+    beta5, f5 = hermite_minimizer(*args, order=5)
+    beta3, _ = hermite_minimizer(*args, order=3)
+    err = abs(1.0 / beta5 - 1.0 / beta3)
+    width = (b[hi] - b[lo]) / beta5
+    method = "exact" if width <= exact_rtol else "interpolated"
+    return _result(1.0 / beta5, f5, method, (b[lo], b[hi]), err)
+
+
+def _result(t, nll, method, bracket, err, note: str = "", side: str | None = None) -> dict:
+    out = {"temperature": t, "nll_sum": nll, "method": method, "exact": method in ("exact", "at_point"),
+           "bracket_temperatures": [1.0 / bracket[0], 1.0 / bracket[1]],
+           "error_estimate_temperature": err}
+    if note:
+        out["note"] = note
+    if side:
+        out["beyond"] = side
+    return out
+
+
+def refinement_points(best: dict, passes_done: int) -> list[float]:
+    """Temperatures for one more scoring pass that narrows the bracket around the estimate."""
+    t = best["temperature"]
+    lo_t, hi_t = sorted(best["bracket_temperatures"])
+    beta = 1.0 / t
+    width = 1.0 / lo_t - 1.0 / hi_t
+    delta = max(min(width / 4, 10 * (best.get("error_estimate_temperature") or width) / t**2 * 1.0), beta * 1e-9)
+    points = [1.0 / (beta + k * delta) for k in (-1, 0, 1) if beta + k * delta > 0]
+    return points if passes_done < 8 else []
+
+
+def label(best: dict) -> str:
+    """One line saying how the best temperature was found."""
+    if best["method"] == "beyond":
+        return best["note"]
+    lo, hi = sorted(best["bracket_temperatures"])
+    if best["method"] == "exact":
+        return f"exact: bracketed in [{lo:.9g}, {hi:.9g}] and converged"
+    if best["method"] == "at_point":
+        return "exact: the slope is 0 at a searched temperature"
+    return (f"interpolated (quintic Hermite between T = {lo:g} and {hi:g}), "
+            f"estimated error ±{best['error_estimate_temperature']:.1g}")
+
+
+def is_finite_number(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -1,0 +1,308 @@
+"""Prepare: documents become token ids on disk, scored text counts and a window plan (no model).
+
+Documents are tokenised in blocks as they stream past; their ids go to a flat
+int32 file in the token cache (``$LM_EVAL_IT_CACHE/tokens``, keyed by the
+tokenizer's and the dataset's fingerprints) and are read back a window at a
+time, so no corpus-sized array stays in memory. Per document only a few
+integers are kept: its token count, the UTF-8 bytes, characters and words that
+are scored, and its first 200 characters (for reports).
+
+This module is the one place for the window protocol:
+
+* ``window_unit: bytes`` converts window and stride to tokens at the dataset's
+  bytes per token;
+* a window beyond the model's positions is clamped, and the stride is scaled
+  with it so that the configured overlap fraction is kept;
+* the prefix rule (:mod:`lm_eval_it.tokens`): with a prefix token every text
+  token is scored; with ``prefix: none`` the first token is context only.
+
+What is counted with ``prefix: none``: the bytes are exactly the UTF-8 bytes of
+the scored tokens (all bytes minus the first token's, from the tokenizer's
+per-token byte lengths); a character or a word counts only when **all** of its
+bytes are scored.
+
+Example::
+
+    >>> scored_counts("Hello world", 3)          # first token 'Hel': 'Hello' is not wholly scored
+    (8, 8, 1)
+    >>> scored_counts("日本語 x", 2)               # the first token ends inside 日
+    (9, 4, 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+from .metrics import count_words
+from .tokens import encode, resolve_prefix, roundtrip_report
+from .windows import plan_windows
+
+log = logging.getLogger(__name__)
+BLOCK = 256  # documents tokenised at once
+HEAD_CHARS = 200
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The window protocol that ran for one model × dataset."""
+
+    window: int  # model input length (a bos_every_window prefix included)
+    stride: int  # text tokens each later window advances
+    plan_window: int  # text tokens per window
+    configured_window: int
+    configured_stride: int
+    window_unit: str
+    prefix_id: int | None
+    prefix: str
+    every_window: bool  # a prefix token in front of every later window
+
+
+def token_window(window: int, stride: int, unit: str, bytes_per_token: float, max_positions: int | None,
+                 strict: bool, name: str) -> tuple[int, int, str | None]:
+    """Window and stride in tokens: converted from bytes if asked, clamped to the model keeping the overlap.
+
+    >>> token_window(4096, 2048, "bytes", 4.2, 512, False, "m")[:2]
+    (512, 256)
+    """
+    if unit == "bytes":
+        window = max(2, round(window / bytes_per_token))
+        stride = max(1, min(window, round(stride / bytes_per_token)))
+    note = None
+    if max_positions and window > max_positions:
+        if strict:
+            raise UserError(f"eval.window: {window} tokens exceeds {name}'s maximum of {max_positions} "
+                            "positions; lower it, or drop strict_window to clamp")
+        new_stride = max(1, min(max_positions, round(stride * max_positions / window)))
+        note = (f"eval.window {window} tokens exceeds {name}'s maximum of {max_positions} positions; "
+                f"window clamped to {max_positions} and stride {stride} scaled to {new_stride} "
+                f"(the same overlap fraction)")
+        window, stride = max_positions, new_stride
+    return window, stride, note
+
+
+_B2U: dict[str, int] | None = None
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """The GPT-2 byte-level alphabet: printable character → the byte it stands for."""
+    global _B2U
+    if _B2U is None:
+        keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+        chars, extra = {}, 0
+        for b in range(256):
+            if b in keep:
+                chars[chr(b)] = b
+            else:
+                chars[chr(256 + extra)] = b
+                extra += 1
+        _B2U = chars
+    return _B2U
+
+
+def token_byte_lengths(tokenizer) -> np.ndarray:
+    """UTF-8 bytes of every token id's text (0 for special tokens), for byte-level BPE and SentencePiece."""
+    import json
+
+    vocab = tokenizer.get_vocab()
+    out = np.zeros(max(len(tokenizer), max(vocab.values(), default=0) + 1), np.int32)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    decoder = json.dumps(json.loads(backend.to_str()).get("decoder")) if backend is not None else ""
+    byte_level = '"ByteLevel"' in decoder
+    alphabet = _byte_level_alphabet()
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    for piece, i in vocab.items():
+        if i in special:
+            continue
+        if byte_level and all(c in alphabet for c in piece):
+            out[i] = len(piece)
+        elif re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", piece):
+            out[i] = 1
+        else:
+            out[i] = len(piece.replace("\u2581", " ").encode("utf-8"))
+    return out
+
+
+def scored_counts(text: str, skip_bytes: int) -> tuple[int, int, int]:
+    """(bytes, chars, words) of ``text`` whose first ``skip_bytes`` bytes are context only.
+
+    Words are lm-eval's (pieces between runs of whitespace); a character or a
+    word counts only when all its bytes are scored.
+    """
+    if skip_bytes <= 0:
+        return len(text.encode("utf-8")), len(text), count_words(text)
+    total = len(text.encode("utf-8"))
+    seen, c = 0, 0
+    while c < len(text) and seen < skip_bytes:
+        seen += len(text[c].encode("utf-8"))
+        c += 1
+    starts = [0] + [m.end() for m in _WS.finditer(text)]
+    words = sum(1 for s in starts if s >= c and (s > 0 or c == 0))
+    return max(total - skip_bytes, 0), len(text) - c, words
+
+
+@dataclass
+class TokenStore:
+    """Token ids of every document in one flat int32 file, read back a window at a time."""
+
+    path: Path
+    bounds: np.ndarray  # (docs + 1,) int64 offsets
+
+    def read(self, doc: int, a: int, b: int) -> np.ndarray:
+        lo = int(self.bounds[doc]) + a
+        n = max(0, min(b, int(self.bounds[doc + 1] - self.bounds[doc])) - a)
+        with open(self.path, "rb") as f:
+            f.seek(lo * 4)
+            return np.fromfile(f, dtype=np.int32, count=n)
+
+    def length(self, doc: int) -> int:
+        return int(self.bounds[doc + 1] - self.bounds[doc])
+
+
+@dataclass
+class Prepared:
+    """Everything scoring needs for one model × dataset, with per-document counts only."""
+
+    dataset: str
+    store: TokenStore
+    protocol: Protocol
+    plan: np.ndarray  # (windows, 5) int64: doc, window index, start, length, score_from
+    targets: np.ndarray  # (docs,) scored tokens per document
+    bytes: np.ndarray
+    chars: np.ndarray
+    words: np.ndarray
+    heads: list[str]
+    roundtrip: dict
+    byte_table: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    prefixed: bool = False  # the store already holds S (the prefix included)
+
+    def sequence(self, doc: int, a: int, b: int) -> np.ndarray:
+        """``S[a:b]`` of document ``doc``, where ``S = [prefix] + ids``."""
+        pid = self.protocol.prefix_id
+        if pid is None or self.prefixed:
+            return self.store.read(doc, a, b)
+        ids = self.store.read(doc, max(a - 1, 0), b - 1)
+        return np.concatenate([np.array([pid], np.int32), ids]) if a == 0 else ids
+
+
+def tokenize_to_store(tokenizer, texts, key: str, cache: Path) -> TokenStore:
+    """Token ids of ``texts`` in a flat int32 file, tokenised in blocks; reused when already there."""
+    cache.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    path, bpath = cache / f"{name}.i32", cache / f"{name}.bounds.npy"
+    if path.is_file() and bpath.is_file():
+        try:
+            bounds = np.load(bpath)
+            if len(bounds) == len(texts) + 1 and path.stat().st_size == 4 * int(bounds[-1]):
+                return TokenStore(path, bounds)
+        except (OSError, ValueError):
+            pass  # a damaged entry is rebuilt
+    tmp, counts = path.with_name(f"{path.name}.{os.getpid()}.tmp"), [0]
+    with open(tmp, "wb") as f:
+        for i in range(0, len(texts), BLOCK):
+            for ids in encode(tokenizer, texts[i : i + BLOCK]):
+                np.asarray(ids, dtype=np.int32).tofile(f)
+                counts.append(len(ids))
+    bounds = np.cumsum(counts, dtype=np.int64)
+    os.replace(tmp, path)
+    btmp = bpath.with_name(f"{bpath.stem}.{os.getpid()}.tmp.npy")
+    np.save(btmp, bounds)
+    os.replace(btmp, bpath)
+    return TokenStore(path, bounds)
+
+
+def prepare(tokenizer, texts: list[str], dataset: str, key: str, cache: Path, ev, max_positions: int | None,
+            model_name: str) -> Prepared:
+    """Tokenise, count the scored text, check losslessness and plan the windows of one dataset."""
+    prefix_id, prefix_desc = resolve_prefix(tokenizer, ev.prefix)
+    store = tokenize_to_store(tokenizer, texts, key, cache)
+    table = token_byte_lengths(tokenizer)
+    n_docs = len(texts)
+    nbytes, chars, words = (np.zeros(n_docs, np.int64) for _ in range(3))
+    heads, decoded_block, notes = [], [], []
+    lossy = {"lossy_documents": 0, "lossy_bytes": 0, "sample": None}
+    for i, text in enumerate(texts):
+        ids = store.read(i, 0, store.length(i))
+        skip = 0
+        if prefix_id is None and ids.size:
+            excess = max(int(table[ids].sum()) - len(text.encode("utf-8")), 0)
+            skip = max(int(table[ids[0]]) - excess, 0) if ids.size > 1 else len(text.encode("utf-8"))
+        nbytes[i], chars[i], words[i] = scored_counts(text, skip)
+        heads.append(text[:HEAD_CHARS])
+        decoded_block.append(tokenizer.decode(ids.tolist(), clean_up_tokenization_spaces=False))
+        if len(decoded_block) == BLOCK or i == n_docs - 1:
+            part = roundtrip_report(texts[i + 1 - len(decoded_block) : i + 1], decoded_block)
+            _merge_roundtrip(lossy, part, i + 1 - len(decoded_block))
+            decoded_block = []
+    lengths = np.diff(store.bounds)
+    every = ev.prefix == "bos_every_window"
+    total_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    window, stride, note = token_window(ev.window, ev.stride, ev.window_unit, total_bytes / max(1, int(lengths.sum())),
+                                        max_positions, ev.strict_window, model_name)
+    if note:
+        notes.append(note)
+    plan_w, plan_s = (window - 1, min(stride, window - 1)) if every else (window, stride)
+    n_seq = lengths + (prefix_id is not None)
+    rows = [(d, k, w.start, w.length, w.score_from)
+            for d in range(n_docs) for k, w in enumerate(plan_windows(int(n_seq[d]), plan_w, plan_s))]
+    plan = np.array(rows, dtype=np.int64).reshape(-1, 5)
+    proto = Protocol(window=window, stride=plan_s, plan_window=plan_w, configured_window=ev.window,
+                     configured_stride=ev.stride, window_unit=ev.window_unit, prefix_id=prefix_id,
+                     prefix=prefix_desc, every_window=every)
+    return Prepared(dataset, store, proto, plan, np.maximum(n_seq - 1, 0), nbytes, chars, words, heads,
+                    lossy, table, notes)
+
+
+class MemoryStore:
+    """Token ids held in memory (small inputs: tests and the Python API's ready-made sequences)."""
+
+    def __init__(self, seqs):
+        self.seqs = [np.asarray(s, dtype=np.int32) for s in seqs]
+        self.bounds = np.cumsum([0] + [len(s) for s in self.seqs], dtype=np.int64)
+
+    def read(self, doc: int, a: int, b: int) -> np.ndarray:
+        return self.seqs[doc][a:b]
+
+    def length(self, doc: int) -> int:
+        return len(self.seqs[doc])
+
+
+def from_sequences(seqs, plans, window_prefix: int | None = None, vocab: int = 1) -> Prepared:
+    """A :class:`Prepared` over ready-made sequences ``S`` (prefix included) and their window plans."""
+    rows = [(d, k, w.start, w.length, w.score_from) for d, plan in enumerate(plans) for k, w in enumerate(plan)]
+    plan = np.array(rows, dtype=np.int64).reshape(-1, 5)
+    width = int(plan[:, 3].max()) if len(plan) else 1
+    proto = Protocol(width + (window_prefix is not None), width, width, width, width, "tokens", window_prefix,
+                     "sequences", window_prefix is not None)
+    n = np.array([max(len(s) - 1, 0) for s in seqs], dtype=np.int64)
+    zeros = np.zeros(len(seqs), np.int64)
+    return Prepared("sequences", MemoryStore(seqs), proto, plan, n, zeros, zeros, zeros, [""] * len(seqs),
+                    {"lossy_documents": 0, "lossy_bytes": 0, "sample": None}, np.zeros(max(vocab, 1), np.int32),
+                    prefixed=True)
+
+
+def _merge_roundtrip(total: dict, part: dict, offset: int) -> None:
+    total["lossy_documents"] += part["lossy_documents"]
+    total["lossy_bytes"] += part["lossy_bytes"]
+    for k in ("inserted_bytes", "deleted_bytes"):
+        if k in part:
+            total[k] = total.get(k, 0) + part[k]
+    if total["sample"] is None and part["sample"] is not None:
+        total["sample"] = dict(part["sample"], document=part["sample"]["document"] + offset)
+
+
+def min_context(plan: np.ndarray, every_window: bool) -> int:
+    """The fewest input tokens any scored target was predicted from (a per-window prefix counts)."""
+    if not len(plan):
+        return 0
+    ctx = plan[:, 4] + 1 + (every_window & (plan[:, 2] > 0))
+    return int(ctx.min())

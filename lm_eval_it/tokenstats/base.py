@@ -1,0 +1,148 @@
+"""The plug-in contract for per-token statistics, and the exact accumulators they reduce into.
+
+A statistic sees each chunk of scored positions once — float32 logits, targets,
+which document and window every row belongs to, the row's context length — and
+turns it at once into per-row values of a few declared *fields*:
+
+* :class:`Sum` — a float per row (or a small fixed-shape vector), summed;
+* :class:`Count` — an integer bin index per row, counted into a fixed-bin histogram;
+* :class:`Extreme` — a float per row whose minimum and maximum are kept.
+
+The executor reduces those rows straight away into per-document sufficient
+statistics (nothing per token survives the batch) and the statistic's pure
+``summarize`` turns the dataset totals into the reported numbers.
+
+Sums are **order-free**: each segment of rows (one window's rows in one chunk)
+is summed in float64 and added to the document as an exact rational, so a
+document's and a dataset's totals do not depend on batch order, resumes or
+how many processes took part.
+
+Example::
+
+    >>> acc = ExactSum(2)
+    >>> acc.add(np.array([0.1, 1e16])); acc.add(np.array([0.2, 1.0])); acc.add(np.array([0.3, -1e16]))
+    >>> acc.value().tolist()            # exact, then rounded once: no 0.1 + 0.2 + 0.3 drift, no 1e16 cancellation
+    [0.6, 1.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Scored positions of one batch, a slice at a time (rows follow the batch's windows in order)."""
+
+    logits: torch.Tensor  # (rows, vocab) float32, on the scoring device
+    targets: torch.Tensor  # (rows,) int64, on the scoring device
+    nll: torch.Tensor  # (rows,) float32 nats: −log softmax(logits)[target], computed once for every statistic
+    doc: np.ndarray  # (rows,) document index of each row
+    position: np.ndarray  # (rows,) index of the target within its document (0 = first scored token)
+    context: np.ndarray  # (rows,) context length: input tokens the model saw for this prediction
+    segments: np.ndarray  # start row of each (document, window) run of rows, ascending, first = 0
+    target_bytes: np.ndarray  # (rows,) UTF-8 bytes of each target token
+    reference: torch.Tensor | None = None  # (rows, vocab) float32 logits of a reference model, same positions
+
+
+@dataclass(frozen=True)
+class Sum:
+    name: str
+    shape: tuple = ()
+    per_document: bool = False  # also keep each document's value (for document-bootstrap intervals)
+
+
+@dataclass(frozen=True)
+class Count:
+    name: str
+    shape: tuple = ()  # one histogram per element of shape
+    bins: int = 1
+
+
+@dataclass(frozen=True)
+class Extreme:
+    name: str
+    shape: tuple = ()
+
+
+class Statistic:
+    """Base class: override ``fields``, ``rows`` and ``summarize`` (and ``finish_document`` if needed)."""
+
+    name = "statistic"
+
+    def fields(self) -> list:
+        return []
+
+    def rows(self, chunk: Chunk) -> dict[str, torch.Tensor | np.ndarray]:
+        """Per-row values for each declared field: float rows for Sum/Extreme, int bins for Count."""
+        return {}
+
+    def finish_document(self, token_nll: np.ndarray) -> dict[str, float]:
+        """Per-document scalars from the document's per-token NLLs (held only until it completes)."""
+        return {}
+
+    def summarize(self, totals: dict[str, np.ndarray], context: dict) -> dict | None:
+        return None
+
+
+class ExactSum:
+    """Order-free float sums: each added float64 is accumulated exactly (as an integer multiple of 2**-1074)."""
+
+    SCALE = 1074
+
+    def __init__(self, size: int):
+        self.acc = [0] * size
+
+    def add(self, values: np.ndarray) -> None:
+        for i, v in enumerate(np.asarray(values, dtype=np.float64).ravel().tolist()):
+            if v:
+                n, d = v.as_integer_ratio()
+                self.acc[i] += n << (self.SCALE - d.bit_length() + 1)
+
+    def merge(self, other: "ExactSum") -> None:
+        self.acc = [a + b for a, b in zip(self.acc, other.acc)]
+
+    def value(self) -> np.ndarray:
+        return np.array([float(Fraction(a, 1 << self.SCALE)) for a in self.acc], dtype=np.float64)
+
+    def to_json(self) -> list[str]:
+        return [format(a, "x") for a in self.acc]
+
+    @classmethod
+    def from_json(cls, items: list[str]) -> "ExactSum":
+        out = cls(len(items))
+        out.acc = [int(x, 16) for x in items]
+        return out
+
+
+@dataclass
+class Layout:
+    """Where each field lives in a document's accumulators: sums in one ExactSum, counts and extremes apart."""
+
+    sums: dict[str, tuple[slice, tuple]] = field(default_factory=dict)
+    per_document: list[str] = field(default_factory=list)
+    counts: dict[str, tuple] = field(default_factory=dict)  # name -> (shape + (bins,))
+    extremes: dict[str, tuple] = field(default_factory=dict)
+    size: int = 0
+
+    @classmethod
+    def of(cls, statistics: list[Statistic]) -> "Layout":
+        out = cls()
+        for stat in statistics:
+            for f in stat.fields():
+                key = f"{stat.name}.{f.name}"
+                if isinstance(f, Sum):
+                    n = int(np.prod(f.shape, dtype=np.int64))
+                    out.sums[key] = (slice(out.size, out.size + n), f.shape)
+                    if f.per_document:
+                        out.per_document.append(key)
+                    out.size += n
+                elif isinstance(f, Count):
+                    out.counts[key] = tuple(f.shape) + (f.bins,)
+                elif isinstance(f, Extreme):
+                    out.extremes[key] = tuple(f.shape)
+        return out

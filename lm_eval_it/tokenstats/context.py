@@ -1,0 +1,43 @@
+"""NLL by context length as a streaming statistic (see :mod:`lm_eval_it.context` for the numerics).
+
+Each scored row falls in a power-of-two bin of its context length (the input
+tokens the model saw); per document the statistic sums NLL, tokens and target
+bytes per bin, kept per document for the document bootstrap.
+
+Example::
+
+    stat = ContextStats(window=1024, stride=1024)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..context import bin_edges, bin_index, summarize_context
+from .base import Statistic, Sum
+
+
+class ContextStats(Statistic):
+    name = "context"
+
+    def __init__(self, window: int, stride: int):
+        self.window, self.stride = window, stride
+        self.edges = bin_edges(window)
+        self.bins = len(self.edges) - 1
+
+    def fields(self) -> list:
+        return [Sum("bins", (self.bins, 3), per_document=True)]
+
+    def rows(self, chunk) -> dict:
+        b = torch.from_numpy(bin_index(np.minimum(chunk.context, self.edges[-1] - 1), self.edges))
+        out = torch.zeros(len(b), self.bins, 3, dtype=torch.float64)
+        vals = torch.stack([chunk.nll.detach().cpu().double(), torch.ones(len(b), dtype=torch.float64),
+                            torch.from_numpy(chunk.target_bytes.astype(np.float64))], dim=1)
+        out.scatter_(1, b.view(-1, 1, 1).expand(-1, 1, 3), vals.unsqueeze(1))
+        return {"bins": out}
+
+    def summarize(self, totals: dict, context: dict) -> dict:
+        per_doc = context["per_document"]["bins"]
+        out = summarize_context(per_doc, self.edges, window=self.window, stride=self.stride)
+        return out

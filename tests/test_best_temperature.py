@@ -1,0 +1,167 @@
+"""Best temperature from streamed statistics, against a brute-force float64 search on the real logits."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import byte_level_tokenizer, corpus
+from lm_eval_it.besttemp import best_from_points, hermite_minimizer
+from lm_eval_it.distributed import Context
+from lm_eval_it.execute import Executor
+from lm_eval_it.prepare import from_sequences
+from lm_eval_it.refine import refine_best_temperature
+from lm_eval_it.scoring import Scorer
+from lm_eval_it.summarize import Reduction
+from lm_eval_it.tokenstats.base import Statistic, Sum
+from lm_eval_it.tokenstats.sweep import TemperatureStats
+from lm_eval_it.windows import plan_windows
+
+
+class Capture(Statistic):
+    """Test-only: keeps every chunk's logits in float64 (fine for 600 tokens)."""
+
+    name = "capture"
+
+    def __init__(self):
+        self.logits, self.targets = [], []
+
+    def rows(self, chunk):
+        self.logits.append(chunk.logits.double().clone())
+        self.targets.append(chunk.targets.clone())
+        return {}
+
+
+def golden_best_t(z: torch.Tensor, y: torch.Tensor, lo=1e-3, hi=1e3) -> float:
+    """Golden-section search on log T of the float64 total NLL (convex in β, unimodal in log T)."""
+    def f(log_t):
+        lp = torch.log_softmax(z / math.exp(log_t), -1)
+        return -lp.gather(1, y[:, None]).sum().item()
+    a, b = math.log(lo), math.log(hi)
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = f(c), f(d)
+    while b - a > 1e-12:
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = f(d)
+    return math.exp((a + b) / 2)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return byte_level_tokenizer()
+
+
+def text_ids(tok, n_tokens=600):
+    return tok(" ".join(corpus()[:3]), add_special_tokens=False)["input_ids"][:n_tokens]
+
+
+@pytest.fixture(scope="module")
+def trained(tok):
+    """A tiny Llama trained for a few steps on the text, so its predictions are informative (best T finite)."""
+    import copy
+
+    torch.manual_seed(0)
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                      tie_word_embeddings=False)
+    model = LlamaForCausalLM(cfg)
+    ids = torch.tensor([[tok.bos_token_id] + text_ids(tok)])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(15):
+        for i in range(0, ids.shape[1] - 1, 64):
+            x = ids[:, i : i + 65]
+            loss = model(input_ids=x, labels=x).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    return lambda: copy.deepcopy(model)
+
+
+def scaled_model(trained, scale: float):
+    model = trained()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(scale)
+    return model
+
+
+def run_sweep(model, tok, temperatures, exact=False, n_tokens=600):
+    seq = [tok.bos_token_id] + text_ids(tok, n_tokens)
+    prepared = from_sequences([seq], [plan_windows(len(seq), 64, 64)], vocab=len(tok))
+    scorer = Scorer(model, "cpu")
+    stat, cap = TemperatureStats(temperatures, scorer.vocab), Capture()
+    ex = Executor(prepared, scorer, [stat, cap], batch_size=4)
+    red = Reduction(ex.layout, prepared)
+    for r in ex.run():
+        red.add(r)
+    totals = red.of(stat)
+    refined = refine_best_temperature(stat, totals, ex, Context()) if exact else None
+    best = stat.best(totals, refined)
+    z, y = torch.cat(cap.logits), torch.cat(cap.targets)
+    return best, z, y, len(refined or [])
+
+
+@pytest.mark.parametrize("scale", [1 / 8, 1.0])
+def test_single_swept_temperature_finds_the_true_minimum(tok, trained, scale):
+    """#11 case 1: with temperatures [1] and a negative slope the search went to T ∈ [1, 8] and said exact."""
+    model = scaled_model(trained, scale)
+    best1, z, y, _ = run_sweep(model, tok, [1.0])
+    truth = golden_best_t(z, y)
+    lo, hi = sorted(best1["bracket_temperatures"])
+    # the minimum is outside the sweep: bracketed by the search points, interpolated, and its error estimate holds
+    assert lo <= truth <= hi and best1["method"] == "interpolated" and not best1["exact"]
+    assert abs(best1["temperature"] - truth) <= best1["error_estimate_temperature"]
+    # the same answer whichever temperatures were swept, once exact
+    for temps in ([1.0], [1.0, 2.0]):
+        exact, _, _, passes = run_sweep(model, tok, temps, exact=True)
+        assert exact["exact"] and exact["temperature"] == pytest.approx(truth, rel=1e-5)
+        assert passes >= 3  # each refinement pass adds three points
+
+
+def test_best_t_far_outside_the_sweep_is_bracketed_not_clamped(tok, trained):
+    """#11 case 2: a scaled-up lm_head has its best T far above the sweep; it was clamped to 8 and called exact."""
+    model = scaled_model(trained, 20.0)
+    best, z, y, _ = run_sweep(model, tok, [0.5])
+    truth = golden_best_t(z, y)
+    assert truth > 8
+    lo, hi = sorted(best["bracket_temperatures"])
+    assert lo < truth < hi and not best["exact"] and best["method"] == "interpolated"
+    # a wide bracket (T = 10 … 100): the interpolation is rough, and says it is not exact
+    assert lo < best["temperature"] < hi and best["temperature"] == pytest.approx(truth, rel=0.2)
+    exact, *_ = run_sweep(model, tok, [0.5], exact=True)
+    assert exact["exact"] and exact["temperature"] == pytest.approx(truth, rel=1e-5)
+
+
+def test_inside_the_swept_range_interpolation_is_within_1e4(tok, trained):
+    model = scaled_model(trained, 1.5)
+    best, z, y, _ = run_sweep(model, tok, [0.5, 1.0, 1.5, 2.0])
+    truth = golden_best_t(z, y)
+    assert 0.5 < truth < 2.0
+    assert best["temperature"] == pytest.approx(truth, abs=1e-4)
+    assert best["method"] == "interpolated" and not best["exact"]
+
+
+def test_beyond_the_search_range_is_labelled_not_a_number():
+    b = np.array([1e-3, 1.0, 1e3])  # T from 1e3 down to 1e-3; NLL still falling as T rises past 1e3
+    r = best_from_points(b, -b, np.full(3, -1.0) * -1, np.ones(3))
+    assert r["temperature"] is None and r["method"] == "beyond" and "beyond T = 1000" in r["note"]
+    r = best_from_points(b, b, -np.ones(3), np.ones(3))
+    assert r["temperature"] is None and "beyond T = 0.001" in r["note"]
+
+
+def test_hermite_is_exact_for_a_quintic():
+    p = np.polynomial.Polynomial([3.0, -2.0, 0.5, 0.1, 0.02, 0.001])  # convex on [0, 2], minimum inside
+    d1, d2 = p.deriv(), p.deriv(2)
+    beta, _ = hermite_minimizer(0.0, 2.0, p(0), d1(0), d2(0), p(2), d1(2), d2(2))
+    root = [r.real for r in d1.roots() if abs(r.imag) < 1e-12 and 0 <= r.real <= 2][0]
+    assert beta == pytest.approx(root, abs=1e-12)
