@@ -105,7 +105,7 @@ def locate(cfg: ModelConfig) -> tuple[str, str | None]:
     raise UserError(f"model path {cfg.path!r} has no config.json; is it a Hugging Face model folder?")
 
 
-def hub_access(repo_id: str, revision: str | None, timeout: float = 5.0) -> dict:
+def hub_access(repo_id: str, revision: str | None, who: str | None = None, timeout: float = 5.0) -> dict:
     """Fail fast when the hub cannot be reached; extra loader arguments when the cache must do.
 
     Offline (``HF_HUB_OFFLINE=1``), a model must be in the local cache. Online, one quick
@@ -119,11 +119,11 @@ def hub_access(repo_id: str, revision: str | None, timeout: float = 5.0) -> dict
         cached = snapshot_download(repo_id, revision=revision, local_files_only=True)
     except Exception:  # noqa: BLE001 - not cached, or not a valid repo id: the loader says which
         cached = None
-    where = f"model {repo_id!r}" + (f" (revision {revision})" if revision else "")
+    who = who or f"model {repo_id!r}"
     if constants.is_offline_mode():
         if cached is None:
-            raise UserError(f"{where} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
-                            "download it once online, or give a local path")
+            raise UserError(f"{who} could not be loaded: it is not in the local Hugging Face cache and "
+                            "HF_HUB_OFFLINE is set; download it once online, or give a local path")
         return {}
     try:
         HfApi().model_info(repo_id, revision=revision, timeout=timeout)
@@ -134,8 +134,8 @@ def hub_access(repo_id: str, revision: str | None, timeout: float = 5.0) -> dict
             log.warning("the Hugging Face hub is unreachable; using the cached snapshot of %s", repo_id)
             return {"local_files_only": True}
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"{where}: the Hugging Face hub is unreachable ({first}) and the model is not cached; "
-                        "set HF_HUB_OFFLINE=1 to use only the local cache, or give a local path") from None
+        raise UserError(f"{who} could not be loaded: the Hugging Face hub is unreachable ({first}) and it is "
+                        "not cached; set HF_HUB_OFFLINE=1 to use only the local cache, or give a local path") from None
     return {}
 
 
@@ -235,7 +235,8 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
             tok_print = tokenizer_fingerprint(Path(folder))
             tok_print = f"tokenizer-sha256:{tok_print}" if tok_print else ""
         else:
-            kwargs.update(hub_access(folder, cfg.revision))
+            at = f"@{cfg.revision}" if cfg.revision else ""
+            kwargs.update(hub_access(folder, cfg.revision, f"model {cfg.name!r} ({cfg.path}{at})"))
             fingerprint = tok_print = ""
     if not cfg.allow_pickle and not gguf_file:
         kwargs["use_safetensors"] = True

@@ -31,16 +31,18 @@ def test_unreachable_hub_fails_fast_with_one_line(hub, caplog):
         models.load_model(ModelConfig(path="some-org/some-model"), "cpu")
     assert time.perf_counter() - t0 < 10  # the loader's own retries took ~25-35 s
     msg = str(e.value)
-    assert "\n" not in msg and msg.startswith("model 'some-org/some-model': the Hugging Face hub is unreachable (")
-    assert msg.endswith("set HF_HUB_OFFLINE=1 to use only the local cache, or give a local path")
+    assert "\n" not in msg and msg.startswith(
+        "model 'some-model' (some-org/some-model) could not be loaded: the Hugging Face hub is unreachable (")
+    assert msg.endswith("and it is not cached; set HF_HUB_OFFLINE=1 to use only the local cache, or give a local path")
     assert not [r for r in caplog.records if "Retry" in r.getMessage()]
 
 
 def test_offline_and_not_cached(hub, monkeypatch):
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
-    with pytest.raises(UserError, match=r"^model 'some-org/some-model' \(revision v2\) is not in the local Hugging Face "
-                                        r"cache and HF_HUB_OFFLINE is set; download it once online, or give a local path$"):
-        models.load_model(ModelConfig(path="some-org/some-model", revision="v2"), "cpu")
+    with pytest.raises(UserError, match=r"^model 'm' \(some-org/some-model@v2\) could not be loaded: it is not in the "
+                                        r"local Hugging Face cache and HF_HUB_OFFLINE is set; download it once online, "
+                                        r"or give a local path$"):
+        models.load_model(ModelConfig(path="some-org/some-model", name="m", revision="v2"), "cpu")
 
 
 def test_unreachable_hub_uses_a_cached_snapshot(hub, tmp_path, tiny_model_dir, caplog):
