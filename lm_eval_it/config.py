@@ -54,6 +54,7 @@ class ModelConfig(_Strict):
     def _default_name(self) -> "ModelConfig":
         if not self.name:
             base = Path(self.gguf_file).stem if self.gguf_file else self.path.rstrip("/").split("/")[-1]
+            base = base[: -len(".gguf")] if base.lower().endswith(".gguf") else base  # path: a .gguf file
             self.name = base.split("://")[-1]
         return self
 

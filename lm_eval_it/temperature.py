@@ -64,6 +64,7 @@ def _block_stats(z, targets, temperatures, derivatives):
     d_y = d.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     e, w = torch.empty_like(d), torch.empty_like(d)
     cols: dict[str, list[torch.Tensor]] = {}
+    checked = False
     for t in temperatures:
         beta = 1.0 / float(t)
         torch.mul(d, beta, out=e)
@@ -72,6 +73,11 @@ def _block_stats(z, targets, temperatures, derivatives):
         rest = e.sum(-1)
         zsum = 1.0 + rest
         mean_d = torch.mul(e, d, out=w).sum(-1) / zsum
+        if not checked:  # a -inf logit (masked vocabulary) has e = 0 and e·d = 0·(-inf) = NaN, at every T
+            checked = True
+            if torch.isnan(mean_d).any():  # rare: pay for the repair only then, once per block
+                d.clamp_min_(torch.finfo(d.dtype).min)  # e stays 0 there, and 0·finite = 0 (d_y keeps its -inf)
+                mean_d = torch.mul(e, d, out=w).sum(-1) / zsum
         log_z = torch.log1p(rest)
         cols.setdefault("entropy", []).append(log_z - beta * mean_d)
         cols.setdefault("nll", []).append(log_z - beta * d_y)

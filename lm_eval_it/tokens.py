@@ -131,23 +131,29 @@ def tokenizer_info(tokenizer) -> dict:
 def roundtrip_report(texts: list[str], decoded: list[str], sample_context: int = 20) -> dict:
     """Compare each text with decode(encode(text)); count lossy documents and bytes affected.
 
-    >>> r = roundtrip_report(["a  b", "ok"], ["a b", "ok"])
-    >>> r["lossy_documents"], r["lossy_bytes"], r["sample"]["document"]
-    (1, 1, 0)
+    ``deleted_bytes`` are UTF-8 bytes of the text missing from the decoded text,
+    ``inserted_bytes`` bytes of the decoded text absent from the text (a replaced
+    span counts on both sides); ``lossy_bytes`` is their sum.
+
+    >>> r = roundtrip_report(["a  b", "ok", "Hello"], ["a b", "ok", " Hello"])
+    >>> r["lossy_documents"], r["deleted_bytes"], r["inserted_bytes"], r["lossy_bytes"], r["sample"]["document"]
+    (2, 1, 1, 2, 0)
     """
     import difflib
 
-    lossy, lossy_bytes, sample = 0, 0, None
+    lossy, deleted, inserted, sample = 0, 0, 0, None
     for i, (a, b) in enumerate(zip(texts, decoded)):
         if a == b:
             continue
         lossy += 1
         ops = difflib.SequenceMatcher(None, a, b, autojunk=len(a) > 20000).get_opcodes()
         changed = [op for op in ops if op[0] != "equal"]
-        lossy_bytes += sum(len(a[i1:i2].encode()) for _, i1, i2, _, _ in changed)
+        deleted += sum(len(a[i1:i2].encode()) for _, i1, i2, _, _ in changed)
+        inserted += sum(len(b[j1:j2].encode()) for _, _, _, j1, j2 in changed)
         if sample is None and changed:
             _, i1, i2, j1, j2 = changed[0]
             c = sample_context
             sample = {"document": i, "offset": i1, "text": a[max(0, i1 - c): i2 + c],
                       "decoded": b[max(0, j1 - c): j2 + c]}
-    return {"lossy_documents": lossy, "lossy_bytes": lossy_bytes, "sample": sample}
+    return {"lossy_documents": lossy, "lossy_bytes": deleted + inserted, "deleted_bytes": deleted,
+            "inserted_bytes": inserted, "sample": sample}
