@@ -23,7 +23,8 @@ import io
 from pathlib import Path
 
 from .errors import UserError
-from .report import atomic_write, html_image, html_page, html_table
+from .io import atomic_write_text as atomic_write
+from .report import html_image, html_page, html_table
 from .stats import bits_per_byte_interval, paired_delta
 
 
