@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 
 from .errors import UserError
@@ -101,7 +102,21 @@ def _quiet_libraries() -> None:
     datasets.utils.logging.disable_progress_bar()
 
 
+def resume_command(argv: list[str], folder) -> str:
+    """The shell-quoted command that resumes: the original argv, any old ``--resume`` dropped, plus ``--resume FOLDER``."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--resume":
+            skip = True
+        elif not a.startswith("--resume="):
+            kept.append(a)
+    return shlex.join(["lm-eval-it", *kept, "--resume", str(folder)])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     unknown = [x for x in extra if x.startswith("-") or "=" not in x]
@@ -142,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         folder = getattr(e, "folder", None)
         if folder is not None and getattr(e, "documents", 0):
-            cmd = " ".join(["lm-eval-it", args.command, args.config, *args.overrides, "--resume", str(folder)])
+            cmd = resume_command(argv, folder)
             print(f"interrupted: {e.documents} documents are checkpointed in {folder}; resume with: {cmd}",
                   file=sys.stderr)
         else:
