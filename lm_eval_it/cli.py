@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _config_command(sub, "run", "run the evaluation a YAML config describes")
     w = _config_command(sub, "sweep", "run a config with a temperature sweep (shorthand for eval.temperatures=...)")
-    w.add_argument("--temperatures", default="0.2:2.0:0.1", help="start:stop:step or a comma list (default 0.2:2.0:0.1)")
+    w.add_argument("--temperatures", help="start:stop:step or a comma list (default: the config's "
+                   "eval.temperatures, else 0.2:2.0:0.1)")
     k = _config_command(sub, "kl", "KL divergence, top-1 agreement and Δp of a candidate model against a reference")
     k.add_argument("--reference", required=True, help="name of the reference model")
     k.add_argument("--candidate", required=True, help="name of the candidate model")
@@ -49,26 +50,6 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="output folder (default: results/compare/<timestamp>)")
     c.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
-
-
-def _kl_override(args) -> str:
-    """``models.<i>.compare_to=<reference>`` for the candidate named on the command line."""
-    from pathlib import Path
-
-    import yaml
-
-    from .errors import did_you_mean
-
-    try:
-        raw = yaml.safe_load(Path(args.config).read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        raw = {}
-    cfgs = raw.get("models") or [] if isinstance(raw, dict) else []
-    names = [m.get("name") or "" for m in cfgs if isinstance(m, dict)]
-    if args.candidate not in names:
-        raise UserError(f"--candidate: got {args.candidate!r}, expected a model name of the config {names}"
-                        f"{did_you_mean(args.candidate, names)}")
-    return f"models.{names.index(args.candidate)}.compare_to={args.reference}"
 
 
 def _compare(args) -> None:
@@ -132,20 +113,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise UserError(f"compare takes run folders, not overrides: {' '.join(args.overrides)}")
             _compare(args)
             return 0
-        from .config import load_config
+        from .config import finish_config, load_raw
         from .runner import run
+        from .shorthands import select_kl_pair, sweep_temperatures
 
+        raw = load_raw(args.config, args.overrides)
         if args.command == "sweep":
-            from .temperature import parse_temperatures
-
-            try:
-                temps = parse_temperatures(args.temperatures)
-            except ValueError as e:
-                raise UserError(f"--temperatures: got {args.temperatures!r}, {e}") from None
-            args.overrides.append(f"eval.temperatures=[{', '.join(repr(t) for t in temps)}]")
+            sweep_temperatures(raw, args.temperatures)
         if args.command == "kl":
-            args.overrides.append(_kl_override(args))
-        cfg, raw = load_config(args.config, args.overrides)
+            select_kl_pair(raw, args.reference, args.candidate)
+        cfg = finish_config(raw, args.config)
         _quiet_libraries()
         run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
         return 0

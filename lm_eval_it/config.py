@@ -53,9 +53,14 @@ class ModelConfig(_Strict):
     @model_validator(mode="after")
     def _default_name(self) -> "ModelConfig":
         if not self.name:
-            base = Path(self.gguf_file).stem if self.gguf_file else self.path.rstrip("/").split("/")[-1]
-            self.name = base.split("://")[-1]
+            self.name = default_model_name(self.path, self.gguf_file)
         return self
+
+
+def default_model_name(path: str, gguf_file: str | None = None) -> str:
+    """The name a model gets without ``name:``: the GGUF file's stem, else the last part of its path."""
+    base = Path(gguf_file).stem if gguf_file else str(path).rstrip("/").split("/")[-1]
+    return base.split("://")[-1]
 
 
 class DatasetConfig(_Strict):
@@ -274,16 +279,19 @@ def apply_override(raw: dict, assignment: str) -> None:
             node = node[idx]
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> tuple[RunConfig, dict]:
-    """Read a YAML file (safe loader), apply overrides, validate.
-
-    Returns the typed config and the raw dict it came from.
-    """
+def read_raw(path: str | Path) -> dict:
+    """The YAML document of a config file (safe loader), or of stdin when ``path`` is ``-``."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"config file {str(p)!r} does not exist")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        if str(path) == "-":
+            import sys
+
+            text = sys.stdin.read()
+        elif not p.is_file():
+            raise UserError(f"config file {str(p)!r} does not exist")
+        else:
+            text = p.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -291,12 +299,32 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> tuple[RunConfig,
         raise UserError(f"{p}: YAML syntax error{where}: {problem}") from None
     except UnicodeDecodeError as e:
         raise UserError(f"{p}: not UTF-8 text (byte offset {e.start})") from None
-    raw = raw if raw is not None else {}
+    return raw if raw is not None else {}
+
+
+def load_raw(path: str | Path, overrides: list[str] = ()) -> dict:
+    """:func:`read_raw`, then the ``key=value`` overrides applied."""
+    raw = read_raw(path)
     for item in overrides:
         if not isinstance(raw, dict):
             break
         apply_override(raw, item)
-    cfg = parse_config(raw, source=str(p))
+    return raw
+
+
+def finish_config(raw: Any, path: str | Path) -> RunConfig:
+    """Validate ``raw``; the run name defaults to the config file's stem (``stdin`` for ``-``)."""
+    source = "stdin" if str(path) == "-" else str(path)
+    cfg = parse_config(raw, source=source)
     if cfg.output.run_name is None:
-        cfg.output.run_name = p.stem
-    return cfg, raw
+        cfg.output.run_name = "stdin" if str(path) == "-" else Path(path).stem
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> tuple[RunConfig, dict]:
+    """Read a YAML file (safe loader; ``-`` is stdin), apply overrides, validate.
+
+    Returns the typed config and the raw dict it came from.
+    """
+    raw = load_raw(path, overrides)
+    return finish_config(raw, path), raw

@@ -47,3 +47,55 @@ def test_resume_line_reparses_to_the_same_argv(monkeypatch, tmp_path, capsys, ti
     out = subprocess.run(["bash", "-c", f"{ECHO_ARGS}\n{line}"], capture_output=True, text=True, check=True).stdout
     expected = [a for i, a in enumerate(argv) if a != "--resume" and (i == 0 or argv[i - 1] != "--resume")]
     assert json.loads(out) == expected + ["--resume", str(tmp_path / "results" / "my run" / "20260101T000000Z")]
+
+
+def captured_run(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run(cfg, raw, show_progress=True, resume=None):
+        seen["cfg"], seen["raw"] = cfg, raw
+        return tmp_path
+
+    monkeypatch.setattr("lm_eval_it.runner.run", fake_run)
+    return seen
+
+
+def three_models(tmp_path, tiny_model_dir, **eval_):
+    cfg = tmp_path / "cfg.yaml"
+    models = [{"name": n, "path": str(tiny_model_dir)} for n in ("fp32", "int8", "fp16")]
+    cfg.write_text(yaml.safe_dump({"models": models, "datasets": [{"builtin": "pydoc_topics", "limit": 2}],
+                                   "eval": eval_, "output": {"baseline": "int8"}}))
+    return str(cfg)
+
+
+def test_sweep_without_temperatures_keeps_the_configs(monkeypatch, tmp_path, tiny_model_dir):
+    seen = captured_run(monkeypatch, tmp_path)
+    assert main(["sweep", three_models(tmp_path, tiny_model_dir, temperatures=[0.5, 1.5])]) == 0
+    assert seen["cfg"].eval.temperatures == [0.5, 1.0, 1.5]
+    assert main(["sweep", three_models(tmp_path, tiny_model_dir)]) == 0
+    temps = seen["cfg"].eval.temperatures
+    assert len(temps) == 19 and temps[0] == pytest.approx(0.2) and temps[-1] == pytest.approx(2.0)
+    assert main(["sweep", three_models(tmp_path, tiny_model_dir, temperatures=[0.5]), "--temperatures", "2,3"]) == 0
+    assert seen["cfg"].eval.temperatures == [1.0, 2.0, 3.0]
+
+
+def test_kl_keeps_only_the_named_pair_after_overrides(monkeypatch, tmp_path, tiny_model_dir):
+    seen = captured_run(monkeypatch, tmp_path)
+    cfg = three_models(tmp_path, tiny_model_dir)
+    assert main(["kl", cfg, f"models.1={{name: bf16, path: {tiny_model_dir}}}", "--reference", "fp32",
+                 "--candidate", "bf16"]) == 0
+    models = seen["cfg"].models
+    assert [(m.name, m.compare_to) for m in models] == [("fp32", None), ("bf16", "fp32")]
+    assert seen["cfg"].output.baseline is None  # int8 is not run, so it cannot be the baseline
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--reference", "fp32", "--candidate", "fp61"],
+     "--candidate: got 'fp61', expected a model name of the config ['fp32', 'int8', 'fp16'] (did you mean 'fp16'?)"),
+    (["--reference", "fp23", "--candidate", "int8"], "--reference: got 'fp23'"),
+    (["--reference", "fp32", "--candidate", "fp32"], "--reference and --candidate are both 'fp32'"),
+])
+def test_kl_names_the_available_models(monkeypatch, tmp_path, tiny_model_dir, capsys, flags, message):
+    captured_run(monkeypatch, tmp_path)
+    assert main(["kl", three_models(tmp_path, tiny_model_dir), *flags]) == 2
+    assert message in capsys.readouterr().err
