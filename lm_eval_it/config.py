@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -302,9 +303,36 @@ def read_raw(path: str | Path) -> dict:
     return raw if raw is not None else {}
 
 
+def _is_relative(p: Any) -> bool:
+    return isinstance(p, str) and bool(p) and not (p.startswith(("/", "~")) or "://" in p or Path(p).is_absolute())
+
+
+def resolve_relative_paths(raw: Any, base: Path) -> None:
+    """Make relative ``path:`` entries absolute against ``base`` (the config file's folder), in place.
+
+    Dataset paths always are local; a model path is taken as local when it starts with ``.``
+    or exists under ``base`` (otherwise it is a hub id like ``org/name``).
+    """
+    if not isinstance(raw, dict):
+        return
+    for kind in ("datasets", "models"):
+        for item in raw.get(kind) or [] if isinstance(raw.get(kind), list) else []:
+            if not isinstance(item, dict) or not _is_relative(item.get("path")):
+                continue
+            p = item["path"]
+            local = base / p
+            if kind == "datasets" or p.startswith(".") or local.exists():
+                item["path"] = os.path.normpath(local.absolute())
+
+
 def load_raw(path: str | Path, overrides: list[str] = ()) -> dict:
-    """:func:`read_raw`, then the ``key=value`` overrides applied."""
+    """:func:`read_raw`, relative paths resolved against the file's folder, then the overrides applied.
+
+    Paths given in overrides (and in a config read from stdin) stay relative to the current directory.
+    """
     raw = read_raw(path)
+    if str(path) != "-":
+        resolve_relative_paths(raw, Path(path).parent)
     for item in overrides:
         if not isinstance(raw, dict):
             break

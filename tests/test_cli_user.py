@@ -99,3 +99,33 @@ def test_kl_names_the_available_models(monkeypatch, tmp_path, tiny_model_dir, ca
     captured_run(monkeypatch, tmp_path)
     assert main(["kl", three_models(tmp_path, tiny_model_dir), *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_relative_paths_follow_the_config_file_not_the_cwd(monkeypatch, tmp_path, tiny_model_dir):
+    seen = captured_run(monkeypatch, tmp_path)
+    (tmp_path / "conf" / "data").mkdir(parents=True)
+    (tmp_path / "conf" / "data" / "d.jsonl").write_text('{"text": "hello"}\n')
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "o.txt").write_text("other")
+    (tmp_path / "conf" / "m").symlink_to(tiny_model_dir)
+    cfg = tmp_path / "conf" / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"models": [{"path": "./m"}, {"path": "HuggingFaceTB/SmolLM2-135M"}],
+                                   "datasets": [{"path": "data/d.jsonl"}], "output": {"dir": "out"}}))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["run", "../conf/c.yaml", "datasets.0.name=x"]) == 0
+    c = seen["cfg"]
+    assert c.datasets[0].path == str(tmp_path / "conf" / "data" / "d.jsonl")
+    assert [m.path for m in c.models] == [str(tmp_path / "conf" / "m"), "HuggingFaceTB/SmolLM2-135M"]
+    assert c.output.dir == "out" and c.output.run_name == "c"
+    assert main(["run", "../conf/c.yaml", "datasets.0.path=o.txt"]) == 0  # override: relative to the cwd
+    assert seen["cfg"].datasets[0].path == "o.txt"
+
+
+def test_config_from_stdin_resolves_against_the_cwd(monkeypatch, tmp_path):
+    import io
+
+    seen = captured_run(monkeypatch, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("models: [{path: org/m}]\ndatasets: [{path: d.txt}]\n"))
+    assert main(["run", "-"]) == 0
+    assert seen["cfg"].datasets[0].path == "d.txt" and seen["cfg"].output.run_name == "stdin"
