@@ -47,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="compare the results of earlier runs in one table")
     c.add_argument("runs", nargs="+", help="run folders (results/<run>/<timestamp>) or run names (newest run)")
     c.add_argument("--baseline", help="model that Δ bits per byte is measured against (default: the first)")
-    c.add_argument("--out", help="output folder (default: results/compare/<timestamp>)")
+    c.add_argument("--out", help="output folder (default: <dir>/compare/<timestamp>)")
+    c.add_argument("--dir", default="results", help="where run names are looked up (output.dir; default results)")
+    c.add_argument("--allow-protocol-mismatch", action="store_true",
+                   help="compare runs scored with different window/stride/prefix/dtype (the table says so)")
     c.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -56,16 +59,21 @@ def _compare(args) -> None:
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from .compare import build_comparison, comparison_markdown, rows_from_runs, write_comparison
+    from .compare import build_comparison, comparison_markdown, protocol_text, rows_from_runs, write_comparison
 
-    rows = rows_from_runs(args.runs)
+    rows = rows_from_runs(args.runs, args.dir)
     names = sorted({r["model"] for r in rows})
     if args.baseline and args.baseline not in names:
         from .errors import did_you_mean
 
         raise UserError(f"--baseline: got {args.baseline!r}, expected one of {names}{did_you_mean(args.baseline, names)}")
-    tables = build_comparison(rows, args.baseline)
-    out = Path(args.out or Path("results") / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    seen = {}
+    for r in rows:
+        seen.setdefault(r["run"], set()).add(protocol_text(r["protocol"]))
+    for run_label, texts in seen.items():
+        print(f"{run_label}: {' | '.join(sorted(texts))}")
+    tables = build_comparison(rows, args.baseline, args.allow_protocol_mismatch)
+    out = Path(args.out or Path(args.dir) / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
     out.mkdir(parents=True, exist_ok=True)
     write_comparison(out, tables, title="lm_eval_it: " + " vs ".join(args.runs))
     print(comparison_markdown(tables))
