@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
@@ -25,7 +26,8 @@ from .errors import UserError
 def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
     """A subcommand that runs a config: CONFIG, key=value overrides, --quiet, --resume, --debug."""
     p = sub.add_parser(name, help=help_text)
-    p.add_argument("config", help="path to a YAML config")
+    p.add_argument("config", nargs="?" if name == "run" else None,
+                   help="path to a YAML config, or - for stdin" + (" (or use --model/--data)" if name == "run" else ""))
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="override config keys, e.g. eval.stride=256 models.0.dtype=bfloat16")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -35,9 +37,21 @@ def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="lm-eval-it", description="Evaluate how well language models predict text.")
+    p.add_argument("--version", action="version", version=f"lm-eval-it {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    _config_command(sub, "run", "run the evaluation a YAML config describes")
+    r = _config_command(sub, "run", "run the evaluation a YAML config describes, or one model on one dataset")
+    r.add_argument("--model", help="without a config: a hub id, a local model folder or a .gguf file")
+    r.add_argument("--data", help="without a config: a local file, a hub dataset id or a builtin name")
+    r.add_argument("--limit", type=int, help="score the first N documents of each dataset")
+    r.add_argument("--window", type=int, help="tokens of context per forward pass (eval.window)")
+    r.add_argument("--stride", type=int, help="tokens scored per window (eval.stride)")
+    r.add_argument("--temperatures", help="also sweep these temperatures (start:stop:step or a comma list)")
+    r.add_argument("--name", help="run name (output.run_name)")
+    r.add_argument("--out", help="results folder (output.dir; default results)")
+    r.add_argument("--json", action="store_true", help="print results.json to stdout (everything else to stderr)")
     w = _config_command(sub, "sweep", "run a config with a temperature sweep (shorthand for eval.temperatures=...)")
     w.add_argument("--temperatures", help="start:stop:step or a comma list (default: the config's "
                    "eval.temperatures, else 0.2:2.0:0.1)")
@@ -114,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
               f"see lm-eval-it {args.command} --help", file=sys.stderr)
         return UserError.exit_code
     args.overrides = list(getattr(args, "overrides", [])) + extra
+    if args.command == "run" and args.config and "=" in args.config and not os.path.exists(args.config):
+        args.overrides.insert(0, args.config)  # `run --model M key=value`: the first override is no config
+        args.config = None
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
         if args.command == "compare":
@@ -123,16 +140,25 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from .config import finish_config, load_raw
         from .runner import run
-        from .shorthands import select_kl_pair, sweep_temperatures
+        from .shorthands import raw_for_run, select_kl_pair, sweep_temperatures
 
-        raw = load_raw(args.config, args.overrides)
+        if args.command == "run":
+            raw = raw_for_run(args)
+        else:
+            raw = load_raw(args.config, args.overrides)
         if args.command == "sweep":
             sweep_temperatures(raw, args.temperatures)
         if args.command == "kl":
             select_kl_pair(raw, args.reference, args.candidate)
         cfg = finish_config(raw, args.config)
         _quiet_libraries()
-        run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
+        if not getattr(args, "json", False):
+            run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
+            return 0
+        with contextlib.redirect_stdout(sys.stderr):
+            folder = run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
+        sys.stdout.write((folder / "results.json").read_text(encoding="utf-8"))
+        sys.stdout.flush()
         return 0
     except UserError as e:
         if args.debug:

@@ -340,12 +340,12 @@ def load_raw(path: str | Path, overrides: list[str] = ()) -> dict:
     return raw
 
 
-def finish_config(raw: Any, path: str | Path) -> RunConfig:
-    """Validate ``raw``; the run name defaults to the config file's stem (``stdin`` for ``-``)."""
-    source = "stdin" if str(path) == "-" else str(path)
+def finish_config(raw: Any, path: str | Path | None) -> RunConfig:
+    """Validate ``raw``; the run name defaults to the config file's stem (``stdin`` for ``-``, ``run`` for none)."""
+    source = "stdin" if str(path) == "-" else "command line" if path is None else str(path)
     cfg = parse_config(raw, source=source)
     if cfg.output.run_name is None:
-        cfg.output.run_name = "stdin" if str(path) == "-" else Path(path).stem
+        cfg.output.run_name = "stdin" if str(path) == "-" else "run" if path is None else Path(path).stem
     return cfg
 
 

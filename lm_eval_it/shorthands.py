@@ -15,9 +15,10 @@ Example::
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from .config import default_model_name
+from .config import BUILTIN_DATASETS, default_model_name, load_raw
 from .errors import UserError, did_you_mean
 
 DEFAULT_TEMPERATURES = "0.2:2.0:0.1"
@@ -67,3 +68,58 @@ def select_kl_pair(raw: Any, reference: str, candidate: str) -> None:
     out = raw.get("output")
     if isinstance(out, dict) and out.get("baseline") not in (None, reference, candidate):
         out.pop("baseline")
+
+
+USAGE = ("run needs a config or --model and --data, e.g. `lm-eval-it run configs/quickstart.yaml` or "
+         "`lm-eval-it run --model HuggingFaceTB/SmolLM2-135M --data notes.txt --limit 20`")
+
+
+def _model_entry(spec: str) -> dict:
+    if spec.lower().endswith(".gguf"):
+        folder, name = os.path.split(spec)
+        return {"path": folder or ".", "gguf_file": name}
+    return {"path": spec}
+
+
+def _data_entry(spec: str) -> dict:
+    if os.path.exists(os.path.expanduser(spec)):
+        return {"path": spec}
+    if spec in BUILTIN_DATASETS:
+        return {"builtin": spec}
+    return {"hub": spec}
+
+
+def raw_for_run(args) -> dict:
+    """The raw config of ``run``: the file (or stdin), or one built from --model/--data; then the flags."""
+    if args.config is None and not args.model:
+        raise UserError(USAGE)
+    if args.config is not None and (args.model or args.data):
+        raise UserError("run: give either a config or --model/--data, not both")
+    if args.config is None:
+        if not args.data:
+            raise UserError(f"run --model needs --data (a file, a hub dataset id or one of {list(BUILTIN_DATASETS)})")
+        raw: dict = {"models": [_model_entry(args.model)], "datasets": [_data_entry(args.data)], "eval": {},
+                     "output": {"run_name": args.name or default_model_name(**_model_entry(args.model))}}
+        for item in args.overrides:
+            from .config import apply_override
+
+            apply_override(raw, item)
+    else:
+        raw = load_raw(args.config, args.overrides)
+    if not isinstance(raw, dict):
+        return raw
+    ev, out = raw.setdefault("eval", {}), raw.setdefault("output", {})
+    for key in ("window", "stride"):
+        if getattr(args, key) is not None:
+            ev[key] = getattr(args, key)
+    if args.limit is not None:
+        for d in raw.get("datasets") or []:
+            if isinstance(d, dict):
+                d["limit"] = args.limit
+    if args.temperatures is not None:
+        sweep_temperatures(raw, args.temperatures)
+    if args.name:
+        out["run_name"] = args.name
+    if args.out:
+        out["dir"] = args.out
+    return raw

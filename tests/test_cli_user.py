@@ -129,3 +129,41 @@ def test_config_from_stdin_resolves_against_the_cwd(monkeypatch, tmp_path):
     monkeypatch.setattr("sys.stdin", io.StringIO("models: [{path: org/m}]\ndatasets: [{path: d.txt}]\n"))
     assert main(["run", "-"]) == 0
     assert seen["cfg"].datasets[0].path == "d.txt" and seen["cfg"].output.run_name == "stdin"
+
+
+def test_run_without_yaml_prints_only_json_to_stdout(tmp_path, tiny_model_dir, capsys):
+    data = tmp_path / "notes.jsonl"
+    data.write_text("".join(json.dumps({"text": f"Note {i}: the fox jumps over the dog {i} times."}) + "\n"
+                            for i in range(5)))
+    argv = ["run", "--model", str(tiny_model_dir), "--data", str(data), "--limit", "3", "--window", "16",
+            "--stride", "8", "--out", str(tmp_path / "res"), "--name", "quick", "--json", "eval.batch_size=2",
+            "eval.device=cpu"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # nothing else on stdout
+    (folder,) = (tmp_path / "res" / "quick").iterdir()
+    assert doc == json.loads((folder / "results.json").read_text())
+    row = doc["results"][0]
+    assert row["metrics"]["docs"] == 3 and row["eval"]["window"] == 16 and row["eval"]["stride"] == 8
+    assert doc["config"]["eval"]["batch_size"] == 2 and doc["run_name"] == "quick"
+    assert "bits/byte" in captured.err and f"results: {folder}" in captured.err
+
+
+def test_version_and_usage(capsys):
+    from lm_eval_it import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out == f"lm-eval-it {__version__}\n"
+    assert main(["run"]) == 2
+    assert "run needs a config or --model and --data" in capsys.readouterr().err
+    assert main(["run", "--model", "org/m"]) == 2
+    assert "run --model needs --data" in capsys.readouterr().err
+
+
+def test_gguf_model_flag_splits_folder_and_file(monkeypatch, tmp_path):
+    seen = captured_run(monkeypatch, tmp_path)
+    assert main(["run", "--model", "models/x/M.Q4.gguf", "--data", "pydoc_topics", "--temperatures", "0.5"]) == 0
+    m = seen["cfg"].models[0]
+    assert (m.path, m.gguf_file, m.name, seen["cfg"].output.run_name) == ("models/x", "M.Q4.gguf", "M.Q4", "M.Q4")
+    assert seen["cfg"].datasets[0].builtin == "pydoc_topics" and seen["cfg"].eval.temperatures == [0.5, 1.0]
