@@ -94,6 +94,34 @@ def _compare(args) -> None:
     print(f"comparison: {out}")
 
 
+class _Once(logging.Filter):
+    """Let each distinct warning through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+def _setup_logging() -> None:
+    """``warning: …`` lines on stderr, each once; library deprecation chatter stays off the terminal."""
+    import warnings
+
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _Once) for f in handler.filters):
+            handler.addFilter(_Once())
+    for category in (DeprecationWarning, FutureWarning, UserWarning):
+        for lib in ("torch", "transformers", "datasets", "huggingface_hub", "accelerate"):
+            warnings.filterwarnings("ignore", category=category, module=rf"{lib}(\.|$)")
+
+
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
@@ -131,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run" and args.config and "=" in args.config and not os.path.exists(args.config):
         args.overrides.insert(0, args.config)  # `run --model M key=value`: the first override is no config
         args.config = None
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    _setup_logging()
     try:
         if args.command == "compare":
             if args.overrides:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import UserError, did_you_mean
 
 BUILTIN_DATASETS = ("pydoc_topics",)
+DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 FORMAT_BY_SUFFIX = {".txt": "text", ".raw": "text", ".md": "text", ".jsonl": "jsonl", ".json": "jsonl",
                     ".parquet": "parquet", ".csv": "csv"}
 
@@ -50,6 +51,11 @@ class ModelConfig(_Strict):
     quantize: Literal["none", "int8"] = "none"  # int8: torch dynamic quantisation of Linear layers but the head (CPU)
     compare_to: str | None = None  # name of a reference model: adds KL, top-1 agreement and Δp against it
     device_map: str | None = None  # e.g. "auto": accelerate spreads a model too big for one device
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _dtype_alias(cls, v: Any) -> Any:
+        return DTYPE_ALIASES.get(v, v) if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _default_name(self) -> "ModelConfig":
@@ -222,7 +228,8 @@ def _field_names(loc: tuple) -> list[str]:
 
 
 def _format_error(err: ValidationError) -> str:
-    e = err.errors()[0]
+    errors = err.errors()
+    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])  # a typo explains a missing key
     loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in ("int", "str"))))
     key = ".".join(str(p) for p in loc)
     if e["type"] == "extra_forbidden":
