@@ -27,11 +27,36 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import UserError, did_you_mean
+from .named_data import NAMED, hub_ids, named_defaults
 
-BUILTIN_DATASETS = ("pydoc_topics",)
+BUILTIN_DATASETS = tuple(NAMED)
 DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 FORMAT_BY_SUFFIX = {".txt": "text", ".raw": "text", ".md": "text", ".jsonl": "jsonl", ".json": "jsonl",
                     ".parquet": "parquet", ".csv": "csv"}
+
+
+def format_of(path: str) -> str | None:
+    """The format told by a file name's suffix (``.gz`` looks one suffix further), or None."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return FORMAT_BY_SUFFIX.get(suffixes[-1]) if suffixes else None
+
+
+def hub_id_hint(path: str) -> str:
+    """`` (did you mean `hub: x`?)`` when a missing, suffix-less ``path:`` reads like a hub id, else ``""``.
+
+    A relative path was made absolute against the config's folder, so the id is the last part,
+    or the last two when the folder above does not exist either (``allenai/c4``).
+    """
+    p = Path(path).expanduser()
+    if p.exists() or format_of(path) or any(c in path for c in "*?["):
+        return ""
+    guess = p.name if p.parent.exists() or len(p.parts) < 2 else f"{p.parent.name}/{p.name}"
+    known = [h for h in hub_ids() if h == guess or h.endswith("/" + guess)]
+    if known:
+        return f"; did you mean `hub: {known[0]}`?"
+    return "" if p.suffix else f"; did you mean `hub: {guess}`?"
 
 
 class _Strict(BaseModel):
@@ -71,10 +96,10 @@ def default_model_name(path: str, gguf_file: str | None = None) -> str:
 
 
 class DatasetConfig(_Strict):
-    """One dataset: exactly one of ``builtin``, ``hub`` or ``path``."""
+    """One dataset: exactly one of ``builtin``, ``hub`` or ``path`` (``builtin`` + ``path``: a local copy)."""
 
     name: str | None = None
-    builtin: Literal["pydoc_topics"] | None = None
+    builtin: Literal[BUILTIN_DATASETS] | None = None  # type: ignore[valid-type]  # see named_data
     hub: str | None = None
     config: str | None = None
     split: str = "test"
@@ -101,13 +126,23 @@ class DatasetConfig(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetConfig":
         given = [k for k in ("builtin", "hub", "path") if getattr(self, k)]
-        if len(given) != 1:
+        if len(given) != 1 and given != ["builtin", "path"]:
             raise ValueError(
-                f"a dataset needs exactly one of 'builtin', 'hub' or 'path'; got {given or 'none'}"
+                f"a dataset needs exactly one of 'builtin', 'hub' or 'path' ('path' next to 'builtin' "
+                f"is a local copy of it); got {given or 'none'}"
             )
+        if self.builtin == "pydoc_topics" and self.path:
+            raise ValueError("builtin pydoc_topics ships with Python; it takes no 'path'")
+        if self.builtin:
+            for key, value in named_defaults(self.builtin, local=bool(self.path)).items():
+                if key not in self.model_fields_set:
+                    setattr(self, key, value)
         if self.path and self.format == "auto":
-            fmt = FORMAT_BY_SUFFIX.get(Path(self.path).suffix.lower())
+            fmt = format_of(self.path)
             if fmt is None:
+                hint = hub_id_hint(self.path)
+                if hint:
+                    raise ValueError(f"path {self.path!r} does not exist{hint}")
                 raise ValueError(
                     f"cannot tell the format of {self.path!r} from its suffix; "
                     f"set format: text, jsonl, parquet or csv"

@@ -2,13 +2,19 @@
 
 Sources (exactly one per entry):
 
-* ``builtin: pydoc_topics`` - the Python documentation topics shipped with every
-  Python (``pydoc_data.topics``): 79 documents of real English, offline.
+* ``builtin:`` a named dataset (:mod:`lm_eval_it.named_data`): ``pydoc_topics``
+  (shipped with Python, 79 documents, offline), or a benchmark - ``wikitext2``,
+  ``wikitext103``, ``ptb``, ``c4-validation``, ``lambada`` - read from the hub,
+  or from a local copy given as ``path:``, shaped by the name's rule.
 * ``path:`` a local text file (``.txt``/``.raw``/``.md`` or ``format: text``:
   one document, or split before each line matching ``doc_regex``), or
-  ``.jsonl``/``.json``/``.parquet``/``.csv`` (one row per document, text in
-  ``text_field``).
+  ``.jsonl``/``.json``/``.parquet``/``.csv``, optionally ``.gz`` (one row per
+  document, text in ``text_field``).
 * ``hub:`` a Hugging Face dataset id with ``config`` and ``split``.
+
+Rows (jsonl/parquet/csv/hub) with ``doc_regex`` set are taken as lines: joined
+(a newline added to a row that lacks one) and cut before each matching line,
+as the WikiText articles are.
 
 Text is kept byte for byte: files are read without newline translation, so
 CRLF line endings are scored and counted as they are. ``mode: documents``
@@ -25,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
@@ -33,6 +40,8 @@ from pathlib import Path
 
 from .config import DatasetConfig
 from .errors import UserError, did_you_mean
+from .hub_data import open_hub
+from .named_data import NAMED
 
 
 @dataclass
@@ -66,6 +75,8 @@ def _builtin(name: str) -> list[str]:
 
 def _read_text(path: Path, errors: str) -> str:
     data = path.read_bytes()
+    if path.suffix.lower() == ".gz":
+        data = gzip.decompress(data)
     try:
         return data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as e:
@@ -101,6 +112,14 @@ def _rows_column(rows, column: str, where: str) -> list[str]:
     return ["" if v is None else v for v in values]
 
 
+def _lines_to_documents(rows: list[str], doc_regex: str | None) -> list[str]:
+    """Rows that are lines → documents cut by ``doc_regex`` (rows as they are without one)."""
+    if not doc_regex:
+        return rows
+    text = "".join(r if not r or r.endswith("\n") else r + "\n" for r in rows)
+    return split_documents(text, doc_regex) if text else []
+
+
 def _local(cfg: DatasetConfig) -> list[str]:
     path = Path(cfg.path).expanduser()
     if not path.is_file():
@@ -109,7 +128,7 @@ def _local(cfg: DatasetConfig) -> list[str]:
         return split_documents(_read_text(path, cfg.encoding_errors), cfg.doc_regex)
     if cfg.format == "jsonl":
         rows = _read_jsonl(path, cfg)
-        return _rows_column(_Columns(rows), cfg.text_field, str(path))
+        return _lines_to_documents(_rows_column(_Columns(rows), cfg.text_field, str(path)), cfg.doc_regex)
     import datasets
 
     kind = cfg.format
@@ -117,7 +136,7 @@ def _local(cfg: DatasetConfig) -> list[str]:
         rows = datasets.load_dataset(kind, data_files=str(path), split="train")
     except Exception as e:  # noqa: BLE001 - surface the library's reason on one line
         raise UserError(f"{path}: could not read as {kind}: {str(e).splitlines()[0]}") from None
-    return _rows_column(rows, cfg.text_field, str(path))
+    return _lines_to_documents(_rows_column(rows, cfg.text_field, str(path)), cfg.doc_regex)
 
 
 class _Columns:
@@ -148,31 +167,25 @@ def _read_jsonl(path: Path, cfg: DatasetConfig) -> list[dict]:
     return rows
 
 
-def _hub(cfg: DatasetConfig) -> list[str]:
-    import datasets
-
-    try:
-        rows = datasets.load_dataset(cfg.hub, cfg.config, split=cfg.split, revision=cfg.revision)
-    except Exception as e:  # noqa: BLE001
-        first = (str(e).splitlines() or [type(e).__name__])[0]
-        raise UserError(
-            f"datasets[{cfg.name}]: could not load hub dataset {cfg.hub!r} ({cfg.config}, {cfg.split}): {first}"
-        ) from None
-    return _rows_column(rows, cfg.text_field, f"hub dataset {cfg.hub}")
+def _hub(cfg: DatasetConfig, hub_id: str) -> list[str]:
+    rows = open_hub(hub_id, cfg.config, cfg.split, cfg.revision, where=f"datasets[{cfg.name}]")
+    return _lines_to_documents(_rows_column(rows, cfg.text_field, f"hub dataset {hub_id}"), cfg.doc_regex)
 
 
 def load_documents(cfg: DatasetConfig) -> Documents:
     """Load, limit and shape the documents of one dataset entry."""
-    if cfg.builtin:
-        texts, source = _builtin(cfg.builtin), {"builtin": cfg.builtin}
+    hub_id = NAMED[cfg.builtin].hub if cfg.builtin else cfg.hub
+    if cfg.builtin == "pydoc_topics":
         import sys
 
-        source["python"] = sys.version.split()[0]
+        texts, source = _builtin(cfg.builtin), {"builtin": cfg.builtin, "python": sys.version.split()[0]}
     elif cfg.path:
         texts, source = _local(cfg), {"path": str(Path(cfg.path).expanduser().resolve())}
     else:
-        texts = _hub(cfg)
-        source = {"hub": cfg.hub, "config": cfg.config, "split": cfg.split, "revision": cfg.revision}
+        texts = _hub(cfg, hub_id)
+        source = {"hub": hub_id, "config": cfg.config, "split": cfg.split, "revision": cfg.revision}
+    if cfg.builtin and cfg.builtin != "pydoc_topics":
+        source = {"builtin": cfg.builtin, **source}
     if cfg.limit is not None:
         texts = texts[: cfg.limit]
     skipped = 0
