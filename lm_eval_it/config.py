@@ -112,6 +112,7 @@ class DatasetConfig(_Strict):
     separator: str = "\n\n"
     limit: int | None = Field(default=None, ge=1)
     encoding_errors: Literal["strict", "replace"] = "strict"
+    streaming: bool = False  # hub only: read the rows as a stream (datasets' IterableDataset), never all in memory
 
     @field_validator("doc_regex")
     @classmethod
@@ -148,6 +149,10 @@ class DatasetConfig(_Strict):
                     f"set format: text, jsonl, parquet or csv"
                 )
             self.format = fmt
+        if self.streaming and (self.path or self.builtin == "pydoc_topics"):
+            raise ValueError("streaming: true reads a hub dataset; a local path: or pydoc_topics is read directly")
+        if self.streaming and self.doc_regex:
+            raise ValueError("doc_regex joins all rows before cutting them; it cannot be used with streaming: true")
         if not self.name:
             if self.builtin:
                 self.name = self.builtin

@@ -16,6 +16,10 @@ Rows (jsonl/parquet/csv/hub) with ``doc_regex`` set are taken as lines: joined
 (a newline added to a row that lacks one) and cut before each matching line,
 as the WikiText articles are.
 
+``streaming: true`` (hub only) reads the rows as a stream: ``Documents.texts``
+is then a re-iterable :class:`~lm_eval_it.hub_data.StreamedTexts` instead of a
+list (see :class:`Documents`).
+
 Text is kept byte for byte: files are read without newline translation, so
 CRLF line endings are scored and counted as they are. ``mode: documents``
 scores each document on its own (empty ones are skipped and counted);
@@ -40,21 +44,42 @@ from pathlib import Path
 
 from .config import DatasetConfig
 from .errors import UserError, did_you_mean
-from .hub_data import open_hub
+from .hub_data import StreamedTexts, open_hub
 from .named_data import NAMED
 
 
 @dataclass
 class Documents:
+    """The documents of one dataset entry.
+
+    ``texts`` is a ``list[str]``, except for ``streaming: true``: then it is a
+    :class:`~lm_eval_it.hub_data.StreamedTexts`, an iterable whose every pass
+    re-opens the hub stream (``limit`` rows at most), so the corpus never has to
+    fit in memory. It has no ``len()`` (``TypeError``); ``skipped_empty`` is
+    ``None`` (after a full pass ``texts.skipped_empty`` knows it); and the
+    fingerprint is taken over the source description (hub id, config, split,
+    revision, limit, text field, mode, separator) instead of the text, so it
+    cannot see the upstream data change unless ``revision`` is pinned.
+    Otherwise the fingerprint is a sha256 over the texts (:func:`fingerprint_texts`).
+    """
+
     name: str
-    texts: list[str]
+    texts: list[str] | StreamedTexts
     source: dict
-    skipped_empty: int = 0
+    skipped_empty: int | None = 0
     fingerprint: str = field(default="")
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
-            self.fingerprint = fingerprint_texts(self.texts)
+            if self.streaming:
+                self.fingerprint = fingerprint_source(self.source)
+            else:
+                self.fingerprint = fingerprint_texts(self.texts)
+
+    @property
+    def streaming(self) -> bool:
+        """True when ``texts`` is a stream (no ``len()``), not a list."""
+        return not isinstance(self.texts, list)
 
 
 def fingerprint_texts(texts: list[str]) -> str:
@@ -65,6 +90,16 @@ def fingerprint_texts(texts: list[str]) -> str:
         h.update(len(b).to_bytes(8, "little"))
         h.update(b)
     return h.hexdigest()
+
+
+def fingerprint_source(source: dict) -> str:
+    """Fingerprint of a streamed dataset: sha256 over its source description (not its text).
+
+    >>> fingerprint_source({"hub": "a", "limit": 2}) == fingerprint_source({"limit": 2, "hub": "a"})
+    True
+    """
+    blob = json.dumps(source, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return "source-sha256:" + hashlib.sha256(blob).hexdigest()
 
 
 def _builtin(name: str) -> list[str]:
@@ -172,9 +207,24 @@ def _hub(cfg: DatasetConfig, hub_id: str) -> list[str]:
     return _lines_to_documents(_rows_column(rows, cfg.text_field, f"hub dataset {hub_id}"), cfg.doc_regex)
 
 
+def _streamed(cfg: DatasetConfig, hub_id: str) -> Documents:
+    where = f"datasets[{cfg.name}]"
+    rows = open_hub(hub_id, cfg.config, cfg.split, cfg.revision, where=where, streaming=True)
+    texts = StreamedTexts(rows, cfg.text_field, where, limit=cfg.limit, mode=cfg.mode, separator=cfg.separator)
+    source = {"hub": hub_id, "config": cfg.config, "split": cfg.split, "revision": cfg.revision,
+              "streaming": True, "limit": cfg.limit, "text_field": cfg.text_field, "mode": cfg.mode}
+    if cfg.mode == "stream":
+        source["separator"] = cfg.separator
+    if cfg.builtin:
+        source = {"builtin": cfg.builtin, **source}
+    return Documents(name=cfg.name, texts=texts, source=source, skipped_empty=None)
+
+
 def load_documents(cfg: DatasetConfig) -> Documents:
     """Load, limit and shape the documents of one dataset entry."""
     hub_id = NAMED[cfg.builtin].hub if cfg.builtin else cfg.hub
+    if cfg.streaming:
+        return _streamed(cfg, hub_id)
     if cfg.builtin == "pydoc_topics":
         import sys
 

@@ -1,5 +1,8 @@
 """Open a Hugging Face hub dataset, failing fast with one line when the hub is out of reach.
 
+:class:`StreamedTexts` reads the documents of a streamed one (``streaming: true``)
+lazily: iterating it again re-opens the stream, so no corpus has to fit in memory.
+
 ``datasets.load_dataset`` retries an unreachable hub for about half a minute
 before it gives up. Here, unless ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE`` is
 set (then only the local cache is read, which answers at once), one metadata
@@ -16,9 +19,10 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import os
 
-from .errors import UserError
+from .errors import UserError, did_you_mean
 
 _TRUE = {"1", "on", "yes", "true"}
 _NETWORK_ERRORS = {"ConnectionError", "ConnectError", "ConnectTimeout", "TimeoutException", "NetworkError",
@@ -81,3 +85,62 @@ def open_hub(hub_id: str, config: str | None, split: str, revision: str | None, 
         if is_network_error(e):
             raise _unreachable(hub_id, where, _first_line(e)) from None
         raise UserError(f"{where}: could not load hub dataset {hub_id!r} ({config}, {split}): {_first_line(e)}") from None
+
+
+class StreamedTexts:
+    """The documents of a streamed hub dataset: re-iterable, each pass re-opens the stream.
+
+    ``limit`` rows are read (``itertools.islice``); ``mode: documents`` yields each
+    non-empty row, ``mode: stream`` one document, the rows joined by ``separator``.
+    ``len()`` raises :class:`TypeError` (the count is unknown before a full pass);
+    after one, ``counted`` and ``skipped_empty`` hold the numbers.
+
+    >>> import datasets
+    >>> rows = datasets.Dataset.from_dict({"text": ["a", "", "b", "c"]}).to_iterable_dataset()
+    >>> texts = StreamedTexts(rows, "text", "demo", limit=3)
+    >>> list(texts), list(texts), texts.counted, texts.skipped_empty
+    (['a', 'b'], ['a', 'b'], 2, 1)
+    """
+
+    def __init__(self, rows, text_field: str, where: str, limit: int | None = None,
+                 mode: str = "documents", separator: str = "\n\n"):
+        names = getattr(rows, "column_names", None)  # known when the hub lists the features
+        if names is not None and text_field not in names:
+            raise UserError(f"{where}: unknown text_field {text_field!r}{did_you_mean(text_field, names)}; "
+                            f"available fields: {', '.join(names)}")
+        self.rows, self.text_field, self.where = rows, text_field, where
+        self.limit, self.mode, self.separator = limit, mode, separator
+        self.counted: int | None = None
+        self.skipped_empty: int | None = None
+
+    def _values(self):
+        for i, row in enumerate(itertools.islice(iter(self.rows), self.limit)):
+            if self.text_field not in row:
+                raise UserError(f"{self.where}: row {i} has no field {self.text_field!r}; "
+                                f"available fields: {', '.join(row)}")
+            v = row[self.text_field]
+            if v is not None and not isinstance(v, str):
+                raise UserError(f"{self.where}: row {i} field {self.text_field!r} is {type(v).__name__}, expected text")
+            yield v or ""
+
+    def __iter__(self):
+        if self.mode == "stream":
+            text = self.separator.join(self._values())
+            if text:
+                yield text
+            self.counted, self.skipped_empty = int(bool(text)), 0
+            return
+        kept = skipped = 0
+        for v in self._values():
+            if v:
+                kept += 1
+                yield v
+            else:
+                skipped += 1
+        self.counted, self.skipped_empty = kept, skipped
+
+    def __len__(self) -> int:
+        raise TypeError("streamed documents have no len(): iterate them (each pass re-opens the stream)")
+
+    def __repr__(self) -> str:
+        return f"StreamedTexts({self.where}, limit={self.limit}, mode={self.mode})"

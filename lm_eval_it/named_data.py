@@ -22,8 +22,8 @@ Example::
 
     >>> NAMED["ptb"].hub, NAMED["ptb"].mode, NAMED["ptb"].separator
     ('ptb_text_only', 'stream', '\\n')
-    >>> named_defaults("c4-validation", local=True)["limit"]
-    1000
+    >>> named_defaults("c4-validation", local=False)["streaming"], named_defaults("c4-validation", local=True)["limit"]
+    (True, 1000)
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ NAMED: dict[str, Named] = {
 }
 
 # the fields a name fills in when the user leaves them out
-_FILLED = ("config", "split", "text_field", "doc_regex", "mode", "separator", "limit")
+_FILLED = ("config", "split", "text_field", "doc_regex", "mode", "separator", "limit", "streaming")
 
 
 def named_defaults(name: str, local: bool) -> dict:
@@ -64,7 +64,10 @@ def named_defaults(name: str, local: bool) -> dict:
     spec = NAMED[name]
     if spec.hub is None:
         return {}
-    return {k: getattr(spec, k) for k in _FILLED}
+    values = {k: getattr(spec, k) for k in _FILLED}
+    if local:
+        values["streaming"] = False
+    return values
 
 
 def hub_ids() -> list[str]:
