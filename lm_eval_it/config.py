@@ -112,6 +112,7 @@ class DatasetConfig(_Strict):
     separator: str = "\n\n"
     limit: int | None = Field(default=None, ge=1)
     encoding_errors: Literal["strict", "replace"] = "strict"
+    group_by: str | None = None  # rows (jsonl/parquet/csv/hub): the field naming each document's group
     streaming: bool = False  # hub only: read the rows as a stream (datasets' IterableDataset), never all in memory
 
     @field_validator("doc_regex")
@@ -153,8 +154,21 @@ class DatasetConfig(_Strict):
             raise ValueError("streaming: true reads a hub dataset; a local path: or pydoc_topics is read directly")
         if self.streaming and self.doc_regex:
             raise ValueError("doc_regex joins all rows before cutting them; it cannot be used with streaming: true")
+        globbed = bool(self.path) and any(c in self.path for c in "*?[")
+        if globbed and self.format != "text":
+            raise ValueError(f"a glob in path: reads text files (one group per file); {self.path!r} is {self.format}")
+        if self.group_by:
+            why = ("mode: stream makes one document" if self.mode == "stream" else
+                   "a text file has no fields; a glob in path: groups by file" if self.format == "text" else
+                   "pydoc_topics has no fields" if self.builtin == "pydoc_topics" else
+                   "streamed documents cannot carry a list of groups" if self.streaming else
+                   "doc_regex cuts documents across rows" if self.doc_regex else "")
+            if why:
+                raise ValueError(f"group_by {self.group_by!r} cannot be used here: {why}")
         if not self.name:
-            if self.builtin:
+            if globbed:
+                self.name = Path(self.path).parent.name or "files"
+            elif self.builtin:
                 self.name = self.builtin
             elif self.hub:
                 self.name = "/".join(x for x in (self.hub.split("/")[-1], self.config, self.split) if x)
