@@ -14,8 +14,10 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import shlex
 import sys
 
 from .errors import UserError
@@ -24,7 +26,8 @@ from .errors import UserError
 def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
     """A subcommand that runs a config: CONFIG, key=value overrides, --quiet, --resume, --debug."""
     p = sub.add_parser(name, help=help_text)
-    p.add_argument("config", help="path to a YAML config")
+    p.add_argument("config", nargs="?" if name == "run" else None,
+                   help="path to a YAML config, or - for stdin" + (" (or use --model/--data)" if name == "run" else ""))
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="override config keys, e.g. eval.stride=256 models.0.dtype=bfloat16")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -34,60 +37,89 @@ def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="lm-eval-it", description="Evaluate how well language models predict text.")
+    p.add_argument("--version", action="version", version=f"lm-eval-it {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    _config_command(sub, "run", "run the evaluation a YAML config describes")
+    r = _config_command(sub, "run", "run the evaluation a YAML config describes, or one model on one dataset")
+    r.add_argument("--model", help="without a config: a hub id, a local model folder or a .gguf file")
+    r.add_argument("--data", help="without a config: a local file, a hub dataset id or a builtin name")
+    r.add_argument("--limit", type=int, help="score the first N documents of each dataset")
+    r.add_argument("--window", type=int, help="tokens of context per forward pass (eval.window)")
+    r.add_argument("--stride", type=int, help="tokens scored per window (eval.stride)")
+    r.add_argument("--temperatures", help="also sweep these temperatures (start:stop:step or a comma list)")
+    r.add_argument("--name", help="run name (output.run_name)")
+    r.add_argument("--out", help="results folder (output.dir; default results)")
+    r.add_argument("--json", action="store_true", help="print results.json to stdout (everything else to stderr)")
     w = _config_command(sub, "sweep", "run a config with a temperature sweep (shorthand for eval.temperatures=...)")
-    w.add_argument("--temperatures", default="0.2:2.0:0.1", help="start:stop:step or a comma list (default 0.2:2.0:0.1)")
+    w.add_argument("--temperatures", help="start:stop:step or a comma list (default: the config's "
+                   "eval.temperatures, else 0.2:2.0:0.1)")
     k = _config_command(sub, "kl", "KL divergence, top-1 agreement and Δp of a candidate model against a reference")
     k.add_argument("--reference", required=True, help="name of the reference model")
     k.add_argument("--candidate", required=True, help="name of the candidate model")
     c = sub.add_parser("compare", help="compare the results of earlier runs in one table")
     c.add_argument("runs", nargs="+", help="run folders (results/<run>/<timestamp>) or run names (newest run)")
     c.add_argument("--baseline", help="model that Δ bits per byte is measured against (default: the first)")
-    c.add_argument("--out", help="output folder (default: results/compare/<timestamp>)")
+    c.add_argument("--out", help="output folder (default: <dir>/compare/<timestamp>)")
+    c.add_argument("--dir", default="results", help="where run names are looked up (output.dir; default results)")
+    c.add_argument("--allow-protocol-mismatch", action="store_true",
+                   help="compare runs scored with different window/stride/prefix/dtype (the table says so)")
     c.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
-
-
-def _kl_override(args) -> str:
-    """``models.<i>.compare_to=<reference>`` for the candidate named on the command line."""
-    from pathlib import Path
-
-    import yaml
-
-    from .errors import did_you_mean
-
-    try:
-        raw = yaml.safe_load(Path(args.config).read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        raw = {}
-    cfgs = raw.get("models") or [] if isinstance(raw, dict) else []
-    names = [m.get("name") or "" for m in cfgs if isinstance(m, dict)]
-    if args.candidate not in names:
-        raise UserError(f"--candidate: got {args.candidate!r}, expected a model name of the config {names}"
-                        f"{did_you_mean(args.candidate, names)}")
-    return f"models.{names.index(args.candidate)}.compare_to={args.reference}"
 
 
 def _compare(args) -> None:
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from .compare import build_comparison, comparison_markdown, rows_from_runs, write_comparison
+    from .compare import build_comparison, comparison_markdown, protocol_text, rows_from_runs, write_comparison
 
-    rows = rows_from_runs(args.runs)
+    rows = rows_from_runs(args.runs, args.dir)
     names = sorted({r["model"] for r in rows})
     if args.baseline and args.baseline not in names:
         from .errors import did_you_mean
 
         raise UserError(f"--baseline: got {args.baseline!r}, expected one of {names}{did_you_mean(args.baseline, names)}")
-    tables = build_comparison(rows, args.baseline)
-    out = Path(args.out or Path("results") / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    seen = {}
+    for r in rows:
+        seen.setdefault(r["run"], set()).add(protocol_text(r["protocol"]))
+    for run_label, texts in seen.items():
+        print(f"{run_label}: {' | '.join(sorted(texts))}")
+    tables = build_comparison(rows, args.baseline, args.allow_protocol_mismatch)
+    out = Path(args.out or Path(args.dir) / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
     out.mkdir(parents=True, exist_ok=True)
     write_comparison(out, tables, title="lm_eval_it: " + " vs ".join(args.runs))
     print(comparison_markdown(tables))
     print(f"comparison: {out}")
+
+
+class _Once(logging.Filter):
+    """Let each distinct warning through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[tuple] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+def _setup_logging() -> None:
+    """``warning: …`` lines on stderr, each once; library deprecation chatter stays off the terminal."""
+    import warnings
+
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _Once) for f in handler.filters):
+            handler.addFilter(_Once())
+    for category in (DeprecationWarning, FutureWarning, UserWarning):
+        for lib in ("torch", "transformers", "datasets", "huggingface_hub", "accelerate"):
+            warnings.filterwarnings("ignore", category=category, module=rf"{lib}(\.|$)")
 
 
 def _quiet_libraries() -> None:
@@ -101,7 +133,21 @@ def _quiet_libraries() -> None:
     datasets.utils.logging.disable_progress_bar()
 
 
+def resume_command(argv: list[str], folder) -> str:
+    """The shell-quoted command that resumes: the original argv, any old ``--resume`` dropped, plus ``--resume FOLDER``."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--resume":
+            skip = True
+        elif not a.startswith("--resume="):
+            kept.append(a)
+    return shlex.join(["lm-eval-it", *kept, "--resume", str(folder)])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     unknown = [x for x in extra if x.startswith("-") or "=" not in x]
@@ -110,29 +156,37 @@ def main(argv: list[str] | None = None) -> int:
               f"see lm-eval-it {args.command} --help", file=sys.stderr)
         return UserError.exit_code
     args.overrides = list(getattr(args, "overrides", [])) + extra
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    if args.command == "run" and args.config and "=" in args.config and not os.path.exists(args.config):
+        args.overrides.insert(0, args.config)  # `run --model M key=value`: the first override is no config
+        args.config = None
+    _setup_logging()
     try:
         if args.command == "compare":
             if args.overrides:
                 raise UserError(f"compare takes run folders, not overrides: {' '.join(args.overrides)}")
             _compare(args)
             return 0
-        from .config import load_config
+        from .config import finish_config, load_raw
         from .runner import run
+        from .shorthands import raw_for_run, select_kl_pair, sweep_temperatures
 
+        if args.command == "run":
+            raw = raw_for_run(args)
+        else:
+            raw = load_raw(args.config, args.overrides)
         if args.command == "sweep":
-            from .temperature import parse_temperatures
-
-            try:
-                temps = parse_temperatures(args.temperatures)
-            except ValueError as e:
-                raise UserError(f"--temperatures: got {args.temperatures!r}, {e}") from None
-            args.overrides.append(f"eval.temperatures=[{', '.join(repr(t) for t in temps)}]")
+            sweep_temperatures(raw, args.temperatures)
         if args.command == "kl":
-            args.overrides.append(_kl_override(args))
-        cfg, raw = load_config(args.config, args.overrides)
+            select_kl_pair(raw, args.reference, args.candidate)
+        cfg = finish_config(raw, args.config)
         _quiet_libraries()
-        run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
+        if not getattr(args, "json", False):
+            run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
+            return 0
+        with contextlib.redirect_stdout(sys.stderr):
+            folder = run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
+        sys.stdout.write((folder / "results.json").read_text(encoding="utf-8"))
+        sys.stdout.flush()
         return 0
     except UserError as e:
         if args.debug:
@@ -142,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         folder = getattr(e, "folder", None)
         if folder is not None and getattr(e, "documents", 0):
-            cmd = " ".join(["lm-eval-it", args.command, args.config, *args.overrides, "--resume", str(folder)])
+            cmd = resume_command(argv, folder)
             print(f"interrupted: {e.documents} documents are checkpointed in {folder}; resume with: {cmd}",
                   file=sys.stderr)
         else:

@@ -23,8 +23,9 @@ import io
 from pathlib import Path
 
 from .errors import UserError
-from .report import atomic_write, html_image, html_page, html_table
-from .stats import bits_per_byte_interval, paired_delta
+from .io import atomic_write_text as atomic_write
+from .report import html_image, html_page, html_table
+from .stats import MIN_DOCUMENTS, bits_per_byte_interval, paired_delta
 
 
 def _arrays(row: dict) -> tuple[list[float], list[int]]:
@@ -32,8 +33,27 @@ def _arrays(row: dict) -> tuple[list[float], list[int]]:
     return [d["nll"] for d in docs], [d["bytes"] for d in docs]
 
 
-def build_comparison(rows: list[dict], baseline: str | None = None) -> list[dict]:
-    """One table per dataset; refuses to pair documents whose fingerprints differ."""
+def protocol_mismatch(group: list[dict]) -> str | None:
+    """How the runs' protocols differ on one dataset, or ``None``.
+
+    Each run contributes the set of its rows' protocols (models of one run may differ,
+    e.g. in dtype); runs agree when one set contains the other.
+    """
+    by_run: dict[str, set[str]] = {}
+    for r in group:
+        if r.get("run") and r.get("protocol"):
+            by_run.setdefault(r["run"], set()).add(protocol_text(r["protocol"]))
+    runs = list(by_run.items())
+    for i, (ra, a) in enumerate(runs):
+        for rb, b in runs[i + 1:]:
+            if not (a <= b or b <= a):
+                return f"{ra}: {' | '.join(sorted(a))}; {rb}: {' | '.join(sorted(b))}"
+    return None
+
+
+def build_comparison(rows: list[dict], baseline: str | None = None,
+                     allow_protocol_mismatch: bool = False) -> list[dict]:
+    """One table per dataset; refuses to pair documents whose fingerprints differ, or runs whose protocols do."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(r["dataset"], []).append(r)
@@ -44,6 +64,10 @@ def build_comparison(rows: list[dict], baseline: str | None = None) -> list[dict
             who = ", ".join(f"{r['model']}: {r['dataset_fingerprint'][:12]}" for r in group)
             raise UserError(f"dataset {name!r} differs between the results ({who}); "
                             "documents can only be paired on identical text")
+        mismatch = protocol_mismatch(group)
+        if mismatch and not allow_protocol_mismatch:
+            raise UserError(f"dataset {name!r}: the runs were scored under different protocols ({mismatch}); "
+                            "rerun one to match, or pass --allow-protocol-mismatch to compare anyway")
         base = next((r for r in group if r["model"] == baseline), group[0])
         b_nll, b_bytes = _arrays(base)
         tok_prints = {(r.get("tokenizer") or {}).get("fingerprint") for r in group}
@@ -63,10 +87,13 @@ def build_comparison(rows: list[dict], baseline: str | None = None) -> list[dict
                 "prefix": r["eval"]["prefix"],
                 "window": r["eval"]["window"],
                 "lossy_documents": (r.get("roundtrip") or {}).get("lossy_documents", 0),
+                "run": r.get("run"),
+                "protocol": r.get("protocol"),
             })
         entries.sort(key=lambda e: e["bits_per_byte"])
         tables.append({"dataset": name, "dataset_fingerprint": prints.pop(), "baseline": base["model"],
-                       "token_comparable": len(tok_prints) == 1 and None not in tok_prints, "rows": entries})
+                       "token_comparable": len(tok_prints) == 1 and None not in tok_prints, "rows": entries,
+                       "protocol_mismatch": mismatch})
     return tables
 
 
@@ -80,7 +107,10 @@ def _delta(d: dict | None) -> tuple[str, str, str]:
     if d is None:
         return "baseline", "", ""
     ci = "–" if d["low"] is None else f"[{d['low']:+.4f}, {d['high']:+.4f}]"
-    sig = "" if d["significant"] is None else ("yes" if d["significant"] else "no")
+    if d.get("few_documents"):
+        sig = "n/a (few docs)"
+    else:
+        sig = "" if d["significant"] is None else ("yes" if d["significant"] else "no")
     return f"{d['delta']:+.4f}", ci, sig
 
 
@@ -101,6 +131,15 @@ def _note(t: dict) -> str:
     n = t["rows"][0]["docs"]
     note = (f"{n} documents; intervals: paired bootstrap over documents, 2000 resamples, seed 1234; "
             f"Δ against {t['baseline']}.")
+    if n < MIN_DOCUMENTS:
+        note += (f" Few documents ({n} < {MIN_DOCUMENTS}): the intervals are rough and no difference is marked "
+                 "significant.")
+    runs = {e["run"]: e["protocol"] for e in t["rows"] if e.get("run") and e.get("protocol")}
+    if len(runs) > 1 or t.get("protocol_mismatch"):
+        note += " Protocols: " + "; ".join(f"{e['model']}: {protocol_text(e['protocol'])}"
+                                          for e in t["rows"] if e.get("protocol")) + "."
+    if t.get("protocol_mismatch"):
+        note += " The runs' protocols DIFFER (compared with --allow-protocol-mismatch): differences may not be the models'."
     if not t["token_comparable"]:
         note += " † The tokenizers differ: token perplexity is not comparable across these models; use bits/byte."
     if any(e["lossy_documents"] for e in t["rows"]):
@@ -175,36 +214,77 @@ def write_comparison(folder: Path, tables: list[dict], title: str = "lm_eval_it 
 
 # ----------------------------------------------------------------------------- across runs
 
-def find_results(path: str | Path) -> Path:
-    """``results.json`` of a run folder, or of the newest run under a run-name folder."""
+def _newest_complete(folder: Path) -> Path | None:
+    import json
+
+    def key(p: Path):
+        stamp, _, n = p.parent.name.partition("-")
+        return stamp, int(n) if n.isdigit() else 0
+
+    for f in sorted(folder.glob("*/results.json"), key=key, reverse=True):
+        try:
+            if json.loads(f.read_text()).get("complete"):
+                return f
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def find_results(path: str | Path, base: str | Path = "results") -> Path:
+    """``results.json`` of a run folder, or of the newest complete run of a run name (a folder, or a name under ``base``)."""
+    from .errors import did_you_mean
+
     p = Path(path)
+    if not p.exists() and (Path(base) / p).exists():
+        p = Path(base) / p
     if (p / "results.json").is_file():
         return p / "results.json"
-    runs = sorted(p.glob("*/results.json")) if p.is_dir() else []
-    if not runs:
-        raise UserError(f"{str(p)!r} holds no results.json (expected results/<run>/<timestamp>/ or results/<run>/)")
-    return runs[-1]
+    if p.is_dir():
+        found = _newest_complete(p)
+        if found is not None:
+            return found
+        raise UserError(f"{str(p)!r} holds no complete run (expected results/<run>/<timestamp>/results.json)")
+    names = sorted(d.name for d in Path(base).iterdir() if d.is_dir()) if Path(base).is_dir() else []
+    raise UserError(f"{str(path)!r} is neither a run folder nor a run name under {str(base)!r} "
+                    f"(run names there: {', '.join(names) or 'none'}){did_you_mean(str(path), names)}")
 
 
-def rows_from_runs(paths: list[str]) -> list[dict]:
-    """All result rows of several runs; model names that collide get the run's folder appended."""
+def run_protocol(row: dict, models: list[dict]) -> dict:
+    """What a row's numbers depend on besides the model and text: window, stride, prefix, window unit, dtype."""
+    ev = row.get("eval") or {}
+    dtype = next((m.get("dtype") for m in models if m.get("name") == row["model"]), None)
+    return {"window": ev.get("window"), "stride": ev.get("stride"), "prefix": str(ev.get("prefix", "")).split(":")[0],
+            "window_unit": ev.get("window_unit", "tokens"), "dtype": dtype}
+
+
+def protocol_text(proto: dict) -> str:
+    return (f"window {proto['window']} {proto['window_unit']}, stride {proto['stride']}, prefix {proto['prefix']}, "
+            f"dtype {proto['dtype']}")
+
+
+def rows_from_runs(paths: list[str], base: str | Path = "results") -> list[dict]:
+    """All result rows of several runs, each with its ``run`` label and ``protocol``.
+
+    Model names that collide get the run label appended.
+    """
     import json
 
     loaded = []
     for path in paths:
-        f = find_results(path)
+        f = find_results(path, base)
         data = json.loads(f.read_text())
         if not data.get("complete"):
             raise UserError(f"{f} is not a complete run; finish or resume it before comparing")
-        loaded.append((f"{data['run_name']}/{f.parent.name}", data["results"]))
-    counts: dict[str, int] = {}
+        label = f"{data['run_name']}/{f.parent.name}"
+        rows = [dict(r, run=label, protocol=run_protocol(r, data.get("models") or [])) for r in data["results"]]
+        loaded.append((label, rows))
+    counts: dict[tuple, int] = {}
     for _, rows in loaded:
         for r in rows:
             counts[(r["model"], r["dataset"])] = counts.get((r["model"], r["dataset"]), 0) + 1
     out = []
     for label, rows in loaded:
         for r in rows:
-            r = dict(r)
             if counts[(r["model"], r["dataset"])] > 1:
                 r["model"] = f"{r['model']} @ {label}"
             out.append(r)

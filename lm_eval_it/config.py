@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -26,10 +27,36 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import UserError, did_you_mean
+from .named_data import NAMED, hub_ids, named_defaults
 
-BUILTIN_DATASETS = ("pydoc_topics",)
+BUILTIN_DATASETS = tuple(NAMED)
+DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 FORMAT_BY_SUFFIX = {".txt": "text", ".raw": "text", ".md": "text", ".jsonl": "jsonl", ".json": "jsonl",
                     ".parquet": "parquet", ".csv": "csv"}
+
+
+def format_of(path: str) -> str | None:
+    """The format told by a file name's suffix (``.gz`` looks one suffix further), or None."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return FORMAT_BY_SUFFIX.get(suffixes[-1]) if suffixes else None
+
+
+def hub_id_hint(path: str) -> str:
+    """`` (did you mean `hub: x`?)`` when a missing, suffix-less ``path:`` reads like a hub id, else ``""``.
+
+    A relative path was made absolute against the config's folder, so the id is the last part,
+    or the last two when the folder above does not exist either (``allenai/c4``).
+    """
+    p = Path(path).expanduser()
+    if p.exists() or format_of(path) or any(c in path for c in "*?["):
+        return ""
+    guess = p.name if p.parent.exists() or len(p.parts) < 2 else f"{p.parent.name}/{p.name}"
+    known = [h for h in hub_ids() if h == guess or h.endswith("/" + guess)]
+    if known:
+        return f"; did you mean `hub: {known[0]}`?"
+    return "" if p.suffix else f"; did you mean `hub: {guess}`?"
 
 
 class _Strict(BaseModel):
@@ -50,20 +77,30 @@ class ModelConfig(_Strict):
     compare_to: str | None = None  # name of a reference model: adds KL, top-1 agreement and Δp against it
     device_map: str | None = None  # e.g. "auto": accelerate spreads a model too big for one device
 
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _dtype_alias(cls, v: Any) -> Any:
+        return DTYPE_ALIASES.get(v, v) if isinstance(v, str) else v
+
     @model_validator(mode="after")
     def _default_name(self) -> "ModelConfig":
         if not self.name:
-            base = Path(self.gguf_file).stem if self.gguf_file else self.path.rstrip("/").split("/")[-1]
-            base = base[: -len(".gguf")] if base.lower().endswith(".gguf") else base  # path: a .gguf file
-            self.name = base.split("://")[-1]
+            self.name = default_model_name(self.path, self.gguf_file)
         return self
 
 
+def default_model_name(path: str, gguf_file: str | None = None) -> str:
+    """The name a model gets without ``name:``: the GGUF file's stem, else the last part of its path."""
+    base = Path(gguf_file).stem if gguf_file else str(path).rstrip("/").split("/")[-1]
+    base = base[: -len(".gguf")] if base.lower().endswith(".gguf") else base  # path: a .gguf file
+    return base.split("://")[-1]
+
+
 class DatasetConfig(_Strict):
-    """One dataset: exactly one of ``builtin``, ``hub`` or ``path``."""
+    """One dataset: exactly one of ``builtin``, ``hub`` or ``path`` (``builtin`` + ``path``: a local copy)."""
 
     name: str | None = None
-    builtin: Literal["pydoc_topics"] | None = None
+    builtin: Literal[BUILTIN_DATASETS] | None = None  # type: ignore[valid-type]  # see named_data
     hub: str | None = None
     config: str | None = None
     split: str = "test"
@@ -76,6 +113,8 @@ class DatasetConfig(_Strict):
     separator: str = "\n\n"
     limit: int | None = Field(default=None, ge=1)
     encoding_errors: Literal["strict", "replace"] = "strict"
+    group_by: str | None = None  # rows (jsonl/parquet/csv/hub): the field naming each document's group
+    streaming: bool = False  # hub only: read the rows as a stream (datasets' IterableDataset), never all in memory
 
     @field_validator("doc_regex")
     @classmethod
@@ -90,20 +129,47 @@ class DatasetConfig(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> "DatasetConfig":
         given = [k for k in ("builtin", "hub", "path") if getattr(self, k)]
-        if len(given) != 1:
+        if len(given) != 1 and given != ["builtin", "path"]:
             raise ValueError(
-                f"a dataset needs exactly one of 'builtin', 'hub' or 'path'; got {given or 'none'}"
+                f"a dataset needs exactly one of 'builtin', 'hub' or 'path' ('path' next to 'builtin' "
+                f"is a local copy of it); got {given or 'none'}"
             )
+        if self.builtin == "pydoc_topics" and self.path:
+            raise ValueError("builtin pydoc_topics ships with Python; it takes no 'path'")
+        if self.builtin:
+            for key, value in named_defaults(self.builtin, local=bool(self.path)).items():
+                if key not in self.model_fields_set:
+                    setattr(self, key, value)
         if self.path and self.format == "auto":
-            fmt = FORMAT_BY_SUFFIX.get(Path(self.path).suffix.lower())
+            fmt = format_of(self.path)
             if fmt is None:
+                hint = hub_id_hint(self.path)
+                if hint:
+                    raise ValueError(f"path {self.path!r} does not exist{hint}")
                 raise ValueError(
                     f"cannot tell the format of {self.path!r} from its suffix; "
                     f"set format: text, jsonl, parquet or csv"
                 )
             self.format = fmt
+        if self.streaming and (self.path or self.builtin == "pydoc_topics"):
+            raise ValueError("streaming: true reads a hub dataset; a local path: or pydoc_topics is read directly")
+        if self.streaming and self.doc_regex:
+            raise ValueError("doc_regex joins all rows before cutting them; it cannot be used with streaming: true")
+        globbed = bool(self.path) and any(c in self.path for c in "*?[")
+        if globbed and self.format != "text":
+            raise ValueError(f"a glob in path: reads text files (one group per file); {self.path!r} is {self.format}")
+        if self.group_by:
+            why = ("mode: stream makes one document" if self.mode == "stream" else
+                   "a text file has no fields; a glob in path: groups by file" if self.format == "text" else
+                   "pydoc_topics has no fields" if self.builtin == "pydoc_topics" else
+                   "streamed documents cannot carry a list of groups" if self.streaming else
+                   "doc_regex cuts documents across rows" if self.doc_regex else "")
+            if why:
+                raise ValueError(f"group_by {self.group_by!r} cannot be used here: {why}")
         if not self.name:
-            if self.builtin:
+            if globbed:
+                self.name = Path(self.path).parent.name or "files"
+            elif self.builtin:
                 self.name = self.builtin
             elif self.hub:
                 self.name = "/".join(x for x in (self.hub.split("/")[-1], self.config, self.split) if x)
@@ -219,7 +285,8 @@ def _field_names(loc: tuple) -> list[str]:
 
 
 def _format_error(err: ValidationError) -> str:
-    e = err.errors()[0]
+    errors = err.errors()
+    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])  # a typo explains a missing key
     loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in ("int", "str"))))
     key = ".".join(str(p) for p in loc)
     if e["type"] == "extra_forbidden":
@@ -277,16 +344,19 @@ def apply_override(raw: dict, assignment: str) -> None:
             node = node[idx]
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> tuple[RunConfig, dict]:
-    """Read a YAML file (safe loader), apply overrides, validate.
-
-    Returns the typed config and the raw dict it came from.
-    """
+def read_raw(path: str | Path) -> dict:
+    """The YAML document of a config file (safe loader), or of stdin when ``path`` is ``-``."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"config file {str(p)!r} does not exist")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        if str(path) == "-":
+            import sys
+
+            text = sys.stdin.read()
+        elif not p.is_file():
+            raise UserError(f"config file {str(p)!r} does not exist")
+        else:
+            text = p.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -294,12 +364,59 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> tuple[RunConfig,
         raise UserError(f"{p}: YAML syntax error{where}: {problem}") from None
     except UnicodeDecodeError as e:
         raise UserError(f"{p}: not UTF-8 text (byte offset {e.start})") from None
-    raw = raw if raw is not None else {}
+    return raw if raw is not None else {}
+
+
+def _is_relative(p: Any) -> bool:
+    return isinstance(p, str) and bool(p) and not (p.startswith(("/", "~")) or "://" in p or Path(p).is_absolute())
+
+
+def resolve_relative_paths(raw: Any, base: Path) -> None:
+    """Make relative ``path:`` entries absolute against ``base`` (the config file's folder), in place.
+
+    Dataset paths always are local; a model path is taken as local when it starts with ``.``
+    or exists under ``base`` (otherwise it is a hub id like ``org/name``).
+    """
+    if not isinstance(raw, dict):
+        return
+    for kind in ("datasets", "models"):
+        for item in raw.get(kind) or [] if isinstance(raw.get(kind), list) else []:
+            if not isinstance(item, dict) or not _is_relative(item.get("path")):
+                continue
+            p = item["path"]
+            local = base / p
+            if kind == "datasets" or p.startswith(".") or local.exists():
+                item["path"] = os.path.normpath(local.absolute())
+
+
+def load_raw(path: str | Path, overrides: list[str] = ()) -> dict:
+    """:func:`read_raw`, relative paths resolved against the file's folder, then the overrides applied.
+
+    Paths given in overrides (and in a config read from stdin) stay relative to the current directory.
+    """
+    raw = read_raw(path)
+    if str(path) != "-":
+        resolve_relative_paths(raw, Path(path).parent)
     for item in overrides:
         if not isinstance(raw, dict):
             break
         apply_override(raw, item)
-    cfg = parse_config(raw, source=str(p))
+    return raw
+
+
+def finish_config(raw: Any, path: str | Path | None) -> RunConfig:
+    """Validate ``raw``; the run name defaults to the config file's stem (``stdin`` for ``-``, ``run`` for none)."""
+    source = "stdin" if str(path) == "-" else "command line" if path is None else str(path)
+    cfg = parse_config(raw, source=source)
     if cfg.output.run_name is None:
-        cfg.output.run_name = p.stem
-    return cfg, raw
+        cfg.output.run_name = "stdin" if str(path) == "-" else "run" if path is None else Path(path).stem
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> tuple[RunConfig, dict]:
+    """Read a YAML file (safe loader; ``-`` is stdin), apply overrides, validate.
+
+    Returns the typed config and the raw dict it came from.
+    """
+    raw = load_raw(path, overrides)
+    return finish_config(raw, path), raw

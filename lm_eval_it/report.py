@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from .io import atomic_write_bytes, atomic_write_text
 
 COLUMNS = [
     ("model", "model", None),
@@ -38,19 +38,7 @@ COLUMNS = [
 ]
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that the file is either old or complete."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+atomic_write = atomic_write_text  # the old name, kept for importers
 
 
 def _json_default(obj):
@@ -205,9 +193,7 @@ def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None,
     if sweep:
         summary += "\n" + sweep
     for name, png in pngs.items():
-        tmp = folder / f".{name}.tmp"
-        tmp.write_bytes(png)
-        os.replace(tmp, folder / name)
+        atomic_write_bytes(folder / name, png)
     atomic_write(folder / "summary.md", summary)
     page = [markdown_to_html(summary)] + [html_image(png, name) for name, png in pngs.items()]
     atomic_write(folder / "report.html", html_page(f"lm_eval_it · {results['run_name']}", page))

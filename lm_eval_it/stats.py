@@ -23,6 +23,7 @@ import numpy as np
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_SEED = 1234
+MIN_DOCUMENTS = 10  # below this a bootstrap over documents is too rough to call a difference significant
 LN2 = math.log(2.0)
 
 
@@ -57,7 +58,8 @@ def paired_delta(nll_a, bytes_a, nll_b, bytes_b, resamples: int = DEFAULT_RESAMP
                  seed: int = DEFAULT_SEED, level: float = 0.95) -> dict:
     """Δ bits per byte (A − B) on the same documents, with a paired bootstrap interval.
 
-    ``significant`` is true when the interval excludes 0.
+    ``significant`` is true when the interval excludes 0, and never with fewer than
+    :data:`MIN_DOCUMENTS` documents (``few_documents`` is then true and ``significant`` ``None``).
     """
     na, ba, nb, bb = (np.asarray(x, dtype=np.float64) for x in (nll_a, bytes_a, nll_b, bytes_b))
     if not (na.size == ba.size == nb.size == bb.size):
@@ -68,8 +70,9 @@ def paired_delta(nll_a, bytes_a, nll_b, bytes_b, resamples: int = DEFAULT_RESAMP
     w = resample_weights(na.size, resamples, seed)
     samples = ((w @ na) / (w @ ba) - (w @ nb) / (w @ bb)) / LN2
     lo, hi = _interval(samples, level)
-    return {"delta": float(delta), "low": lo, "high": hi, "significant": bool(lo > 0 or hi < 0),
-            "resamples": resamples, "seed": seed}
+    few = bool(na.size < MIN_DOCUMENTS)
+    return {"delta": float(delta), "low": lo, "high": hi, "significant": None if few else bool(lo > 0 or hi < 0),
+            "few_documents": few, "resamples": resamples, "seed": seed}
 
 
 def metric_intervals(per_document: list[dict], resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,

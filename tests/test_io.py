@@ -1,0 +1,54 @@
+"""Atomic writes honour the umask: results and comparisons are readable by the group and others under 022."""
+
+import os
+import stat
+
+import pytest
+
+from lm_eval_it.compare import write_comparison
+from lm_eval_it.io import atomic_write_bytes, atomic_write_text
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_helpers_use_umask_and_leave_no_temporary(tmp_path, umask_022):
+    atomic_write_text(tmp_path / "a.txt", "héllo\r\n")
+    atomic_write_bytes(tmp_path / "b.bin", b"\x00\x01")
+    assert (tmp_path / "a.txt").read_bytes() == "héllo\r\n".encode()
+    assert mode(tmp_path / "a.txt") == 0o644 and mode(tmp_path / "b.bin") == 0o644
+    os.umask(0o077)
+    atomic_write_text(tmp_path / "a.txt", "x")
+    assert mode(tmp_path / "a.txt") == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.bin"]
+
+
+ROW = {"model": "m", "dataset": "d", "dataset_fingerprint": "f" * 64, "tokenizer": {"fingerprint": "t"},
+       "metrics": {"docs": 2, "tokens": 4, "bytes": 10, "nll": 3.0, "token_perplexity": 2.0, "bits_per_token": 1.0,
+                   "bits_per_byte": 0.4, "bits_per_word": 2.0, "word_perplexity": 4.0, "bits_per_char": 0.4,
+                   "tokens_per_byte": 0.4, "tokens_per_word": 2.0, "bytes_per_token": 2.5},
+       "per_document": [{"nll": 1.0, "bytes": 5}, {"nll": 2.0, "bytes": 5}],
+       "eval": {"prefix": "bos:<s>", "window": 16}, "timing": {"tokens_per_second": 1.0}}
+
+
+def test_run_and_comparison_files_are_0644(tmp_path, tiny_model_dir, umask_022):
+    from lm_eval_it.cli import main
+    from lm_eval_it.compare import build_comparison
+    from test_cli import write_config
+
+    cfg = write_config(tmp_path, tiny_model_dir)
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    (folder,) = (tmp_path / "results" / "t").iterdir()
+    write_comparison(folder, build_comparison([ROW]))
+    names = {"results.json", "summary.md", "report.html", "comparison.md", "comparison.csv", "comparison.html"}
+    modes = {p.name: mode(p) for p in folder.iterdir()}
+    assert names <= set(modes)
+    assert modes == dict.fromkeys(modes, 0o644)
