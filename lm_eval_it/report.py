@@ -74,19 +74,21 @@ def write_json(path: Path, data: dict) -> None:
     atomic_write(path, json.dumps(_clean(data), indent=1, default=_json_default) + "\n")
 
 
-def _cells(row: dict) -> list[str]:
-    """Formatted cells; a metric with a bootstrap interval shows it as ``value (low–high)``."""
+def _pairs(row: dict) -> list[tuple[str, str | None]]:
+    """(value, interval) per column, formatted; the interval is ``low–high`` or None."""
     values = {"model": row["model"], "dataset": row["dataset"], **row["metrics"], **row.get("timing", {})}
     intervals = row.get("intervals") or {}
     out = []
     for _, key, fmt in COLUMNS:
-        v = values.get(key)
+        v, iv = values.get(key), intervals.get(key)
         cell = "–" if v is None else (fmt.format(v) if fmt else str(v))
-        iv = intervals.get(key)
-        if iv and v is not None:
-            cell += f" ({fmt.format(iv[0])}–{fmt.format(iv[1])})"
-        out.append(cell)
+        out.append((cell, f"{fmt.format(iv[0])}–{fmt.format(iv[1])}" if iv and v is not None else None))
     return out
+
+
+def _cells(row: dict) -> list[str]:
+    """Formatted cells; a metric with a bootstrap interval shows it as ``value (low–high)``."""
+    return [v if iv is None else f"{v} ({iv})" for v, iv in _pairs(row)]
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -96,11 +98,62 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def text_table(rows: list[dict]) -> str:
-    table = [[c[0] for c in COLUMNS]] + [_cells(r) for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
-    just = [str.ljust if c[2] is None else str.rjust for c in COLUMNS]
-    return "\n".join("  ".join(j(cell, w) for cell, w, j in zip(r, widths, just)) for r in table)
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, keeping both ends (names differ at either).
+
+    >>> shorten("HuggingFaceTB/SmolLM2-135M-Instruct @ quick/2026-01-01T00-00-00", 28)
+    'HuggingFaceTB/SmolL…00-00-00'
+    """
+    if len(text) <= width:
+        return text
+    tail = min(8, width // 3)
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+TEXT_ORDER = ["model", "dataset", "bits_per_byte", "bits_per_token", "token_perplexity", "bits_per_word",
+              "word_perplexity", "bits_per_char", "docs", "tokens", "bytes", "tokens_per_second"]
+NAME_WIDTHS = {"model": 28, "dataset": 16}
+
+
+def text_table(rows: list[dict], width: int = 120) -> str:
+    """The terminal table, at most ``width`` columns wide.
+
+    Each interval sits on the line under its value; model and dataset names are
+    shortened (:data:`NAME_WIDTHS`); bits/byte comes first, counts last, and
+    columns that do not fit wrap into a second band that repeats model and dataset.
+    """
+    pairs = [_pairs(r) for r in rows]
+    cols = []  # (header, [(value, interval)], width, is_name)
+    for key in TEXT_ORDER:
+        i = next(k for k, c in enumerate(COLUMNS) if c[1] == key)
+        cells = [(shorten(p[i][0], NAME_WIDTHS[key]) if key in NAME_WIDTHS else p[i][0], p[i][1] or "")
+                 for p in pairs]
+        w = max([len(COLUMNS[i][0])] + [max(len(v), len(iv)) for v, iv in cells])
+        cols.append((COLUMNS[i][0], cells, w, key in NAME_WIDTHS))
+    names, metrics = [c for c in cols if c[3]], [c for c in cols if not c[3]]
+    base = sum(c[2] for c in names) + 2 * (len(names) - 1)
+    bands, band, used = [], [], base
+    for c in metrics:
+        if band and used + 2 + c[2] > width:
+            bands.append(band)
+            band, used = [], base
+        band.append(c)
+        used += 2 + c[2]
+    bands.append(band)
+
+    def line(cs, texts):
+        return "  ".join(t.ljust(c[2]) if c[3] else t.rjust(c[2]) for c, t in zip(cs, texts)).rstrip()
+
+    out = []
+    for band in bands:
+        cs = names + band
+        out.append(line(cs, [c[0] for c in cs]))
+        for k in range(len(rows)):
+            out.append(line(cs, [c[1][k][0] for c in cs]))
+            if any(c[1][k][1] for c in band):
+                out.append(line(cs, [("" if c[3] else c[1][k][1]) for c in cs]))
+        out.append("")
+    return "\n".join(out).rstrip("\n")
 
 
 def summary_markdown(results: dict) -> str:
