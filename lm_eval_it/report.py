@@ -1,8 +1,10 @@
-"""Reports: results.json (data plus provenance), summary.md and the terminal table.
+"""Reports: results.json (data plus provenance), summary.md, report.html and the terminal table.
 
 Files are written atomically (a temporary file in the same folder, fsync,
 then rename), so a reader never sees half a file. Tables are rendered from the
-results data, never computed separately.
+results data, never computed separately. report.html is rendered from the
+results dict by the jinja2 templates in ``lm_eval_it/templates`` (one
+self-contained page: inline CSS, PNG plots as data URIs).
 
 Example::
 
@@ -16,6 +18,8 @@ Example::
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import math
 import os
@@ -201,55 +205,91 @@ def sweep_markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-       "td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child"
-       "{text-align:left}th{background:#f4f4f4}.note{color:#555;max-width:60em}img{max-width:100%}")
+# ----------------------------------------------------------------------------- HTML
+
+@functools.lru_cache(maxsize=1)
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("lm_eval_it", "templates"), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["b64"] = lambda png: base64.b64encode(png).decode("ascii")
+    env.filters["num"] = _num
+    return env
 
 
-def html_page(title: str, sections: list[str]) -> str:
-    """A self-contained HTML page (inline CSS, images as data URIs)."""
-    import html
-
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{''.join(sections)}</body></html>")
+def _num(x, spec: str = ".4f") -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
-def html_table(headers: list[str], rows: list[list[str]]) -> str:
-    import html
+def render(template: str, **context) -> str:
+    """Render one of ``lm_eval_it/templates``; ``sections`` are (title, trusted HTML) pairs."""
+    from markupsafe import Markup
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def html_image(png: bytes, alt: str) -> str:
-    import base64
-
-    return f"<p><img alt='{alt}' src='data:image/png;base64,{base64.b64encode(png).decode()}'></p>"
+    sections = [(t, Markup(h)) for t, h in context.pop("sections", ())]
+    return _env().get_template(template).render(sections=sections, **context)
 
 
-def markdown_to_html(md: str) -> str:
-    """Just enough Markdown (tables, headings, paragraphs) for our own summaries."""
-    import html
-
-    out, table = [], []
-    for line in md.splitlines() + [""]:
-        if line.startswith("|"):
-            table.append([c.strip() for c in line.strip("|").split("|")])
-            continue
-        if table:
-            out.append(html_table(table[0], [r for r in table[2:]]))
-            table = []
-        if line.startswith("#"):
-            level = min(len(line) - len(line.lstrip("#")) + 1, 4)
-            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.strip():
-            out.append(f"<p class='note'>{html.escape(line)}</p>")
-    return "".join(out)
+def _sweep_rows(sw: dict) -> list[list[str]]:
+    return [[format(p["temperature"], "g")] + [_num(p[k]) for k in ("entropy_bits_per_token", "nll_bits_per_token",
+            "entropy_bits_per_byte", "nll_bits_per_byte", "mean_top1_prob")] for p in sw["per_temperature"]]
 
 
-def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None, extra_md: str = "") -> None:
-    """results.json, summary.md, plots (PNG) and report.html; results.json goes last."""
+def _calibration_rows(sw: dict) -> dict:
+    rows = []
+    for name, cal in (("T = 1", sw["calibration_T1"]), (f"best T = {sw['best']['temperature']:.4f}",
+                                                        sw["best"].get("calibration"))):
+        if cal:
+            rows.append([name, _num(cal["ece_equal_width"]), _num(cal["ece_equal_mass"]), _num(cal["top1_accuracy"]),
+                         _num(cal["mean_top1_prob"]), _num(cal["entropy_minus_nll_bits"], "+.4f"), cal["direction"]])
+    return {"headers": ["", "ECE (equal width)", "ECE (equal mass)", "top-1 accuracy", "mean confidence",
+                        "entropy − NLL bits/token", "direction"], "rows": rows, "left": 1}
+
+
+def _kl_table(kl: dict) -> dict:
+    t1 = next(p for p in kl["per_temperature"] if p["temperature"] == 1.0)
+    pm = lambda v, se, f=".6f": f"{_num(v, f)} ± {_num(se, f)}"  # noqa: E731
+    rows = [["mean KL(ref ‖ cand), nats", pm(t1["kl_ref_cand_nats"], t1["kl_ref_cand_se"])],
+            ["mean KL(cand ‖ ref), nats", pm(t1["kl_cand_ref_nats"], t1["kl_cand_ref_se"])],
+            *[[f"KL(ref ‖ cand) {q}", _num(v, ".6f")] for q, v in kl["kl_ref_cand_quantiles_nats"].items()],
+            ["same top-1", f"{_num(100 * kl['same_top1'], '.3f')}% ± {_num(100 * kl['same_top1_se'], '.3f')}%"],
+            ["RMS Δp", f"{_num(100 * kl['delta_p_rms'], '.3f')}%"],
+            ["mean Δp", f"{_num(100 * kl['delta_p_mean'], '+.4f')}%"],
+            ["PPL(cand) / PPL(ref)", pm(kl["ppl_ratio"], kl["ppl_ratio_se"])],
+            ["PPL(cand) − PPL(ref)", f"{_num(kl['ppl_diff'], '+.5f')} ± {_num(kl['ppl_diff_se'], '.5f')}"]]
+    return {"headers": ["statistic", "value"], "rows": rows}
+
+
+def _kl_temperature_rows(kl: dict) -> list[list[str]]:
+    return [[format(p["temperature"], "g"), _num(p["kl_ref_cand_nats"], ".6f"), _num(p["kl_cand_ref_nats"], ".6f")]
+            for p in kl["per_temperature"]]
+
+
+def report_html(results: dict, pngs: dict[str, bytes] | None = None,
+                extra_sections: list[tuple[str, str]] = ()) -> str:
+    """report.html from the results dict: metrics with intervals, comparison, sweeps with calibration,
+    KL, plots, then ``extra_sections`` - (title, HTML) pairs, appended as they are."""
+    comparison = []
+    if results.get("comparison"):
+        from .compare import comparison_sections
+
+        comparison = [(f"Comparison · {t}", h) for t, h in comparison_sections(results["comparison"])]
+    from markupsafe import Markup
+
+    metrics = {"headers": [c[0] for c in COLUMNS], "left": 2,
+               "rows": [[{"value": v, "interval": iv} for v, iv in _pairs(r)] for r in results["results"]]}
+    return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
+                  comparison=[(t, Markup(h)) for t, h in comparison], pngs=pngs or {}, sections=extra_sections,
+                  sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, kl_table=_kl_table,
+                  kl_temperature_rows=_kl_temperature_rows)
+
+
+def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None, extra_md: str = "",
+              extra_sections: list[tuple[str, str]] = ()) -> None:
+    """results.json, summary.md, plots (PNG) and report.html; results.json goes last.
+
+    ``extra_md`` is appended to summary.md only; report.html renders the comparison and KL
+    from ``results`` itself, plus ``extra_sections`` ((title, HTML) pairs)."""
     pngs = pngs or {}
     summary = summary_markdown(results) + ("\n" + extra_md if extra_md else "")
     sweep = sweep_markdown(results["results"])
@@ -260,6 +300,5 @@ def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None,
         tmp.write_bytes(png)
         os.replace(tmp, folder / name)
     atomic_write(folder / "summary.md", summary)
-    page = [markdown_to_html(summary)] + [html_image(png, name) for name, png in pngs.items()]
-    atomic_write(folder / "report.html", html_page(f"lm_eval_it · {results['run_name']}", page))
+    atomic_write(folder / "report.html", report_html(results, pngs, extra_sections))
     write_json(folder / "results.json", results)
