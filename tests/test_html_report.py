@@ -1,7 +1,11 @@
-"""report.html and comparison.html: rendered from the results dict by jinja2 templates, self-contained."""
+"""report.html and comparison.html: rendered from the results dict by jinja2 templates, self-contained,
+and laid out so that nothing overflows the page at 1280 and 800 px (checked in headless chromium)."""
 
 import json
+import os
 import re
+import shutil
+import subprocess
 
 import pytest
 import torch
@@ -84,3 +88,58 @@ def test_comparison_page(run):
     page = (run / "comparison.html").read_text()
     assert re.findall(r"<h2>(.*?)</h2>", page) == ["toy", "toy-reversed"]
     assert page.count("data:image/png;base64,") == 2 and "† The tokenizers differ" in page
+
+
+# ----------------------------------------------------------------------------- headless chromium
+
+FIT_CHECK = """<script>
+window.addEventListener("load", () => {
+  const w = window.innerWidth, bad = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest(".scroll") && !el.classList.contains("scroll")) continue;  // clipped by its scroll box
+    const r = el.getBoundingClientRect();
+    if (r.right > w + 0.5) bad.push(el.tagName + "." + el.className + " right=" + Math.round(r.right));
+  }
+  const pre = document.createElement("pre");
+  pre.id = "fit";
+  pre.textContent = JSON.stringify({innerWidth: w, scrollWidth: document.documentElement.scrollWidth,
+    images: [...document.images].map(i => i.getBoundingClientRect().width), overflowing: bad.slice(0, 10)});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def chromium() -> str:
+    exe = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed in CI (`make chromium` installs it)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return exe
+
+
+def browse(exe, tmp_path, html_file, width, *args) -> str:
+    proc = subprocess.run([exe, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
+                           "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+                           f"--window-size={width},1600", "--virtual-time-budget=5000", *args,
+                           html_file.as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+@pytest.mark.parametrize("name", ["report.html", "comparison.html"])
+def test_nothing_overflows_in_chromium(run, tmp_path, name, width):
+    exe = chromium()
+    page = (run / name).read_text()
+    probe = tmp_path / name
+    probe.write_text(page.replace("</body>", FIT_CHECK + "</body>"))
+    dom = browse(exe, tmp_path, probe, width, "--dump-dom")
+    fit = json.loads(re.search(r'<pre id="fit">(.*?)</pre>', dom, re.S).group(1).replace("&quot;", '"'))
+    assert fit["innerWidth"] == width
+    assert fit["scrollWidth"] <= width and fit["overflowing"] == [], fit
+    assert fit["images"] and all(0 < w <= width for w in fit["images"])
+    shots = os.environ.get("LM_EVAL_IT_SCREENSHOTS")  # set it to keep a screenshot of each page and width
+    if shots:
+        os.makedirs(shots, exist_ok=True)
+        browse(exe, tmp_path, run / name, width, f"--screenshot={os.path.join(shots, f'{name}-{width}.png')}")
