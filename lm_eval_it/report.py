@@ -269,17 +269,15 @@ def report_html(results: dict, pngs: dict[str, bytes] | None = None,
                 extra_sections: list[tuple[str, str]] = ()) -> str:
     """report.html from the results dict: metrics with intervals, comparison, sweeps with calibration,
     KL, plots, then ``extra_sections`` - (title, HTML) pairs, appended as they are."""
-    comparison = []
-    if results.get("comparison"):
-        from .compare import comparison_sections
-
-        comparison = [(f"Comparison · {t}", h) for t, h in comparison_sections(results["comparison"])]
     from markupsafe import Markup
 
+    from .compare import comparison_sections
+
+    comparison = [(f"Comparison · {t}", Markup(h)) for t, h in comparison_sections(results.get("comparison") or [])]
     metrics = {"headers": [c[0] for c in COLUMNS], "left": 2,
                "rows": [[{"value": v, "interval": iv} for v, iv in _pairs(r)] for r in results["results"]]}
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
-                  comparison=[(t, Markup(h)) for t, h in comparison], pngs=pngs or {}, sections=extra_sections,
+                  comparison=comparison, pngs=pngs or {}, sections=extra_sections,
                   sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, kl_table=_kl_table,
                   kl_temperature_rows=_kl_temperature_rows)
 
