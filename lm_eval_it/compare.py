@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .io import atomic_write_text as atomic_write
-from .report import html_image, html_page, html_table
+from .report import render
 from .stats import MIN_DOCUMENTS, bits_per_byte_interval, paired_delta
 
 
@@ -189,20 +189,15 @@ def _plot_png(t: dict) -> bytes:
     return _png(fig)
 
 
-def comparison_sections(tables: list[dict]) -> list[str]:
-    """HTML sections (table, note, plot) for each dataset's comparison."""
-    import html
-
-    out = []
-    for t in tables:
-        out.append(f"<h2>{html.escape(t['dataset'])}</h2>"
-                   + html_table(HEADERS, [_cells(e, t["token_comparable"]) for e in t["rows"]])
-                   + f"<p class='note'>{html.escape(_note(t))}</p>" + html_image(_plot_png(t), "bits per byte"))
-    return out
+def comparison_sections(tables: list[dict]) -> list[tuple[str, str]]:
+    """(dataset, HTML) per table: the table with intervals and paired Δ, the note, the plot."""
+    return [(t["dataset"], render("comparison_section.html.j2", dataset=t["dataset"], note=_note(t), png=_plot_png(t),
+                                  t={"headers": HEADERS, "rows": [_cells(e, t["token_comparable"]) for e in t["rows"]]}))
+            for t in tables]
 
 
 def comparison_html(tables: list[dict], title: str = "lm_eval_it comparison") -> str:
-    return html_page(title, comparison_sections(tables))
+    return render("comparison.html.j2", title=title, sections=comparison_sections(tables))
 
 
 def write_comparison(folder: Path, tables: list[dict], title: str = "lm_eval_it comparison") -> None:

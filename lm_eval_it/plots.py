@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # long labels are never clipped
     plt.close(fig)
     return buf.getvalue()
 
@@ -56,7 +56,7 @@ def temperature_curves(rows: list[dict]) -> bytes | None:
     ax.set_ylabel("bits per token")
     ax.set_title("Next-token NLL (solid) and entropy (dashed) under softmax(z / T)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below: never over the curves
     return _png(fig)
 
 

@@ -1,8 +1,10 @@
-"""Reports: results.json (data plus provenance), summary.md and the terminal table.
+"""Reports: results.json (data plus provenance), summary.md, report.html and the terminal table.
 
 Files are written atomically (a temporary file in the same folder, fsync,
 then rename), so a reader never sees half a file. Tables are rendered from the
-results data, never computed separately.
+results data, never computed separately. report.html is rendered from the
+results dict by the jinja2 templates in ``lm_eval_it/templates`` (one
+self-contained page: inline CSS, PNG plots as data URIs).
 
 Example::
 
@@ -16,6 +18,8 @@ Example::
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import math
 from pathlib import Path
@@ -62,19 +66,21 @@ def write_json(path: Path, data: dict) -> None:
     atomic_write(path, json.dumps(_clean(data), indent=1, default=_json_default) + "\n")
 
 
-def _cells(row: dict) -> list[str]:
-    """Formatted cells; a metric with a bootstrap interval shows it as ``value (low–high)``."""
+def _pairs(row: dict) -> list[tuple[str, str | None]]:
+    """(value, interval) per column, formatted; the interval is ``low–high`` or None."""
     values = {"model": row["model"], "dataset": row["dataset"], **row["metrics"], **row.get("timing", {})}
     intervals = row.get("intervals") or {}
     out = []
     for _, key, fmt in COLUMNS:
-        v = values.get(key)
+        v, iv = values.get(key), intervals.get(key)
         cell = "–" if v is None else (fmt.format(v) if fmt else str(v))
-        iv = intervals.get(key)
-        if iv and v is not None:
-            cell += f" ({fmt.format(iv[0])}–{fmt.format(iv[1])})"
-        out.append(cell)
+        out.append((cell, f"{fmt.format(iv[0])}–{fmt.format(iv[1])}" if iv and v is not None else None))
     return out
+
+
+def _cells(row: dict) -> list[str]:
+    """Formatted cells; a metric with a bootstrap interval shows it as ``value (low–high)``."""
+    return [v if iv is None else f"{v} ({iv})" for v, iv in _pairs(row)]
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -84,11 +90,62 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def text_table(rows: list[dict]) -> str:
-    table = [[c[0] for c in COLUMNS]] + [_cells(r) for r in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
-    just = [str.ljust if c[2] is None else str.rjust for c in COLUMNS]
-    return "\n".join("  ".join(j(cell, w) for cell, w, j in zip(r, widths, just)) for r in table)
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, keeping both ends (names differ at either).
+
+    >>> shorten("HuggingFaceTB/SmolLM2-135M-Instruct @ quick/2026-01-01T00-00-00", 28)
+    'HuggingFaceTB/SmolL…00-00-00'
+    """
+    if len(text) <= width:
+        return text
+    tail = min(8, width // 3)
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+TEXT_ORDER = ["model", "dataset", "bits_per_byte", "bits_per_token", "token_perplexity", "bits_per_word",
+              "word_perplexity", "bits_per_char", "docs", "tokens", "bytes", "tokens_per_second"]
+NAME_WIDTHS = {"model": 28, "dataset": 16}
+
+
+def text_table(rows: list[dict], width: int = 120) -> str:
+    """The terminal table, at most ``width`` columns wide.
+
+    Each interval sits on the line under its value; model and dataset names are
+    shortened (:data:`NAME_WIDTHS`); bits/byte comes first, counts last, and
+    columns that do not fit wrap into a second band that repeats model and dataset.
+    """
+    pairs = [_pairs(r) for r in rows]
+    cols = []  # (header, [(value, interval)], width, is_name)
+    for key in TEXT_ORDER:
+        i = next(k for k, c in enumerate(COLUMNS) if c[1] == key)
+        cells = [(shorten(p[i][0], NAME_WIDTHS[key]) if key in NAME_WIDTHS else p[i][0], p[i][1] or "")
+                 for p in pairs]
+        w = max([len(COLUMNS[i][0])] + [max(len(v), len(iv)) for v, iv in cells])
+        cols.append((COLUMNS[i][0], cells, w, key in NAME_WIDTHS))
+    names, metrics = [c for c in cols if c[3]], [c for c in cols if not c[3]]
+    base = sum(c[2] for c in names) + 2 * (len(names) - 1)
+    bands, band, used = [], [], base
+    for c in metrics:
+        if band and used + 2 + c[2] > width:
+            bands.append(band)
+            band, used = [], base
+        band.append(c)
+        used += 2 + c[2]
+    bands.append(band)
+
+    def line(cs, texts):
+        return "  ".join(t.ljust(c[2]) if c[3] else t.rjust(c[2]) for c, t in zip(cs, texts)).rstrip()
+
+    out = []
+    for band in bands:
+        cs = names + band
+        out.append(line(cs, [c[0] for c in cs]))
+        for k in range(len(rows)):
+            out.append(line(cs, [c[1][k][0] for c in cs]))
+            if any(c[1][k][1] for c in band):
+                out.append(line(cs, [("" if c[3] else c[1][k][1]) for c in cs]))
+        out.append("")
+    return "\n".join(out).rstrip("\n")
 
 
 def summary_markdown(results: dict) -> str:
@@ -138,55 +195,89 @@ def sweep_markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-       "td,th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}td:first-child,th:first-child"
-       "{text-align:left}th{background:#f4f4f4}.note{color:#555;max-width:60em}img{max-width:100%}")
+# ----------------------------------------------------------------------------- HTML
+
+@functools.lru_cache(maxsize=1)
+def _env():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("lm_eval_it", "templates"), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["b64"] = lambda png: base64.b64encode(png).decode("ascii")
+    env.filters["num"] = _num
+    return env
 
 
-def html_page(title: str, sections: list[str]) -> str:
-    """A self-contained HTML page (inline CSS, images as data URIs)."""
-    import html
-
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{''.join(sections)}</body></html>")
+def _num(x, spec: str = ".4f") -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
-def html_table(headers: list[str], rows: list[list[str]]) -> str:
-    import html
+def render(template: str, **context) -> str:
+    """Render one of ``lm_eval_it/templates``; ``sections`` are (title, trusted HTML) pairs."""
+    from markupsafe import Markup
 
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def html_image(png: bytes, alt: str) -> str:
-    import base64
-
-    return f"<p><img alt='{alt}' src='data:image/png;base64,{base64.b64encode(png).decode()}'></p>"
+    sections = [(t, Markup(h)) for t, h in context.pop("sections", ())]
+    return _env().get_template(template).render(sections=sections, **context)
 
 
-def markdown_to_html(md: str) -> str:
-    """Just enough Markdown (tables, headings, paragraphs) for our own summaries."""
-    import html
-
-    out, table = [], []
-    for line in md.splitlines() + [""]:
-        if line.startswith("|"):
-            table.append([c.strip() for c in line.strip("|").split("|")])
-            continue
-        if table:
-            out.append(html_table(table[0], [r for r in table[2:]]))
-            table = []
-        if line.startswith("#"):
-            level = min(len(line) - len(line.lstrip("#")) + 1, 4)
-            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.strip():
-            out.append(f"<p class='note'>{html.escape(line)}</p>")
-    return "".join(out)
+def _sweep_rows(sw: dict) -> list[list[str]]:
+    return [[format(p["temperature"], "g")] + [_num(p[k]) for k in ("entropy_bits_per_token", "nll_bits_per_token",
+            "entropy_bits_per_byte", "nll_bits_per_byte", "mean_top1_prob")] for p in sw["per_temperature"]]
 
 
-def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None, extra_md: str = "") -> None:
-    """results.json, summary.md, plots (PNG) and report.html; results.json goes last."""
+def _calibration_rows(sw: dict) -> dict:
+    rows = []
+    for name, cal in (("T = 1", sw["calibration_T1"]), (f"best T = {sw['best']['temperature']:.4f}",
+                                                        sw["best"].get("calibration"))):
+        if cal:
+            rows.append([name, _num(cal["ece_equal_width"]), _num(cal["ece_equal_mass"]), _num(cal["top1_accuracy"]),
+                         _num(cal["mean_top1_prob"]), _num(cal["entropy_minus_nll_bits"], "+.4f"), cal["direction"]])
+    return {"headers": ["", "ECE (equal width)", "ECE (equal mass)", "top-1 accuracy", "mean confidence",
+                        "entropy − NLL bits/token", "direction"], "rows": rows, "left": 1}
+
+
+def _kl_table(kl: dict) -> dict:
+    t1 = next(p for p in kl["per_temperature"] if p["temperature"] == 1.0)
+    pm = lambda v, se, f=".6f": f"{_num(v, f)} ± {_num(se, f)}"  # noqa: E731
+    rows = [["mean KL(ref ‖ cand), nats", pm(t1["kl_ref_cand_nats"], t1["kl_ref_cand_se"])],
+            ["mean KL(cand ‖ ref), nats", pm(t1["kl_cand_ref_nats"], t1["kl_cand_ref_se"])],
+            *[[f"KL(ref ‖ cand) {q}", _num(v, ".6f")] for q, v in kl["kl_ref_cand_quantiles_nats"].items()],
+            ["same top-1", f"{_num(100 * kl['same_top1'], '.3f')}% ± {_num(100 * kl['same_top1_se'], '.3f')}%"],
+            ["RMS Δp", f"{_num(100 * kl['delta_p_rms'], '.3f')}%"],
+            ["mean Δp", f"{_num(100 * kl['delta_p_mean'], '+.4f')}%"],
+            ["PPL(cand) / PPL(ref)", pm(kl["ppl_ratio"], kl["ppl_ratio_se"])],
+            ["PPL(cand) − PPL(ref)", f"{_num(kl['ppl_diff'], '+.5f')} ± {_num(kl['ppl_diff_se'], '.5f')}"]]
+    return {"headers": ["statistic", "value"], "rows": rows}
+
+
+def _kl_temperature_rows(kl: dict) -> list[list[str]]:
+    return [[format(p["temperature"], "g"), _num(p["kl_ref_cand_nats"], ".6f"), _num(p["kl_cand_ref_nats"], ".6f")]
+            for p in kl["per_temperature"]]
+
+
+def report_html(results: dict, pngs: dict[str, bytes] | None = None,
+                extra_sections: list[tuple[str, str]] = ()) -> str:
+    """report.html from the results dict: metrics with intervals, comparison, sweeps with calibration,
+    KL, plots, then ``extra_sections`` - (title, HTML) pairs, appended as they are."""
+    from markupsafe import Markup
+
+    from .compare import comparison_sections
+
+    comparison = [(f"Comparison · {t}", Markup(h)) for t, h in comparison_sections(results.get("comparison") or [])]
+    metrics = {"headers": [c[0] for c in COLUMNS], "left": 2,
+               "rows": [[{"value": v, "interval": iv} for v, iv in _pairs(r)] for r in results["results"]]}
+    return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
+                  comparison=comparison, pngs=pngs or {}, sections=extra_sections,
+                  sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, kl_table=_kl_table,
+                  kl_temperature_rows=_kl_temperature_rows)
+
+
+def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None, extra_md: str = "",
+              extra_sections: list[tuple[str, str]] = ()) -> None:
+    """results.json, summary.md, plots (PNG) and report.html; results.json goes last.
+
+    ``extra_md`` is appended to summary.md only; report.html renders the comparison and KL
+    from ``results`` itself, plus ``extra_sections`` ((title, HTML) pairs)."""
     pngs = pngs or {}
     summary = summary_markdown(results) + ("\n" + extra_md if extra_md else "")
     sweep = sweep_markdown(results["results"])
@@ -195,6 +286,5 @@ def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None,
     for name, png in pngs.items():
         atomic_write_bytes(folder / name, png)
     atomic_write(folder / "summary.md", summary)
-    page = [markdown_to_html(summary)] + [html_image(png, name) for name, png in pngs.items()]
-    atomic_write(folder / "report.html", html_page(f"lm_eval_it · {results['run_name']}", page))
+    atomic_write(folder / "report.html", report_html(results, pngs, extra_sections))
     write_json(folder / "results.json", results)

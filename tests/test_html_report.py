@@ -1,0 +1,145 @@
+"""report.html and comparison.html: rendered from the results dict by jinja2 templates, self-contained,
+and laid out so that nothing overflows the page at 1280 and 800 px (checked in headless chromium)."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import torch
+import yaml
+
+from lm_eval_it.cli import main
+from lm_eval_it.report import report_html
+
+TEXTS = ["The quick brown fox jumps over the lazy dog.  Twice the spaces here.",
+         "A second document\r\nwith CRLF line endings and numbers 3.14159.",
+         "def f(x):\n    return x * 2   # indented code is hard for word-level tokenizers\n",
+         "Lists, tuples and dictionaries are built-in types in Python; sets too. " * 3]
+MODELS = ["HuggingFaceTB-SmolLM2-135M-Instruct-bytes", "SmolLM2-135M-int8-candidate", "word-level-baseline"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_model_dir, word_model_dir):
+    """One end-to-end run: three models (one a KL candidate of another), a 9-temperature sweep, two datasets."""
+    from transformers import AutoModelForCausalLM
+
+    from conftest import byte_level_tokenizer
+
+    tmp = tmp_path_factory.mktemp("html")
+    nudged = tmp / "nudged"
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1 + 0.03 * torch.randn_like(p))
+    model.save_pretrained(nudged)
+    byte_level_tokenizer().save_pretrained(nudged)
+    for name, texts in (("toy", TEXTS), ("toy-reversed", [t[::-1] for t in TEXTS])):
+        (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    cfg = {"models": [{"name": MODELS[0], "path": str(tiny_model_dir)},
+                      {"name": MODELS[1], "path": str(nudged), "compare_to": MODELS[0]},
+                      {"name": MODELS[2], "path": str(word_model_dir)}],
+           "datasets": [{"name": n, "path": str(tmp / f"{n}.jsonl")} for n in ("toy", "toy-reversed")],
+           "eval": {"window": 32, "stride": 16, "batch_size": 4, "device": "cpu",
+                    "temperatures": [0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.3, 1.6]},
+           "output": {"dir": str(tmp / "results"), "run_name": "html", "baseline": MODELS[0]}}
+    (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp / "cfg.yaml"), "--quiet"]) == 0
+    (folder,) = (tmp / "results" / "html").iterdir()
+    return folder
+
+
+def test_report_sections_render_from_results(run):
+    page = (run / "report.html").read_text()
+    res = json.loads((run / "results.json").read_text())
+    assert page.startswith("<!doctype html>") and "<link" not in page and "<script" not in page
+    heads = re.findall(r"<h2>(.*?)</h2>", page)
+    assert heads[0] == "Metrics"
+    assert heads.count("Comparison · toy") == 1 and heads.count("Comparison · toy-reversed") == 1
+    assert sum(h.startswith("Temperature sweep · ") for h in heads) == 6
+    assert sum(h.startswith("KL · SmolLM2-135M-int8-candidate against HuggingFaceTB") for h in heads) == 2
+    assert heads[-1] == "Plots" and page.count("<h3>Calibration</h3>") == 6
+    # every metric value with its interval underneath, from results.json
+    r = res["results"][0]
+    lo, hi = r["intervals"]["bits_per_byte"]
+    assert f"{r['metrics']['bits_per_byte']:.4f}<br><span class=\"ci\">{lo:.4f}–{hi:.4f}</span>" in page
+    b = r["temperature"]["best"]
+    assert f"Best T = <b>{b['temperature']:.4f}</b>" in page
+    kl = next(x for x in res["results"] if x.get("kl"))["kl"]
+    assert f"{100 * kl['same_top1']:.3f}% ± {100 * kl['same_top1_se']:.3f}%" in page
+    # plots (3) and comparison charts (2) embedded; every wide table in its own scroll box
+    assert page.count("src=\"data:image/png;base64,iVBORw0KGgo") == 5
+    assert page.count("<div class=\"scroll\"><table>") == page.count("<table>")
+
+
+def test_extra_sections_hook_and_escaping(run):
+    res = json.loads((run / "results.json").read_text())
+    res["run_name"] = "<b>run</b>"
+    page = report_html(res, extra_sections=[("Per-group bits/byte", "<table id='groups'><tr><td>1</td></tr></table>")])
+    extra = "<section><h2>Per-group bits/byte</h2>\n<table id='groups'><tr><td>1</td></tr></table>\n</section>"
+    assert page.rindex("<h2>KL · ") < page.index(extra) and page.rstrip().endswith(extra + "</body>\n</html>")
+    assert "<title>lm_eval_it · &lt;b&gt;run&lt;/b&gt;</title>" in page
+
+
+def test_comparison_page(run):
+    page = (run / "comparison.html").read_text()
+    assert re.findall(r"<h2>(.*?)</h2>", page) == ["toy", "toy-reversed"]
+    assert page.count("data:image/png;base64,") == 2 and "† The tokenizers differ" in page
+
+
+# ----------------------------------------------------------------------------- headless chromium
+
+FIT_CHECK = """<script>
+window.addEventListener("load", () => {
+  const w = window.innerWidth, bad = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest(".scroll") && !el.classList.contains("scroll")) continue;  // clipped by its scroll box
+    const r = el.getBoundingClientRect();
+    if (r.right > w + 0.5) bad.push(el.tagName + "." + el.className + " right=" + Math.round(r.right));
+  }
+  const pre = document.createElement("pre");
+  pre.id = "fit";
+  pre.textContent = JSON.stringify({innerWidth: w, scrollWidth: document.documentElement.scrollWidth,
+    images: [...document.images].map(i => i.getBoundingClientRect().width), overflowing: bad.slice(0, 10)});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def chromium() -> str:
+    exe = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is not installed in CI (`make chromium` installs it)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return exe
+
+
+def browse(exe, tmp_path, html_file, width, *args) -> str:
+    proc = subprocess.run([exe, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
+                           "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+                           f"--window-size={width},1600", "--virtual-time-budget=5000", *args,
+                           html_file.as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+@pytest.mark.parametrize("name", ["report.html", "comparison.html"])
+def test_nothing_overflows_in_chromium(run, tmp_path, name, width):
+    exe = chromium()
+    page = (run / name).read_text()
+    probe = tmp_path / name
+    probe.write_text(page.replace("</body>", FIT_CHECK + "</body>"))
+    dom = browse(exe, tmp_path, probe, width, "--dump-dom")
+    fit = json.loads(re.search(r'<pre id="fit">(.*?)</pre>', dom, re.S).group(1).replace("&quot;", '"'))
+    assert fit["innerWidth"] == width
+    assert fit["scrollWidth"] <= width and fit["overflowing"] == [], fit
+    assert fit["images"] and all(0 < w <= width for w in fit["images"])
+    shots = os.environ.get("LM_EVAL_IT_SCREENSHOTS")  # set it to keep a screenshot of each page and width
+    if shots:
+        os.makedirs(shots, exist_ok=True)
+        browse(exe, tmp_path, run / name, width, f"--screenshot={os.path.join(shots, f'{name}-{width}.png')}")
