@@ -227,8 +227,9 @@ def _sweep_rows(sw: dict) -> list[list[str]]:
 
 def _calibration_rows(sw: dict) -> dict:
     rows = []
-    for name, cal in (("T = 1", sw["calibration_T1"]), (f"best T = {sw['best']['temperature']:.4f}",
-                                                        sw["best"].get("calibration"))):
+    near = sw["best"].get("calibration_at_temperature")
+    for name, cal in (("T = 1", sw["calibration_T1"]), (f"T = {near:g} (swept T nearest the best)" if near else
+                                                        "best T", sw["best"].get("calibration"))):
         if cal:
             rows.append([name, _num(cal["ece_equal_width"]), _num(cal["ece_equal_mass"]), _num(cal["top1_accuracy"]),
                          _num(cal["mean_top1_prob"]), _num(cal["entropy_minus_nll_bits"], "+.4f"), cal["direction"]])
