@@ -2,11 +2,20 @@
 
 The pipeline, one module per step::
 
-    config → models + tokens → data → windows → scoring → metrics → report
+    config → models + tokens → data → prepare → execute (tokenstats plug-ins) → summarize → report
 
 Example::
 
     $ lm-eval-it run configs/quickstart.yaml
+
+    >>> from lm_eval_it import evaluate   # the Python API (lm_eval_it.api)
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+
+def evaluate(*args, **kwargs):
+    """See :func:`lm_eval_it.api.evaluate` (imported lazily: torch loads only when used)."""
+    from .api import evaluate as _evaluate
+
+    return _evaluate(*args, **kwargs)

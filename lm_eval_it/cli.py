@@ -1,4 +1,4 @@
-"""Command line: ``lm-eval-it run|sweep|kl CONFIG [key=value ...]`` and ``lm-eval-it compare RUN ...``.
+"""Command line: ``lm-eval-it run|sweep|kl|context CONFIG [key=value ...]`` and ``lm-eval-it compare RUN ...``.
 
 Errors the user can fix print one line and exit with code 2 (``--debug``
 shows the traceback instead).
@@ -8,6 +8,7 @@ Example::
     $ lm-eval-it run configs/quickstart.yaml eval.stride=256 models.0.dtype=bfloat16
     $ lm-eval-it sweep configs/quickstart.yaml --temperatures 0.2:2.0:0.1
     $ lm-eval-it kl configs/kl_smollm2.yaml --reference fp32 --candidate int8
+    $ lm-eval-it context configs/quickstart.yaml
     $ lm-eval-it compare results/runA results/runB --baseline modelA
 """
 
@@ -58,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     k = _config_command(sub, "kl", "KL divergence, top-1 agreement and Δp of a candidate model against a reference")
     k.add_argument("--reference", required=True, help="name of the reference model")
     k.add_argument("--candidate", required=True, help="name of the candidate model")
+    _config_command(sub, "context", "NLL by context length: run a config with stride = window, so that every "
+                    "context length from 1 to the window is observed")
     c = sub.add_parser("compare", help="compare the results of earlier runs in one table")
     c.add_argument("runs", nargs="+", help="run folders (results/<run>/<timestamp>) or run names (newest run)")
     c.add_argument("--baseline", help="model that Δ bits per byte is measured against (default: the first)")
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from .config import finish_config, load_raw
         from .runner import run
-        from .shorthands import raw_for_run, select_kl_pair, sweep_temperatures
+        from .shorthands import context_protocol, raw_for_run, select_kl_pair, sweep_temperatures
 
         if args.command == "run":
             raw = raw_for_run(args)
@@ -178,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             sweep_temperatures(raw, args.temperatures)
         if args.command == "kl":
             select_kl_pair(raw, args.reference, args.candidate)
+        if args.command == "context":
+            context_protocol(raw)
         cfg = finish_config(raw, args.config)
         _quiet_libraries()
         if not getattr(args, "json", False):

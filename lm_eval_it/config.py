@@ -192,6 +192,8 @@ class EvalConfig(_Strict):
     temperatures: list[float] = Field(default_factory=list)
     best_temperature: Literal["interpolated", "exact"] = "interpolated"  # exact: extra scoring passes
     min_k: float = Field(default=20.0, gt=0, le=100)  # Min-K% prob: the k% least likely tokens per document
+    compressors: list[Literal["gzip", "bz2", "xz", "zstd"]] = Field(default_factory=lambda: ["gzip", "bz2", "xz", "zstd"])
+    threads: int | Literal["auto"] = "auto"  # torch intra-op threads; auto: all cores for the model, 1 for statistics
 
     @field_validator("temperatures")
     @classmethod

@@ -94,6 +94,7 @@ class Executor:
         self.batches = plan_batches(prepared.plan, batch_size)
         self.token_sink: Callable | None = None  # sink(chunk, rows) for per-token output
         self.on_part: Callable | None = None  # on_part(doc, part): this process finished its share of a document
+        self.stat_threads: int | None = None  # intra-op threads for the statistics (eval.threads)
         self._open: dict[int, _Open] = {}
 
     # ------------------------------------------------------------------ driver
@@ -252,8 +253,15 @@ class Executor:
         vec = np.zeros((len(seg), self.layout.size))
         counts, extremes, all_rows = [], [], {}
         bounds = list(seg) + [len(chunk.doc)]
-        for stat in self.stats:
-            rows = stat.rows(chunk)
+        threads = torch.get_num_threads()
+        if self.stat_threads and self.stat_threads != threads:
+            torch.set_num_threads(self.stat_threads)  # many short kernels: extra threads only wait for each other
+        try:
+            stat_rows = [(stat, stat.rows(chunk)) for stat in self.stats]
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+        for stat, rows in stat_rows:
             for f in stat.fields():
                 key = f"{stat.name}.{f.name}"
                 v = rows[f.name]

@@ -32,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -42,7 +43,7 @@ import numpy as np
 
 from .errors import UserError
 from .metrics import count_words
-from .tokens import encode, resolve_prefix, roundtrip_report
+from .tokens import encode, resolve_prefix, roundtrip_report, token_byte_lengths
 from .windows import plan_windows
 
 log = logging.getLogger(__name__)
@@ -89,48 +90,6 @@ def token_window(window: int, stride: int, unit: str, bytes_per_token: float, ma
     return window, stride, note
 
 
-_B2U: dict[str, int] | None = None
-
-
-def _byte_level_alphabet() -> dict[str, int]:
-    """The GPT-2 byte-level alphabet: printable character → the byte it stands for."""
-    global _B2U
-    if _B2U is None:
-        keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-        chars, extra = {}, 0
-        for b in range(256):
-            if b in keep:
-                chars[chr(b)] = b
-            else:
-                chars[chr(256 + extra)] = b
-                extra += 1
-        _B2U = chars
-    return _B2U
-
-
-def token_byte_lengths(tokenizer) -> np.ndarray:
-    """UTF-8 bytes of every token id's text (0 for special tokens), for byte-level BPE and SentencePiece."""
-    import json
-
-    vocab = tokenizer.get_vocab()
-    out = np.zeros(max(len(tokenizer), max(vocab.values(), default=0) + 1), np.int32)
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    decoder = json.dumps(json.loads(backend.to_str()).get("decoder")) if backend is not None else ""
-    byte_level = '"ByteLevel"' in decoder
-    alphabet = _byte_level_alphabet()
-    special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    for piece, i in vocab.items():
-        if i in special:
-            continue
-        if byte_level and all(c in alphabet for c in piece):
-            out[i] = len(piece)
-        elif re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", piece):
-            out[i] = 1
-        else:
-            out[i] = len(piece.replace("\u2581", " ").encode("utf-8"))
-    return out
-
-
 def scored_counts(text: str, skip_bytes: int) -> tuple[int, int, int]:
     """(bytes, chars, words) of ``text`` whose first ``skip_bytes`` bytes are context only.
 
@@ -159,9 +118,10 @@ class TokenStore:
     def read(self, doc: int, a: int, b: int) -> np.ndarray:
         lo = int(self.bounds[doc]) + a
         n = max(0, min(b, int(self.bounds[doc + 1] - self.bounds[doc])) - a)
-        with open(self.path, "rb") as f:
-            f.seek(lo * 4)
-            return np.fromfile(f, dtype=np.int32, count=n)
+        if self.__dict__.get("_fh") is None:
+            self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open for the run, read a window at a time
+        self._fh.seek(lo * 4)
+        return np.fromfile(self._fh, dtype=np.int32, count=n)
 
     def length(self, doc: int) -> int:
         return int(self.bounds[doc + 1] - self.bounds[doc])
@@ -184,6 +144,9 @@ class Prepared:
     byte_table: np.ndarray
     notes: list[str] = field(default_factory=list)
     prefixed: bool = False  # the store already holds S (the prefix included)
+    zlib_bits: np.ndarray | None = None  # per document: zlib -9 bits of its text (memorisation signal)
+    groups: list[str] | None = None  # per document: its group (group_by)
+    compression: dict | None = None  # whole-dataset compressed sizes (compression baselines)
 
     def sequence(self, doc: int, a: int, b: int) -> np.ndarray:
         """``S[a:b]`` of document ``doc``, where ``S = [prefix] + ids``."""
@@ -194,58 +157,85 @@ class Prepared:
         return np.concatenate([np.array([pid], np.int32), ids]) if a == 0 else ids
 
 
-def tokenize_to_store(tokenizer, texts, key: str, cache: Path) -> TokenStore:
-    """Token ids of ``texts`` in a flat int32 file, tokenised in blocks; reused when already there."""
+def _blocks(texts, size: int = BLOCK):
+    it = iter(texts)
+    while block := list(itertools.islice(it, size)):
+        yield block
+
+
+def _cached_store(key: str, cache: Path) -> tuple[TokenStore | None, Path, Path]:
     cache.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(key.encode()).hexdigest()[:32]
     path, bpath = cache / f"{name}.i32", cache / f"{name}.bounds.npy"
     if path.is_file() and bpath.is_file():
         try:
             bounds = np.load(bpath)
-            if len(bounds) == len(texts) + 1 and path.stat().st_size == 4 * int(bounds[-1]):
-                return TokenStore(path, bounds)
-        except (OSError, ValueError):
+            if path.stat().st_size == 4 * int(bounds[-1]):
+                return TokenStore(path, bounds), path, bpath
+        except (OSError, ValueError, IndexError):
             pass  # a damaged entry is rebuilt
-    tmp, counts = path.with_name(f"{path.name}.{os.getpid()}.tmp"), [0]
-    with open(tmp, "wb") as f:
-        for i in range(0, len(texts), BLOCK):
-            for ids in encode(tokenizer, texts[i : i + BLOCK]):
-                np.asarray(ids, dtype=np.int32).tofile(f)
-                counts.append(len(ids))
-    bounds = np.cumsum(counts, dtype=np.int64)
-    os.replace(tmp, path)
-    btmp = bpath.with_name(f"{bpath.stem}.{os.getpid()}.tmp.npy")
-    np.save(btmp, bounds)
-    os.replace(btmp, bpath)
-    return TokenStore(path, bounds)
+    return None, path, bpath
 
 
-def prepare(tokenizer, texts: list[str], dataset: str, key: str, cache: Path, ev, max_positions: int | None,
-            model_name: str) -> Prepared:
-    """Tokenise, count the scored text, check losslessness and plan the windows of one dataset."""
+def prepare(tokenizer, texts, dataset: str, key: str, cache: Path, ev, max_positions: int | None,
+            model_name: str, groups: list[str] | None = None, compressors=None) -> Prepared:
+    """One streaming pass over the documents: tokenise (or reuse the token cache), count the scored text,
+    check losslessness, compress; then plan the windows."""
+    from .compression import StreamCompressor
+    from .contamination import zlib_bits
+
     prefix_id, prefix_desc = resolve_prefix(tokenizer, ev.prefix)
-    store = tokenize_to_store(tokenizer, texts, key, cache)
+    cached, path, bpath = _cached_store(key, cache)
     table = token_byte_lengths(tokenizer)
-    n_docs = len(texts)
-    nbytes, chars, words = (np.zeros(n_docs, np.int64) for _ in range(3))
-    heads, decoded_block, notes = [], [], []
+    nbytes, chars, words, zbits, heads, notes = [], [], [], [], [], []
     lossy = {"lossy_documents": 0, "lossy_bytes": 0, "sample": None}
-    for i, text in enumerate(texts):
-        ids = store.read(i, 0, store.length(i))
-        skip = 0
-        if prefix_id is None and ids.size:
-            excess = max(int(table[ids].sum()) - len(text.encode("utf-8")), 0)
-            skip = max(int(table[ids[0]]) - excess, 0) if ids.size > 1 else len(text.encode("utf-8"))
-        nbytes[i], chars[i], words[i] = scored_counts(text, skip)
-        heads.append(text[:HEAD_CHARS])
-        decoded_block.append(tokenizer.decode(ids.tolist(), clean_up_tokenization_spaces=False))
-        if len(decoded_block) == BLOCK or i == n_docs - 1:
-            part = roundtrip_report(texts[i + 1 - len(decoded_block) : i + 1], decoded_block)
-            _merge_roundtrip(lossy, part, i + 1 - len(decoded_block))
-            decoded_block = []
+    comp = StreamCompressor(compressors) if compressors is not None else None
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    out = None if cached else open(tmp, "wb")
+    counts, total_bytes, n = [0], 0, 0
+    try:
+        for block in _blocks(texts):
+            ids_block = ([cached.read(n + j, 0, cached.length(n + j)) for j in range(len(block))]
+                         if cached else [np.asarray(x, np.int32) for x in encode(tokenizer, block)])
+            decoded = []
+            for text, ids in zip(block, ids_block):
+                if out is not None:
+                    ids.tofile(out)
+                    counts.append(len(ids))
+                b = len(text.encode("utf-8"))
+                total_bytes += b
+                skip = 0
+                if prefix_id is None and ids.size:
+                    excess = max(int(table[ids].sum()) - b, 0)
+                    skip = max(int(table[ids[0]]) - excess, 0) if ids.size > 1 else b
+                c = scored_counts(text, skip)
+                nbytes.append(c[0]); chars.append(c[1]); words.append(c[2])
+                zbits.append(zlib_bits(text))
+                heads.append(text[:HEAD_CHARS])
+                decoded.append(tokenizer.decode(ids.tolist(), clean_up_tokenization_spaces=False))
+                if comp is not None:
+                    comp.feed(text)
+            _merge_roundtrip(lossy, roundtrip_report(block, decoded), n)
+            n += len(block)
+    except BaseException:
+        if out is not None:
+            out.close()
+            tmp.unlink(missing_ok=True)
+        raise
+    if out is not None:
+        out.close()
+        bounds = np.cumsum(counts, dtype=np.int64)
+        os.replace(tmp, path)
+        btmp = bpath.with_name(f"{bpath.stem}.{os.getpid()}.tmp.npy")
+        np.save(btmp, bounds)
+        os.replace(btmp, bpath)
+        store = TokenStore(path, bounds)
+    else:
+        store = cached
+    if len(store.bounds) != n + 1:
+        raise UserError(f"token cache {path} does not match dataset {dataset!r}; delete it and run again")
     lengths = np.diff(store.bounds)
     every = ev.prefix == "bos_every_window"
-    total_bytes = sum(len(t.encode("utf-8")) for t in texts)
     window, stride, note = token_window(ev.window, ev.stride, ev.window_unit, total_bytes / max(1, int(lengths.sum())),
                                         max_positions, ev.strict_window, model_name)
     if note:
@@ -253,13 +243,19 @@ def prepare(tokenizer, texts: list[str], dataset: str, key: str, cache: Path, ev
     plan_w, plan_s = (window - 1, min(stride, window - 1)) if every else (window, stride)
     n_seq = lengths + (prefix_id is not None)
     rows = [(d, k, w.start, w.length, w.score_from)
-            for d in range(n_docs) for k, w in enumerate(plan_windows(int(n_seq[d]), plan_w, plan_s))]
+            for d in range(n) for k, w in enumerate(plan_windows(int(n_seq[d]), plan_w, plan_s))]
     plan = np.array(rows, dtype=np.int64).reshape(-1, 5)
     proto = Protocol(window=window, stride=plan_s, plan_window=plan_w, configured_window=ev.window,
                      configured_stride=ev.stride, window_unit=ev.window_unit, prefix_id=prefix_id,
                      prefix=prefix_desc, every_window=every)
-    return Prepared(dataset, store, proto, plan, np.maximum(n_seq - 1, 0), nbytes, chars, words, heads,
-                    lossy, table, notes)
+    arr = lambda x: np.asarray(x, np.int64)  # noqa: E731
+    prepared = Prepared(dataset, store, proto, plan, np.maximum(n_seq - 1, 0), arr(nbytes), arr(chars), arr(words),
+                        heads, lossy, table, notes)
+    prepared.zlib_bits = arr(zbits)
+    prepared.groups = groups
+    prepared.compression = (None if comp is None else
+                            {"bytes_in": comp.bytes_in, "compressed_bytes": comp.result()})
+    return prepared
 
 
 class MemoryStore:

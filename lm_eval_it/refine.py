@@ -42,6 +42,7 @@ def search_pass(ex: Executor, temperatures: list[float], ctx: Context) -> list[t
     """Score every window once more at ``temperatures``; ``(T, NLL, slope, curvature)`` summed over the dataset."""
     stat = SearchStats(temperatures)
     sub = Executor(ex.p, ex.scorer, [stat], ex.batch_size)
+    sub.stat_threads = ex.stat_threads
     total = ExactSum(sub.layout.size)
     shard = None
     if ctx.active:

@@ -42,6 +42,8 @@ from .tokenstats.kl import KLStats
 from .tokenstats.memorisation import MinKProb
 from .tokenstats.sweep import TemperatureStats
 from .refine import refine_best_temperature
+from .insights import compression_summary, group_summary, memorisation_summary
+from .compression import available as compressors_here
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,15 @@ def statistics_for(cfg: RunConfig, scorer: Scorer, prepared: Prepared) -> list:
     return stats
 
 
+def available_compressors(wanted: list[str]) -> list[str]:
+    """The configured compressors that this Python has (zstd needs the ``zstandard`` package)."""
+    have = set(compressors_here())
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        warn_once(f"compression baselines: {', '.join(missing)} not available here (pip install zstandard); skipped")
+    return [c for c in wanted if c in have]
+
+
 def warn_once(message: str, _seen: set = set()) -> None:  # noqa: B006 - a process-wide memo on purpose
     if message not in _seen:
         _seen.add(message)
@@ -70,13 +81,14 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     t0 = time.perf_counter()
     info = tok_info or tokenizer_info(lm.tokenizer)
     prepared = prepare(lm.tokenizer, docs.texts, docs.name, f"{info['fingerprint']}:{docs.fingerprint}",
-                       cache_root() / "tokens", cfg.eval, lm.max_positions, lm.name)
+                       cache_root() / "tokens", cfg.eval, lm.max_positions, lm.name,
+                       groups=getattr(docs, "groups", None), compressors=available_compressors(cfg.eval.compressors))
     for note in prepared.notes:
         warn_once(note)
     if prepared.roundtrip["lossy_documents"]:
         rt = prepared.roundtrip
         sample = rt["sample"] or {}
-        warn_once(f"LOSSY TOKENIZER: {lm.name} does not reproduce {rt['lossy_documents']} of {len(docs.texts)} "
+        warn_once(f"LOSSY TOKENIZER: {lm.name} does not reproduce {rt['lossy_documents']} of {len(prepared.targets)} "
                   f"documents of {docs.name} ({rt['lossy_bytes']} bytes differ; e.g. {sample.get('text')!r} became "
                   f"{sample.get('decoded')!r}). It scores its normalised text, so bits per byte is not exactly comparable.")
     proto = prepared.protocol
@@ -87,6 +99,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     batch_size = broadcast(ctx, batch_size)
     stats = statistics_for(cfg, scorer, prepared)
     ex = Executor(prepared, scorer, stats, batch_size)
+    ex.stat_threads = 1 if cfg.eval.threads == "auto" else int(cfg.eval.threads)
     red = Reduction(ex.layout, prepared)
     done = ck.done(lm.name, docs.name) if ck and ctx.main else {}
     if ck is not None and ctx.main:  # documents that several processes shared, whole once their parts merge
@@ -142,6 +155,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     per_token = writer.close() if writer else None
     metrics, intervals, per_doc = dataset_metrics(red)
     summaries = summarize_statistics(stats, red, metrics, cfg, ex, ctx)
+    memorisation = memorisation_summary(per_doc, prepared.zlib_bits, prepared.heads, cfg.eval.min_k)
     return {
         "model": lm.name,
         "dataset": docs.name,
@@ -160,6 +174,10 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         "kl": summaries.get("kl"),
         "kl_reference": reference_name,
         "context_length": summaries.get("context"),
+        "compression": compression_summary(prepared.compression, metrics["bits_per_byte"]),
+        "memorisation": memorisation,
+        "groups": group_summary(per_doc, prepared.groups),
+        "documents": len(prepared.targets),
         "timing": {"seconds": time.perf_counter() - t0, "scoring_seconds": scoring_seconds,
                    "tokens_scored_here": scored[0],
                    "tokens_per_second": scored[0] / scoring_seconds if scoring_seconds and scored[0] else None},
@@ -202,6 +220,8 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
     """
     wall0 = time.perf_counter()
     torch.manual_seed(cfg.eval.seed)
+    if cfg.eval.threads != "auto":
+        torch.set_num_threads(int(cfg.eval.threads))
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(cfg.eval.device)
     ctx = init_distributed(device)
@@ -275,7 +295,8 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             "resumed_documents": max(resumed, sum(r.get("resumed_documents", 0) for r in rows)),
             "models": models,
             "datasets": [{"name": d.name, "fingerprint": d.fingerprint, "source": d.source,
-                          "documents": len(d.texts), "skipped_empty": d.skipped_empty} for d in datasets],
+                          "documents": next((r["documents"] for r in rows if r["dataset"] == d.name), None),
+                          "skipped_empty": d.skipped_empty} for d in datasets],
             "results": rows,
         }
         extra_md = ""

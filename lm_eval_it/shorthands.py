@@ -123,3 +123,12 @@ def raw_for_run(args) -> dict:
     if args.out:
         out["dir"] = args.out
     return raw
+
+
+def context_protocol(raw: Any) -> None:
+    """``context``: stride = window (every context length from 1 to the window is then observed)."""
+    if not isinstance(raw, dict):
+        return
+    ev = raw.setdefault("eval", {}) if isinstance(raw.get("eval", {}), dict) else raw["eval"]
+    if isinstance(ev, dict):
+        ev["stride"] = ev.get("window", 1024)

@@ -21,7 +21,11 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+
+import numpy as np
 
 from .errors import UserError
 
@@ -157,3 +161,44 @@ def roundtrip_report(texts: list[str], decoded: list[str], sample_context: int =
                       "decoded": b[max(0, j1 - c): j2 + c]}
     return {"lossy_documents": lossy, "lossy_bytes": deleted + inserted, "deleted_bytes": deleted,
             "inserted_bytes": inserted, "sample": sample}
+
+
+_B2U: dict[str, int] | None = None
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """The GPT-2 byte-level alphabet: printable character → the byte it stands for."""
+    global _B2U
+    if _B2U is None:
+        keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+        chars, extra = {}, 0
+        for b in range(256):
+            if b in keep:
+                chars[chr(b)] = b
+            else:
+                chars[chr(256 + extra)] = b
+                extra += 1
+        _B2U = chars
+    return _B2U
+
+
+def token_byte_lengths(tokenizer) -> np.ndarray:
+    """UTF-8 bytes of every token id's text (0 for special tokens), for byte-level BPE and SentencePiece."""
+
+    vocab = tokenizer.get_vocab()
+    out = np.zeros(max(len(tokenizer), max(vocab.values(), default=0) + 1), np.int32)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    decoder = json.dumps(json.loads(backend.to_str()).get("decoder")) if backend is not None else ""
+    byte_level = '"ByteLevel"' in decoder
+    alphabet = _byte_level_alphabet()
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    for piece, i in vocab.items():
+        if i in special:
+            continue
+        if byte_level and all(c in alphabet for c in piece):
+            out[i] = len(piece)
+        elif re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", piece):
+            out[i] = 1
+        else:
+            out[i] = len(piece.replace("\u2581", " ").encode("utf-8"))
+    return out

@@ -1,0 +1,171 @@
+"""The Python API: evaluate a model — a live ``PreTrainedModel`` or a path — on texts or a dataset.
+
+For notebooks and training loops: nothing is printed or written unless asked
+(``progress=True``, ``output_dir=…``), a live model is scored as it is (its
+training mode is restored afterwards, no gradients are kept), and the answer is
+a typed :class:`EvalResult`.
+
+Example::
+
+    from lm_eval_it import evaluate
+    res = evaluate(model=model, tokenizer=tok, texts=["The cat sat.", "Another document."], window=512)
+    res.bits_per_byte, res.metrics["token_perplexity"], res.per_document[0]["nll"]
+    evaluate(model="HuggingFaceTB/SmolLM2-135M", dataset={"builtin": "wikitext2"}, temperatures=[0.8, 1.0, 1.2])
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import DatasetConfig, parse_config
+
+
+@dataclass
+class EvalResult:
+    """One model × dataset: metrics (sum then divide), intervals, per-document rows, and the optional blocks."""
+
+    model: str
+    dataset: str
+    metrics: dict
+    intervals: dict
+    per_document: list[dict]
+    temperature: dict | None = None
+    kl: dict | None = None
+    context_length: dict | None = None
+    compression: dict | None = None
+    memorisation: dict | None = None
+    groups: dict | None = None
+    folder: Path | None = None
+    row: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def bits_per_byte(self) -> float:
+        return self.metrics["bits_per_byte"]
+
+    @property
+    def perplexity(self) -> float:
+        return self.metrics["token_perplexity"]
+
+    def to_dict(self) -> dict:
+        """The same dictionary as one entry of results.json's ``results``."""
+        return dict(self.row)
+
+    @classmethod
+    def from_row(cls, row: dict, folder: Path | None = None) -> "EvalResult":
+        keys = ("temperature", "kl", "context_length", "compression", "memorisation", "groups")
+        return cls(row["model"], row["dataset"], row["metrics"], row["intervals"], row["per_document"],
+                   **{k: row.get(k) for k in keys}, folder=folder, row=row)
+
+
+def _eval_section(window, stride, temperatures, options) -> dict:
+    ev = {"window": window, **options}
+    if stride is not None:
+        ev["stride"] = stride
+    if temperatures:
+        ev["temperatures"] = list(temperatures)
+    return ev
+
+
+def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, dataset: dict | str | None = None,
+             window: int = 1024, stride: int | None = None, temperatures=(), name: str | None = None,
+             output_dir: str | Path | None = None, progress: bool = False, **eval_options) -> EvalResult | list:
+    """Score ``model`` on ``texts`` (a list of documents) or ``dataset`` (a dataset entry as in a config).
+
+    ``model`` is a live model (with ``tokenizer``) or a path / hub id / ``.gguf`` file; ``eval_options``
+    are any other ``eval`` keys (``prefix``, ``batch_size``, ``device``, ``best_temperature``, ...).
+    """
+    if (texts is None) == (dataset is None):
+        raise ValueError("give exactly one of texts= or dataset=")
+    data = dataset if isinstance(dataset, dict) else {"path": dataset} if dataset else None
+    live = not isinstance(model, (str, Path))
+    raw = {"models": [{"path": "<in-memory>" if live else str(model), **({"name": name} if name else {})}],
+           "datasets": [data or {"builtin": "pydoc_topics"}],
+           "eval": _eval_section(window, stride, temperatures, eval_options),
+           "output": {"dir": str(output_dir or "results"), "run_name": name or "evaluate",
+                      "plots": output_dir is not None}}
+    if data and "path" in data and "name" not in data and texts is None:
+        DatasetConfig(**data)  # fail early, with the config's message, on a bad entry
+    cfg = parse_config(raw, source="evaluate()")
+    if not live:
+        from .runner import run
+
+        folder = run(cfg, raw, show_progress=progress) if output_dir else _run_quiet(cfg, raw, progress)
+        return _rows(folder)
+    return _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress)
+
+
+def _run_quiet(cfg, raw, progress):
+    import contextlib
+    import io
+    import tempfile
+
+    from .runner import run
+
+    tmp = tempfile.mkdtemp(prefix="lm_eval_it-")
+    cfg.output.dir = tmp
+    with contextlib.redirect_stdout(io.StringIO()):
+        return run(cfg, raw, show_progress=progress)
+
+
+def _rows(folder: Path):
+    import json
+
+    res = json.loads((Path(folder) / "results.json").read_text())
+    rows = [EvalResult.from_row(r, Path(folder)) for r in res["results"]]
+    return rows[0] if len(rows) == 1 else rows
+
+
+def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress) -> EvalResult:
+    import torch
+
+    from .data import Documents
+    from .models import LoadedModel, max_positions, resolve_device
+    from .runner import score_dataset
+    from .scoring import Scorer
+
+    if tokenizer is None:
+        raise ValueError("a live model needs its tokenizer= as well")
+    texts = [t for t in texts if t]
+    if not texts:
+        raise ValueError("texts holds no non-empty document")
+    device = str(next(model.parameters()).device) if cfg.eval.device == "auto" else resolve_device(cfg.eval.device)
+    was_training = model.training
+    model.eval()
+    try:
+        lm = LoadedModel(name=name or type(model).__name__, model=model, tokenizer=tokenizer, device=device,
+                         dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
+                         fingerprint=f"in-memory:{id(model)}", source={"in_memory": True},
+                         max_positions=max_positions(model.config), load_seconds=0.0)
+        docs = Documents(name="texts", texts=list(texts), source={"in_memory": True})
+        with torch.inference_mode():
+            row = score_dataset(lm, Scorer(model, device), docs, cfg, show_progress=progress)
+    finally:
+        model.train(was_training)
+    folder = None
+    if output_dir is not None:
+        folder = _write(row, cfg, raw, lm, docs)
+    return EvalResult.from_row(row, folder)
+
+
+def _write(row, cfg, raw, lm, docs) -> Path:
+    from datetime import datetime, timezone
+
+    from .provenance import collect
+    from .report import write_run
+    from .rundir import prepare_output
+
+    now = datetime.now(timezone.utc)
+    folder = prepare_output(cfg, now)
+    results = {"schema": 1, "complete": True, "run_name": cfg.output.run_name,
+               "created": now.isoformat(timespec="seconds"), "wall_seconds": row["timing"]["seconds"],
+               "config": cfg.model_dump(), "raw_config": raw, "provenance": collect(lm.device),
+               "resumed_documents": 0, "models": [{"name": lm.name, "fingerprint": lm.fingerprint,
+                                                   "source": lm.source, "dtype": lm.dtype, "device": lm.device}],
+               "datasets": [{"name": docs.name, "fingerprint": docs.fingerprint, "source": docs.source,
+                             "documents": row["documents"], "skipped_empty": 0}],
+               "results": [row]}
+    write_run(folder, results, {}, "")
+    return folder

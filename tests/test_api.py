@@ -1,0 +1,64 @@
+"""The Python API, called as a training loop would: a live model between optimiser steps."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from conftest import corpus
+from lm_eval_it import evaluate
+from lm_eval_it.cli import main
+
+
+def test_evaluate_a_live_model_inside_a_training_loop(tmp_path, tiny_model_dir, capsys):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    texts = [t[:400] for t in corpus()[:4]]
+    model.train()
+    first = evaluate(model=model, tokenizer=tok, texts=texts, window=32, stride=16, batch_size=2, device="cpu")
+    assert model.training  # its mode is restored
+    assert capsys.readouterr().out == ""  # nothing printed unless asked
+    assert not (tmp_path / "results").exists()
+    # the same numbers as the command line on the saved model
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"models": [{"name": "tiny", "path": str(tiny_model_dir)}],
+                                   "datasets": [{"name": "d", "path": str(data)}],
+                                   "eval": {"window": 32, "stride": 16, "batch_size": 2, "device": "cpu"},
+                                   "output": {"dir": str(tmp_path / "cli"), "run_name": "c", "plots": False}}))
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    (folder,) = (tmp_path / "cli" / "c").iterdir()
+    cli = json.loads((folder / "results.json").read_text())["results"][0]
+    assert [d["nll"] for d in first.per_document] == [d["nll"] for d in cli["per_document"]]
+    assert first.bits_per_byte == cli["metrics"]["bits_per_byte"] and first.to_dict()["metrics"] == cli["metrics"]
+    # a few optimiser steps on the texts lower the loss, and evaluate sees it
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    ids = tok(" ".join(texts), return_tensors="pt", add_special_tokens=False)["input_ids"][:, :256]
+    for _ in range(5):
+        loss = model(input_ids=ids, labels=ids).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    later = evaluate(model=model, tokenizer=tok, texts=texts, window=32, stride=16, batch_size=2, device="cpu",
+                     temperatures=[0.5, 1.0])
+    assert later.bits_per_byte < first.bits_per_byte
+    assert later.temperature["temperatures"] == [0.5, 1.0] and model.training
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)  # untouched by evaluate
+
+
+def test_evaluate_writes_files_only_when_asked(tmp_path, tiny):
+    model, tok = tiny
+    res = evaluate(model=model, tokenizer=tok, texts=["Hello there.", "General Kenobi."], window=16,
+                   output_dir=tmp_path / "out", name="api", device="cpu")
+    assert res.folder is not None and (res.folder / "results.json").is_file()
+    assert json.loads((res.folder / "results.json").read_text())["results"][0]["metrics"] == res.metrics
+
+
+def test_evaluate_needs_exactly_one_source(tiny):
+    model, tok = tiny
+    with pytest.raises(ValueError, match="exactly one"):
+        evaluate(model=model, tokenizer=tok)
