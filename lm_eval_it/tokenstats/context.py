@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..context import bin_edges, bin_index, summarize_context
+from ..context import bin_edges, bin_index, information_gain, summarize_context
 from .base import Statistic, Sum
 
 
@@ -40,4 +40,13 @@ class ContextStats(Statistic):
     def summarize(self, totals: dict, context: dict) -> dict:
         per_doc = context["per_document"]["bins"]
         out = summarize_context(per_doc, self.edges, window=self.window, stride=self.stride)
+        if self.window > 128:
+            # the bits per token saved by context: from the bin of 64 (64–127 tokens) to the longest full bin
+            # below 1024 (512–1023 tokens for a window of 1024 or more)
+            hi = min(1023, self.window - 1)
+            gain = information_gain(per_doc, self.edges, 64, hi)
+            edges = self.edges
+            gain["lo_range"] = [int(edges[gain["lo_bin"]]), int(edges[gain["lo_bin"] + 1]) - 1]
+            gain["hi_range"] = [int(edges[gain["hi_bin"]]), min(int(edges[gain["hi_bin"] + 1]) - 1, self.window)]
+            out["gain_64_1024"] = gain
         return out
