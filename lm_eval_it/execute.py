@@ -329,6 +329,9 @@ class Executor:
         r = int(np.flatnonzero(bad)[0])
         d, k = meta[int(w[r])][0], meta[int(w[r])][1]
         name = self.doc_names[d] if self.doc_names else f"#{d}"
+        if what == "logits" and np.isposinf(values.reshape(len(values), -1)[r]).all():
+            raise UserError(f"the true token has probability 0 in document {name}, window {k} (token "
+                            f"{int(chunk.position[r])}: its logit is -inf, e.g. masked), so its NLL is infinite")
         if what == "logits":
             raise UserError(f"non-finite logits in document {name}, window {k}; "
                             "the model overflowed in this dtype: try dtype: float32")
