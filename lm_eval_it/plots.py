@@ -153,14 +153,14 @@ def group_plot(rows: list[dict], comparison: dict | None = None) -> bytes | None
     if not rows:
         return None
     if entries:
-        order = [g["group"] for g in entries[0]["groups"]["groups"]][::-1]  # largest Δ at the top
+        order = [g["group"] for g in entries[0]["groups"]["groups"]][::-1]  # smallest Δ (most gained) on top
         series = [(e["model"], {g["group"]: g for g in e["groups"]["groups"]}) for e in entries]
         vals = [[s[g]["delta"] for g in order] for _, s in series]
         ivs = [[[s[g]["low"], s[g]["high"]] if s[g]["low"] is not None else None for g in order] for _, s in series]
         xlabel = f"Δ bits/byte against {comparison['baseline']} (below 0: better), 95% paired bootstrap"
     else:
         first = rows[0]["groups"]["groups"]
-        order = sorted(first, key=lambda g: first[g]["bits_per_byte"], reverse=True)
+        order = sorted(first, key=lambda g: first[g]["bits_per_byte"], reverse=True)  # lowest on top
         series = [(r["model"], r["groups"]["groups"]) for r in rows]
         vals = [[s[g]["bits_per_byte"] for g in order] for _, s in series]
         ivs = [[s[g]["intervals"].get("bits_per_byte") for g in order] for _, s in series]
@@ -177,7 +177,7 @@ def group_plot(rows: list[dict], comparison: dict | None = None) -> bytes | None
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_title(f"Per group · {rows[0]['dataset']}", fontsize=10)
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(order) < 4 else -0.12), ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     return _png(fig)
 
 
