@@ -33,8 +33,8 @@ def context_gain(cl: dict | None, lo: int = 64, hi: int = 1024) -> dict | None:
     b_hi = next((b for b in cl["bins"] if b["lo"] <= hi <= b["hi"] and b["tokens"]), None)
     if b_lo is None or b_hi is None:
         return None
-    return {"lo": lo, "hi": hi, "bits_per_token_lo": b_lo["bits_per_token"], "bits_per_token_hi": b_hi["bits_per_token"],
-            "gain": b_lo["bits_per_token"] - b_hi["bits_per_token"], "interval": None}
+    return {"lo": lo, "hi": hi, "bits_per_token_lo": b_lo["bits_per_token"],
+            "bits_per_token_hi": b_hi["bits_per_token"], "gain": b_lo["bits_per_token"] - b_hi["bits_per_token"], "interval": None}
 
 
 def group_delta(row: dict, base: dict) -> dict | None:
@@ -98,7 +98,8 @@ GROUP_NOTE = ("Δ per group: paired bootstrap over the group's documents (2000 r
 
 
 INSIGHT_NOTE = ("÷ best compressor: the model's bits/byte over the best general-purpose compressor's on the same "
-                "bytes; gain 64→1024: bits/token at 64 tokens of context minus at 1024 (– when the window is shorter).")
+                "bytes; gain 64→1024: bits/token at 64 tokens of context minus at 1024 "
+                "(– when the window is shorter).")
 
 
 def groups_csv(tables: list[dict]) -> str:

@@ -77,14 +77,14 @@ def context_table(row: dict) -> dict:
                     _cell(b["bits_per_token"], b["bits_per_token_interval"]),
                     _cell(b["bits_per_byte"], b["bits_per_byte_interval"]),
                     _cell(g["bits_per_token"], g["interval"], "+.4f") if g else "–"])
-    return {"headers": ["context length (tokens)", "scored in", "docs", "tokens", "bits/token", "bits/byte",
-                        "gain bits/token from the previous bin"], "rows": out, "left": 2}
+    return {"headers": ["context (tokens)", "scored in", "docs", "tokens", "bits/token", "bits/byte",
+                        "gain bits/token"], "rows": out, "left": 2}
 
 
 def context_note(row: dict) -> str:
     cl = row["context_length"]
     w, s = cl.get("window"), cl.get("stride")
-    note = ("Context length = input tokens the model saw for a prediction, in power-of-two bins; gain = "
+    note = ("Context length = input tokens the model saw for a prediction, in power-of-two bins; gain bits/token = "
             "bits/token of the previous (shorter) bin minus this bin's (positive: more context helped). "
             "Intervals: 95% bootstrap over documents.")
     if cl.get("observed_range") and s is not None and w is not None and s < w:
@@ -177,9 +177,12 @@ def group_table(rows: list[dict]) -> dict:
     Groups sorted by the first model's bits/byte."""
     first = rows[0]["groups"]
     order = sorted(first["groups"], key=lambda g: first["groups"][g]["bits_per_byte"])
-    out = [[g, str(first["groups"][g]["docs"]), str(first["groups"][g]["bytes"])]
-           + [_cell(r["groups"]["groups"][g]["bits_per_byte"], r["groups"]["groups"][g]["intervals"].get("bits_per_byte"))
-              if g in r["groups"]["groups"] else "–" for r in rows] for g in order]
+    def cell(r, g):
+        s = r["groups"]["groups"].get(g)
+        return _cell(s["bits_per_byte"], s["intervals"].get("bits_per_byte")) if s else "–"
+
+    out = [[g, str(first["groups"][g]["docs"]), str(first["groups"][g]["bytes"])] + [cell(r, g) for r in rows]
+           for g in order]
     out.append(["micro (all bytes)", str(first["micro"]["docs"]), str(first["micro"]["bytes"])]
                + [_cell(r["groups"]["micro"]["bits_per_byte"], r["groups"]["micro"]["bits_per_byte_interval"])
                   for r in rows])
