@@ -4,7 +4,9 @@ For each dataset the models are sorted by bits per byte, each with a 95%
 bootstrap interval, and with Δ bits per byte against a baseline model and a
 **paired** bootstrap interval of that Δ (documents resampled with a fixed
 seed, the same resample for both models). A Δ is significant when its
-interval excludes 0. Token-level figures are flagged as not comparable when
+interval excludes 0. Each model also gets its ratio to the best compressor, its gain from
+64 to 1024 tokens of context and, on grouped datasets, per-group Δ
+(:mod:`lm_eval_it.compare_insights`). Token-level figures are flagged as not comparable when
 the models' tokenizers differ. Fertility (tokens per byte and per word, bytes
 per token) shows why.
 
@@ -22,6 +24,7 @@ import csv
 import io
 from pathlib import Path
 
+from .compare_insights import GROUP_NOTE, INSIGHT_NOTE, entry_extras, gain_text, group_tables, groups_csv
 from .errors import UserError
 from .io import atomic_write_text as atomic_write
 from .report import render
@@ -89,6 +92,7 @@ def build_comparison(rows: list[dict], baseline: str | None = None,
                 "lossy_documents": (r.get("roundtrip") or {}).get("lossy_documents", 0),
                 "run": r.get("run"),
                 "protocol": r.get("protocol"),
+                **entry_extras(r, base),
             })
         entries.sort(key=lambda e: e["bits_per_byte"])
         tables.append({"dataset": name, "dataset_fingerprint": prints.pop(), "baseline": base["model"],
@@ -114,14 +118,17 @@ def _delta(d: dict | None) -> tuple[str, str, str]:
     return f"{d['delta']:+.4f}", ci, sig
 
 
-HEADERS = ["model", "bits/byte", "95% CI", "Δ bits/byte", "Δ 95% CI", "significant", "bits/char", "bits/word",
+HEADERS = ["model", "bits/byte", "95% CI", "Δ bits/byte", "Δ 95% CI", "significant", "÷ best compressor",
+           "gain 64→1024 bits/token", "bits/char", "bits/word",
            "word ppl", "token ppl", "vocab", "tokens/byte", "tokens/word", "bytes/token", "window", "lossy docs"]
 
 
 def _cells(e: dict, token_comparable: bool) -> list[str]:
     d, dci, sig = _delta(e["delta"])
     tppl = f"{e['token_perplexity']:.3f}" + ("" if token_comparable else "†")
-    return [e["model"], f"{e['bits_per_byte']:.4f}", _ci(e["bits_per_byte_ci"]), d, dci, sig,
+    ratio = "–" if e.get("compression_ratio") is None else f"{e['compression_ratio']:.3f}"
+    return [e["model"], f"{e['bits_per_byte']:.4f}", _ci(e["bits_per_byte_ci"]), d, dci, sig, ratio,
+            gain_text(e.get("gain_64_1024")),
             f"{e['bits_per_char']:.4f}", f"{e['bits_per_word']:.4f}", f"{e['word_perplexity']:.2f}", tppl,
             str(e["vocab_size"]), f"{e['tokens_per_byte']:.4f}", f"{e['tokens_per_word']:.3f}",
             f"{e['bytes_per_token']:.3f}", str(e["window"]), str(e["lossy_documents"])]
@@ -130,7 +137,7 @@ def _cells(e: dict, token_comparable: bool) -> list[str]:
 def _note(t: dict) -> str:
     n = t["rows"][0]["docs"]
     note = (f"{n} documents; intervals: paired bootstrap over documents, 2000 resamples, seed 1234; "
-            f"Δ against {t['baseline']}.")
+            f"Δ against {t['baseline']}. {INSIGHT_NOTE}")
     if n < MIN_DOCUMENTS:
         note += (f" Few documents ({n} < {MIN_DOCUMENTS}): the intervals are rough and no difference is marked "
                  "significant.")
@@ -154,6 +161,11 @@ def comparison_markdown(tables: list[dict]) -> str:
                 "|---|" + "|".join("--:" for _ in HEADERS[1:]) + "|"]
         out += ["| " + " | ".join(_cells(e, t["token_comparable"])) + " |" for e in t["rows"]]
         out += ["", _note(t), ""]
+        for title, g in group_tables(t):
+            out += [f"#### {title}", "", "| " + " | ".join(g["headers"]) + " |",
+                    "|---|" + "|".join("--:" for _ in g["headers"][1:]) + "|"]
+            out += ["| " + " | ".join(c) + " |" for c in g["rows"]] + [""]
+        out += [GROUP_NOTE, ""] if group_tables(t) else []
     return "\n".join(out)
 
 
@@ -163,15 +175,17 @@ def comparison_csv(tables: list[dict]) -> str:
     w.writerow(["dataset", "model", "bits_per_byte", "bpb_low", "bpb_high", "delta_bpb", "delta_low", "delta_high",
                 "significant", "bits_per_char", "bits_per_word", "word_perplexity", "token_perplexity",
                 "token_comparable", "vocab_size", "tokens_per_byte", "tokens_per_word", "bytes_per_token", "window",
-                "lossy_documents"])
+                "lossy_documents", "model_to_best_compressor", "gain_64_1024", "gain_low", "gain_high"])
     for t in tables:
         for e in t["rows"]:
             ci, d = e["bits_per_byte_ci"] or [None, None], e["delta"] or {}
+            g = e.get("gain_64_1024") or {}
+            giv = g.get("interval") or [None, None]
             w.writerow([t["dataset"], e["model"], e["bits_per_byte"], ci[0], ci[1], d.get("delta"), d.get("low"),
                         d.get("high"), d.get("significant"), e["bits_per_char"], e["bits_per_word"],
                         e["word_perplexity"], e["token_perplexity"], t["token_comparable"], e["vocab_size"],
                         e["tokens_per_byte"], e["tokens_per_word"], e["bytes_per_token"], e["window"],
-                        e["lossy_documents"]])
+                        e["lossy_documents"], e.get("compression_ratio"), g.get("gain"), giv[0], giv[1]])
     return buf.getvalue()
 
 
@@ -192,8 +206,8 @@ def _plot_png(t: dict) -> bytes:
 def comparison_sections(tables: list[dict]) -> list[tuple[str, str]]:
     """(dataset, HTML) per table: the table with intervals and paired Δ, the note, the plot."""
     return [(t["dataset"], render("comparison_section.html.j2", dataset=t["dataset"], note=_note(t), png=_plot_png(t),
-                                  t={"headers": HEADERS, "rows": [_cells(e, t["token_comparable"]) for e in t["rows"]]}))
-            for t in tables]
+                                  t={"headers": HEADERS, "rows": [_cells(e, t["token_comparable"]) for e in t["rows"]]},
+                                  groups=group_tables(t), group_note=GROUP_NOTE)) for t in tables]
 
 
 def comparison_html(tables: list[dict], title: str = "lm_eval_it comparison") -> str:
@@ -205,6 +219,8 @@ def write_comparison(folder: Path, tables: list[dict], title: str = "lm_eval_it 
     atomic_write(folder / "comparison.md", f"# {title}\n\n" + comparison_markdown(tables))
     atomic_write(folder / "comparison.csv", comparison_csv(tables))
     atomic_write(folder / "comparison.html", comparison_html(tables, title))
+    if groups_csv(tables):
+        atomic_write(folder / "comparison_groups.csv", groups_csv(tables))
 
 
 # ----------------------------------------------------------------------------- across runs

@@ -4,7 +4,10 @@
   model × dataset on one chart, best T marked;
 * :func:`reliability_diagram` - accuracy against top-1 confidence at T = 1 and
   at the best T;
-* :func:`entropy_histogram` - per-token entropy histograms at a few temperatures.
+* :func:`entropy_histogram` - per-token entropy histograms at a few temperatures;
+* :func:`context_length_plot` - bits/token against context length (log x), one line
+  per model, bins seen only in documents' first windows shaded;
+* :func:`group_plot` - per-group Δ bits/byte against a baseline (or bits/byte), sorted.
 
 Each returns PNG bytes, so a caller can write them or embed them in HTML.
 
@@ -102,6 +105,79 @@ def entropy_histogram(rows: list[dict]) -> bytes | None:
         ax.set_ylabel("tokens")
         ax.set_title(f"{r['model']} · {r['dataset']}", fontsize=9)
         ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _err(vals, ivs):
+    """Error-bar lengths (below, above) from intervals; 0 where an interval is missing."""
+    lo = [v - iv[0] if iv else 0.0 for v, iv in zip(vals, ivs)]
+    return [lo, [iv[1] - v if iv else 0.0 for v, iv in zip(vals, ivs)]]
+
+
+def context_length_plot(rows: list[dict]) -> bytes | None:
+    """One dataset's rows: bits/token per context-length bin (x at the bin's geometric centre).
+
+    Hollow markers: bins holding lengths scored only in documents' first windows (``coverage``);
+    the lengths below the observed range (``window - stride + 1``) are shaded."""
+    rows = [r for r in rows if r.get("context_length")]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for i, r in enumerate(rows):
+        bins = [b for b in r["context_length"]["bins"] if b["tokens"]]
+        x = [(b["lo"] * b["hi"]) ** 0.5 for b in bins]
+        y = [b["bits_per_token"] for b in bins]
+        ax.errorbar(x, y, yerr=_err(y, [b["bits_per_token_interval"] for b in bins]), color=f"C{i}", capsize=3,
+                    lw=1.5, label=r["model"])
+        steady = [b.get("coverage") in ("steady", None) for b in bins]
+        ax.scatter(x, y, s=28, zorder=3, color=[f"C{i}" if s else "white" for s in steady], edgecolors=f"C{i}")
+    cl = rows[0]["context_length"]
+    if cl.get("observed_range") and cl["stride"] < cl["window"]:
+        lo = cl["observed_range"][0]
+        ax.axvspan(0.8, lo - 0.5, color="0.85", alpha=0.5, lw=0,
+                   label=f"lengths < {lo}: only in first windows (hollow: bin partly or wholly there)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("context length (tokens the model saw), log scale")
+    ax.set_ylabel("bits per token")
+    ax.set_title(f"NLL by context length · {rows[0]['dataset']} (95% bootstrap intervals)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+    return _png(fig)
+
+
+def group_plot(rows: list[dict], comparison: dict | None = None) -> bytes | None:
+    """One dataset's grouped rows: Δ bits/byte per group against the comparison's baseline (paired
+    intervals, sorted by the first model's Δ), or with no comparison each model's bits/byte (sorted)."""
+    rows = [r for r in rows if r.get("groups")]
+    entries = [e for e in (comparison or {}).get("rows", []) if e.get("groups")]
+    if not rows:
+        return None
+    if entries:
+        order = [g["group"] for g in entries[0]["groups"]["groups"]][::-1]  # smallest Δ (most gained) on top
+        series = [(e["model"], {g["group"]: g for g in e["groups"]["groups"]}) for e in entries]
+        vals = [[s[g]["delta"] for g in order] for _, s in series]
+        ivs = [[[s[g]["low"], s[g]["high"]] if s[g]["low"] is not None else None for g in order] for _, s in series]
+        xlabel = f"Δ bits/byte against {comparison['baseline']} (below 0: better), 95% paired bootstrap"
+    else:
+        first = rows[0]["groups"]["groups"]
+        order = sorted(first, key=lambda g: first[g]["bits_per_byte"], reverse=True)  # lowest on top
+        series = [(r["model"], r["groups"]["groups"]) for r in rows]
+        vals = [[s[g]["bits_per_byte"] for g in order] for _, s in series]
+        ivs = [[s[g]["intervals"].get("bits_per_byte") for g in order] for _, s in series]
+        xlabel = "bits/byte (lower is better), 95% bootstrap within the group"
+    n = len(series)
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.35 * len(order) * max(n, 1.5)))
+    h = 0.8 / n
+    for i, ((name, _), v, iv) in enumerate(zip(series, vals, ivs)):
+        y = [k + (i - (n - 1) / 2) * h for k in range(len(order))]
+        ax.barh(y, v, height=h, xerr=_err(v, iv), color=f"C{i}", capsize=3, label=name)
+    ax.set_yticks(range(len(order)), [str(g) for g in order])
+    if entries:
+        ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_title(f"Per group · {rows[0]['dataset']}", fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     return _png(fig)
 
 

@@ -258,17 +258,21 @@ def _kl_temperature_rows(kl: dict) -> list[list[str]]:
 
 def report_html(results: dict, pngs: dict[str, bytes] | None = None,
                 extra_sections: list[tuple[str, str]] = ()) -> str:
-    """report.html from the results dict: metrics with intervals, comparison, sweeps with calibration,
-    KL, plots, then ``extra_sections`` - (title, HTML) pairs, appended as they are."""
+    """report.html from the results dict: metrics with intervals, comparison, context length, compression,
+    memorisation, groups, sweeps with calibration, KL, plots, then ``extra_sections`` - (title, HTML)
+    pairs, appended as they are."""
     from markupsafe import Markup
 
     from .compare import comparison_sections
+    from .report_sections import insights_sections
 
     comparison = [(f"Comparison · {t}", Markup(h)) for t, h in comparison_sections(results.get("comparison") or [])]
     metrics = {"headers": [c[0] for c in COLUMNS], "left": 2,
                "rows": [[{"value": v, "interval": iv} for v, iv in _pairs(r)] for r in results["results"]]}
+    plots = ((results.get("config") or {}).get("output") or {}).get("plots", True)
+    insights = [(t, Markup(h)) for t, h in insights_sections(results, plots=plots)]
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
-                  comparison=comparison, pngs=pngs or {}, sections=extra_sections,
+                  comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections,
                   sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, kl_table=_kl_table,
                   kl_temperature_rows=_kl_temperature_rows)
 
@@ -279,8 +283,13 @@ def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None,
 
     ``extra_md`` is appended to summary.md only; report.html renders the comparison and KL
     from ``results`` itself, plus ``extra_sections`` ((title, HTML) pairs)."""
+    from .report_sections import insights_markdown
+
     pngs = pngs or {}
     summary = summary_markdown(results) + ("\n" + extra_md if extra_md else "")
+    insights = insights_markdown(results["results"])
+    if insights:
+        summary += "\n" + insights
     sweep = sweep_markdown(results["results"])
     if sweep:
         summary += "\n" + sweep

@@ -70,8 +70,9 @@ def test_report_sections_render_from_results(run):
     assert f"Best T = <b>{b['temperature']:.4f}</b>" in page
     kl = next(x for x in res["results"] if x.get("kl"))["kl"]
     assert f"{100 * kl['same_top1']:.3f}% ± {100 * kl['same_top1_se']:.3f}%" in page
-    # plots (3) and comparison charts (2) embedded; every wide table in its own scroll box
-    assert page.count("src=\"data:image/png;base64,iVBORw0KGgo") == 5
+    # plots (3), comparison charts (2) and context-length plots (2) embedded; every wide table in its own scroll box
+    assert page.count("src=\"data:image/png;base64,iVBORw0KGgo") == 7
+    assert heads.count("NLL by context length · toy") == 1 and heads.count("Compression baselines") == 1
     assert page.count("<div class=\"scroll\"><table>") == page.count("<table>")
 
 

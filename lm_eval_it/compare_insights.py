@@ -1,0 +1,133 @@
+"""Comparison extras (issue #14): ratio to the best compressor, context gain, per-group Δ bits/byte.
+
+For each model in a comparison table (:func:`lm_eval_it.compare.build_comparison`):
+
+* ``compression_ratio``: the model's bits/byte ÷ the best compressor's on the same bytes;
+* ``gain_64_1024``: bits/token at 64 tokens of context minus at 1024 (positive: the long
+  context helps), from ``row["context_length"]["gain_64_1024"]`` when the run stored it
+  (:func:`lm_eval_it.context.information_gain`, with a paired document interval), else the
+  same point estimate from the stored bins (no interval), else ``None`` (window < 1024);
+* ``groups``: for a grouped dataset, :func:`lm_eval_it.groups.compare_groups` of the model
+  against the baseline on their per-document rows (paired bootstrap within each group;
+  micro and macro Δ), ``None`` for the baseline itself.
+
+Example::
+
+    >>> bins = [{"lo": 64, "hi": 127, "tokens": 5, "bits_per_token": 3.0},
+    ...         {"lo": 1024, "hi": 2047, "tokens": 5, "bits_per_token": 2.5}]
+    >>> context_gain({"bins": bins})["gain"]
+    0.5
+"""
+
+from __future__ import annotations
+
+from .groups import compare_groups
+
+
+def context_gain(cl: dict | None, lo: int = 64, hi: int = 1024) -> dict | None:
+    if not cl:
+        return None
+    if cl.get(f"gain_{lo}_{hi}"):
+        return cl[f"gain_{lo}_{hi}"]
+    b_lo = next((b for b in cl["bins"] if b["lo"] <= lo <= b["hi"] and b["tokens"]), None)
+    b_hi = next((b for b in cl["bins"] if b["lo"] <= hi <= b["hi"] and b["tokens"]), None)
+    if b_lo is None or b_hi is None:
+        return None
+    return {"lo": lo, "hi": hi, "bits_per_token_lo": b_lo["bits_per_token"],
+            "bits_per_token_hi": b_hi["bits_per_token"], "gain": b_lo["bits_per_token"] - b_hi["bits_per_token"], "interval": None}
+
+
+def group_delta(row: dict, base: dict) -> dict | None:
+    """Per-group Δ bits/byte of ``row`` against ``base`` on the documents both scored (paired by index)."""
+    if row is base or not row.get("groups") or not base.get("groups"):
+        return None
+    a = {d["index"]: d for d in row["per_document"] if d.get("group") is not None}
+    b = {d["index"]: d for d in base["per_document"] if d.get("group") is not None}
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    out = compare_groups([a[i] for i in common], [b[i] for i in common])
+    for g in out["groups"]:
+        g["bits_per_byte"] = row["groups"]["groups"][g["group"]]["bits_per_byte"]
+        g["baseline_bits_per_byte"] = base["groups"]["groups"][g["group"]]["bits_per_byte"]
+    return out
+
+
+def entry_extras(row: dict, base: dict) -> dict:
+    comp = row.get("compression") or {}
+    return {"compression_ratio": comp.get("model_to_best_ratio"), "best_compressor": comp.get("best"),
+            "gain_64_1024": context_gain(row.get("context_length")), "groups": group_delta(row, base)}
+
+
+# ----------------------------------------------------------------------------- rendering
+
+def _f(x, spec=".4f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def gain_text(g: dict | None) -> str:
+    if not g:
+        return "–"
+    iv = g.get("interval")
+    return f"{g['gain']:+.4f}" + (f" [{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else "")
+
+
+GROUP_HEADERS = ["group", "docs", "bits/byte", "baseline bits/byte", "Δ bits/byte", "Δ 95% CI", "significant"]
+
+
+def group_rows(e: dict) -> list[list[str]]:
+    """Rows of one model's per-group Δ table (sorted by Δ), then micro and macro."""
+    from .compare import _delta
+
+    gd = e["groups"]
+    out = [[str(g["group"]), str(g["docs"]), _f(g["bits_per_byte"]), _f(g["baseline_bits_per_byte"]), *_delta(g)]
+           for g in gd["groups"]]
+    for name in ("micro", "macro"):
+        out.append([f"{name} Δ", "", "", "", *_delta(gd[name])])
+    return out
+
+
+def group_tables(t: dict) -> list[tuple[str, dict]]:
+    """(title, table) per non-baseline model of a grouped comparison table."""
+    return [(f"Per-group Δ bits/byte · {e['model']} − {t['baseline']}",
+             {"headers": GROUP_HEADERS, "rows": group_rows(e)}) for e in t["rows"] if e.get("groups")]
+
+
+GROUP_NOTE = ("Δ per group: paired bootstrap over the group's documents (2000 resamples); micro Δ: over all "
+              "bytes, macro Δ: mean of the groups' Δ, both with a paired bootstrap stratified by group.")
+
+
+INSIGHT_NOTE = ("÷ best compressor: the model's bits/byte over the best general-purpose compressor's on the same "
+                "bytes; gain 64→1024: bits/token at 64 tokens of context minus at 1024 "
+                "(– when the window is shorter).")
+
+
+def groups_csv(tables: list[dict]) -> str:
+    """comparison_groups.csv: one line per model × group (and micro, macro) of grouped datasets; '' if none."""
+    import csv
+    import io
+
+    rows = group_csv_rows(tables)
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+def group_csv_rows(tables: list[dict]) -> list[list]:
+    head = ["dataset", "model", "baseline", "group", "docs", "bits_per_byte", "baseline_bits_per_byte", "delta_bpb",
+            "delta_low", "delta_high", "significant"]
+    out = [head]
+    for t in tables:
+        for e in t["rows"]:
+            if not e.get("groups"):
+                continue
+            for g in e["groups"]["groups"]:
+                out.append([t["dataset"], e["model"], t["baseline"], g["group"], g["docs"], g["bits_per_byte"],
+                            g["baseline_bits_per_byte"], g["delta"], g["low"], g["high"], g["significant"]])
+            for name in ("micro", "macro"):
+                d = e["groups"][name]
+                out.append([t["dataset"], e["model"], t["baseline"], f"({name})", None, None, None, d["delta"],
+                            d["low"], d["high"], d["significant"]])
+    return out if len(out) > 1 else []
