@@ -33,6 +33,7 @@ from .pertoken import PerTokenWriter
 from .prepare import Prepared, min_context, prepare
 from .provenance import collect
 from .report import sweep_markdown, text_table, write_run
+from .report_sections import insights_markdown
 from .rundir import RunInterrupted, open_checkpoint
 from .scoring import Scorer, auto_batch_size
 from .summarize import Reduction, dataset_metrics
@@ -321,6 +322,9 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             shutil.rmtree(folder, ignore_errors=True)
         raise
     print(text_table(rows))
+    insights = insights_markdown(rows, terminal=True)
+    if insights:
+        print("\n" + insights)
     if "comparison" in results:
         print("\n" + comparison_markdown(results["comparison"]))
     sweep_md = sweep_markdown(rows)
