@@ -167,3 +167,59 @@ def test_totals_bit_identical_for_same_batches_any_order_and_close_otherwise():
         np.testing.assert_allclose(red.sums.value(), base, rtol=1e-12, atol=1e-12)
         for k in red0.counts:
             assert (red.counts[k] == red0.counts[k]).all()
+
+
+# ----------------------------------------------------------------------------- 2. calibration, quantiles
+
+
+def _calibration_inputs(logits, targets, T=1.0):
+    from lm_eval_it.temperature import softmax_stats
+
+    stat = TemperatureStats([T], logits.shape[1], search=False)
+    n = len(targets)
+    ch = Chunk(logits, targets, token_nll(logits, targets), np.zeros(n, int), np.arange(n), np.arange(n) + 1,
+               np.array([0]), np.ones(n, int))
+    rows = stat.rows(ch)
+    st = softmax_stats(logits, targets, [T])
+    prob = st["top1_prob"][:, 0].double().numpy()
+    corr = st["top1_correct"].numpy().astype(float)
+    n_bins = np.bincount(rows["calibration_n"][:, 0].numpy(), minlength=15)
+    sums = rows["calibration"].double().sum(0)[0].numpy()
+    fine = np.bincount(rows["confidence_fine"][:, 0].numpy(), minlength=2000)
+    return prob, corr, n_bins, sums, fine, rows
+
+
+def test_ece_equal_width_matches_per_token_reference():
+    from lm_eval_it.temperature import ece
+    from lm_eval_it.tokenstats.sweep import calibration_from_bins
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2000, 50, generator=g) * torch.rand(2000, 1, generator=g) * 6
+    targets = torch.multinomial(torch.softmax(logits * 0.8, -1), 1, generator=g).squeeze(1)
+    prob, corr, n_bins, sums, fine, _ = _calibration_inputs(logits, targets)
+    cal = calibration_from_bins(n_bins, sums, fine, 0.0, 0.0, len(prob))
+    assert cal["ece_equal_width"] == pytest.approx(ece(prob, corr, scheme="width"), abs=1e-6)
+    assert cal["top1_accuracy"] == pytest.approx(corr.mean(), abs=1e-12)
+
+
+def test_ece_equal_mass_error_bound_claimed_in_method_string():
+    """The report says 'ece_equal_mass … (error ≤ 0.0005)'; against the per-token equal-mass ECE
+    (lm_eval_it.temperature.ece, scheme='mass') the histogram version misses by much more, because whole
+    fine bins are grouped by their midpoint rank, not the tokens by rank."""
+    from lm_eval_it.temperature import ece
+    from lm_eval_it.tokenstats.sweep import FINE_BINS, _ece_mass, calibration_from_bins
+
+    bound = 0.5 / FINE_BINS
+    assert f"error ≤ {bound:g}" in calibration_from_bins(np.ones(15), np.zeros((15, 2)), np.ones(2000), 0, 0, 15)[
+        "ece_equal_mass_method"]
+    # (a) benign: 3000 tokens, confidence uniform, correct ~ Bernoulli(confidence)
+    rng = np.random.default_rng(8)
+    conf = rng.uniform(0.05, 1, 3000); corr = rng.uniform(size=3000) < conf
+    fine = np.zeros(2 * FINE_BINS, np.int64)
+    np.add.at(fine, np.minimum((conf * FINE_BINS).astype(int), FINE_BINS - 1) * 2 + corr, 1)
+    assert abs(_ece_mass(fine) - ece(conf, corr, scheme="mass")) <= bound  # got 0.00174
+    # (b) all tokens in one fine bin: exact equal-mass ECE 0.4666, histogram version 0.0005
+    conf = 0.5 + np.arange(30) * 1e-5; corr = np.arange(30) >= 15
+    fine = np.zeros(2 * FINE_BINS, np.int64)
+    np.add.at(fine, np.minimum((conf * FINE_BINS).astype(int), FINE_BINS - 1) * 2 + corr, 1)
+    assert abs(_ece_mass(fine) - ece(conf, corr, scheme="mass")) <= bound
