@@ -223,3 +223,110 @@ def test_ece_equal_mass_error_bound_claimed_in_method_string():
     fine = np.zeros(2 * FINE_BINS, np.int64)
     np.add.at(fine, np.minimum((conf * FINE_BINS).astype(int), FINE_BINS - 1) * 2 + corr, 1)
     assert abs(_ece_mass(fine) - ece(conf, corr, scheme="mass")) <= bound
+
+
+# ----------------------------------------------------------------------------- 4. bytes, chars, words
+
+TRICKY = ["Hello world", " leading spaces  ", "emoji 👩\u200d👩\u200d👧 ok 🎉", "日本語のテキスト、中文",
+          "e\u0301 combining a\u0308", "crlf\r\nline\r\n", "nul\x00byte", "\ttab\u00a0nbsp\u2028 x",
+          "ĠĠ literal Ġ", "é plain"]
+
+
+def _sp_tokenizer():
+    """A Llama-style SentencePiece-like tokenizer: ▁ for spaces, a dummy-prefix ▁, byte fallback."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import corpus
+    from tokenizers import Tokenizer, decoders, models, normalizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE(byte_fallback=True))
+    tk.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tk.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                    decoders.Strip(" ", 1, 0)])
+    tr = trainers.BpeTrainer(vocab_size=600, special_tokens=["<unk>", "<s>", "</s>"] +
+                             [f"<0x{i:02X}>" for i in range(256)], show_progress=False)
+    tk.train_from_iterator(corpus()[:20], tr)
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def test_byte_level_token_bytes_sum_to_utf8_bytes():
+    from conftest import byte_level_tokenizer
+    from lm_eval_it.tokens import encode, token_byte_lengths
+
+    tok = byte_level_tokenizer()
+    table = token_byte_lengths(tok)
+    for text, ids in zip(TRICKY, encode(tok, TRICKY)):
+        assert tok.decode(ids) == text
+        assert int(table[ids].sum()) == len(text.encode("utf-8")), text
+
+
+def _prepare(tok, texts, prefix, tmp_path):
+    from types import SimpleNamespace
+
+    from lm_eval_it.prepare import prepare
+
+    ev = SimpleNamespace(prefix=prefix, window=16, stride=16, window_unit="tokens", strict_window=False)
+    return prepare(tok, texts, "t", f"adv-{prefix}-{id(tok)}", tmp_path, ev, 512, "m")
+
+
+def test_sentencepiece_target_bytes_sum_to_document_bytes(tmp_path):
+    """Every text token is scored with prefix 'auto', so the bytes of the scored targets (what the context
+    bins divide by) must add up to the document's UTF-8 bytes. The dummy-prefix ▁ of the first token is
+    counted as a byte of text: one phantom byte per document, all of it in context bin 0."""
+    tok = _sp_tokenizer()
+    p = _prepare(tok, TRICKY, "auto", tmp_path)
+    for d, text in enumerate(TRICKY):
+        ids = p.store.read(d, 0, p.store.length(d))
+        assert tok.decode(ids.tolist()) == text
+        assert int(p.byte_table[ids].sum()) == int(p.bytes[d]) == len(text.encode()), text
+
+
+def test_prefix_none_scored_bytes_are_the_scored_tokens_bytes(tmp_path):
+    """With prefix none the reported bytes must be the UTF-8 bytes the scored tokens (ids[1:]) decode to."""
+    from conftest import byte_level_tokenizer
+
+    for tok in (byte_level_tokenizer(), _sp_tokenizer()):
+        p = _prepare(tok, TRICKY, "none", tmp_path)
+        for d, text in enumerate(TRICKY):
+            ids = p.store.read(d, 0, p.store.length(d)).tolist()
+            first = tok.decode(ids[:1])
+            # bytes decoded by the scored tokens: total minus what the first token alone decodes to
+            whole = len(text.encode())
+            ref = whole - len(tok.decode(ids[:1]).encode()) if tok.decode(ids[:1]) and \
+                text.encode().startswith(first.encode()) else None
+            if ref is not None:
+                assert int(p.bytes[d]) == ref, (text, first)
+
+
+def _brute_scored(text: str, skip: int):
+    import re
+
+    starts, pos = [], 0
+    for ch in text:  # byte offset of each char
+        starts.append(pos); pos += len(ch.encode())
+    chars = sum(1 for s in starts if s >= skip)
+    pieces = [0] + [m.end() for m in re.finditer(r"\s+", text)]
+    byte_at = lambda c: len(text[:c].encode())  # noqa: E731
+    words = sum(1 for c in pieces if byte_at(c) >= skip and (c > 0 or skip == 0))
+    return max(len(text.encode()) - skip, 0), chars, words
+
+
+def test_scored_counts_brute_force():
+    from lm_eval_it.prepare import scored_counts
+
+    for text in TRICKY + ["a b", "  ", "x", "日 本"]:
+        for skip in range(0, len(text.encode()) + 1):
+            assert scored_counts(text, skip) == _brute_scored(text, skip), (text, skip)
+
+
+def test_token_window_clamping_keeps_overlap():
+    from lm_eval_it.prepare import token_window
+
+    for w, s, mp in ((4096, 2048, 512), (1000, 1, 100), (1000, 999, 7), (3, 3, 2), (1024, 1024, 1000)):
+        W, S, _ = token_window(w, s, "tokens", 1.0, mp, False, "m")
+        assert W == min(w, mp) and 1 <= S <= W
+        if w > mp:
+            assert S == max(1, min(W, round(s * W / w))), (w, s, mp, W, S)
