@@ -411,3 +411,138 @@ def test_kl_quantiles_for_close_models_within_claimed_2_3_percent():
     errs = {key: abs(q[key] / np.quantile(fwd, qq, method="inverted_cdf") - 1)
             for key, qq in (("p90", .9), ("p50", .5), ("p10", .1), ("p1", .01))}
     assert max(errs.values()) < 0.0233, errs  # got p1 +13.9% (float64 reference 1.1e-7 nats)
+
+
+# ----------------------------------------------------------------------------- 2. best temperature
+
+
+def _lm_points(seed, T0, scale, n=200, V=120):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, scale, (n, V))
+    zt = z / T0
+    p = np.exp(zt - zt.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+    y = np.array([rng.choice(V, p=row) for row in p])
+
+    def at(beta):
+        zb = z * beta
+        m = zb.max(1, keepdims=True)
+        e = np.exp(zb - m); s = e.sum(1)
+        q = e / s[:, None]
+        mean = (q * z).sum(1); var = (q * z * z).sum(1) - mean**2
+        zy = z[np.arange(n), y]
+        return (m[:, 0] + np.log(s) - beta * zy).sum(), (mean - zy).sum(), var.sum()
+
+    b = 1.0
+    for _ in range(100):  # float64 Newton: the true minimiser
+        f, g, h = at(b)
+        b = b - g / h
+    return at, 1.0 / b
+
+
+@pytest.mark.parametrize("seed,T0,scale", [(0, 0.37, 3.0), (1, 1.05, 2.0), (2, 2.5, 1.0), (3, 6.0, 0.5)])
+def test_best_temperature_label_and_error_estimate_are_true(seed, T0, scale):
+    from lm_eval_it.besttemp import SEARCH_TEMPERATURES, best_from_points, refinement_points
+
+    at, t_true = _lm_points(seed, T0, scale)
+    temps = sorted(set(SEARCH_TEMPERATURES) | {1.0})
+    betas = [1 / t for t in temps]
+    pts = [at(b) for b in betas]
+    r = best_from_points(betas, *zip(*pts))
+    assert r["method"] == "interpolated"
+    lo, hi = sorted(r["bracket_temperatures"])
+    assert lo <= t_true <= hi
+    assert abs(r["temperature"] - t_true) <= r["error_estimate_temperature"]
+    # refinement with exact points ends 'exact', within the claimed relative width
+    extra = []
+    for passes in range(8):
+        if r["method"] != "interpolated":
+            break
+        for t in refinement_points(r, passes):
+            betas.append(1 / t); pts.append(at(1 / t))
+        r = best_from_points(betas, *zip(*pts))
+    assert r["method"] == "exact"
+    assert abs(r["temperature"] / t_true - 1) <= 1e-6
+    lo, hi = sorted(r["bracket_temperatures"])
+    assert lo <= t_true * (1 + 1e-12) and hi >= t_true * (1 - 1e-12)
+
+
+def test_best_temperature_edges_and_degenerate_inputs():
+    from lm_eval_it.besttemp import best_from_points, label
+
+    b = np.array([1e-3, 1e-2, 0.1, 1.0, 10.0, 1e3])  # betas (T = 1e3 .. 1e-3)
+    # minimum just inside T = 1e-3 (β = 999): bracketed between the last two points
+    b0 = 999.0
+    r = best_from_points(b, (b - b0) ** 2, 2 * (b - b0), np.full(6, 2.0))
+    assert r["method"] == "interpolated" and r["temperature"] == pytest.approx(1 / b0, rel=1e-12)
+    # beyond either edge: never a number, and the note names the right side
+    r = best_from_points(b, (b - 2000) ** 2, 2 * (b - 2000), np.full(6, 2.0))
+    assert r["temperature"] is None and r["beyond"] == "below" and "falls as T falls" in label(r)
+    r = best_from_points(b, (b - 1e-4) ** 2, 2 * (b - 1e-4), np.full(6, 2.0))
+    assert r["temperature"] is None and r["beyond"] == "above" and "T = 1000" in label(r)
+    # one point, slope exactly 0 -> at_point; flat NLL -> at_point (any T is a minimiser)
+    assert best_from_points([1.0], [2.0], [0.0], [1.0])["method"] == "at_point"
+    assert best_from_points([1.0], [2.0], [-1.0], [1.0])["temperature"] is None
+
+
+# ----------------------------------------------------------------------------- 5. context, memorisation
+
+
+def test_min_k_and_robust_z_bruteforce():
+    from lm_eval_it.contamination import min_k_percent, robust_z
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 7, 100, 333):
+        x = rng.gamma(1.0, 2.0, n).astype(np.float32)
+        for k in (0.1, 7, 20, 33.3, 100):
+            m = max(1, math.ceil(Fraction(str(k)) * n / 100))
+            ref = -math.fsum(sorted(x.astype(np.float64))[-m:]) / m
+            assert min_k_percent(x, k) == pytest.approx(ref, rel=1e-14)
+    v = rng.normal(0, 1, 101); v[5] = np.nan
+    ok = v[~np.isnan(v)]
+    med = np.median(ok); mad = np.median(np.abs(ok - med))
+    np.testing.assert_allclose(robust_z(v)[~np.isnan(v)], (ok - med) / (1.4826 * mad), rtol=1e-13)
+    assert np.isnan(robust_z(v)[5])
+    # MAD = 0 fallback: more than half equal
+    w = np.array([1.0, 1, 1, 1, 5, -3]); dev = np.abs(w - 1)
+    np.testing.assert_allclose(robust_z(w), (w - 1) / (1.2533 * dev.mean()))
+
+
+def test_context_bins_and_gain_bruteforce():
+    from lm_eval_it.context import bin_edges, information_gain, summarize_context
+
+    rng = np.random.default_rng(6)
+    edges = bin_edges(300)
+    docs = []
+    for _ in range(5):
+        ctx = rng.integers(1, 301, 400); nll = rng.gamma(2, 1, 400); by = rng.integers(1, 5, 400)
+        docs.append((ctx, nll, by))
+    per_doc = np.zeros((5, len(edges) - 1, 3))
+    for d, (ctx, nll, by) in enumerate(docs):
+        for c, v, b in zip(ctx, nll, by):
+            k = int(math.floor(math.log2(c)))
+            per_doc[d, k] += (v, 1, b)
+    s = summarize_context(per_doc, edges, window=300, stride=300, resamples=50)
+    allc = np.concatenate([x[0] for x in docs]); alln = np.concatenate([x[1] for x in docs])
+    allb = np.concatenate([x[2] for x in docs])
+    for b in s["bins"]:
+        sel = (allc >= b["lo"]) & (allc <= b["hi"])
+        assert b["tokens"] == sel.sum()
+        if sel.any():
+            assert b["bits_per_token"] == pytest.approx(alln[sel].mean() / math.log(2), rel=1e-12)
+            assert b["bits_per_byte"] == pytest.approx(alln[sel].sum() / allb[sel].sum() / math.log(2), rel=1e-12)
+    g = information_gain(per_doc, edges, 64, 299, resamples=50)
+    lo, hi = (allc >= 64) & (allc < 128), (allc >= 256) & (allc < 512)
+    assert g["gain"] == pytest.approx((alln[lo].mean() - alln[hi].mean()) / math.log(2), rel=1e-12)
+
+
+def test_hist_quantiles_within_one_bin_of_inverted_cdf_quantile():
+    """The claim holds for the inverted-CDF quantile (not for numpy's default linear one on small samples)."""
+    from lm_eval_it.tokenstats.sweep import hist_quantiles
+
+    rng = np.random.default_rng(1)
+    edges = np.linspace(0, 10, 521)
+    for _ in range(30):
+        x = np.minimum(rng.gamma(2, 1.5, size=rng.integers(5, 400)), 9.999)
+        c = np.bincount(np.minimum((x / 10 * 520).astype(int), 519), minlength=520)
+        for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+            assert abs(hist_quantiles(c, edges, [q])[0] - np.quantile(x, q, method="inverted_cdf")) < edges[1]
