@@ -230,7 +230,7 @@ class Executor:
             w = row_win[i0:i1]
             seg = np.flatnonzero(np.r_[True, w[1:] != w[:-1]])
             chunk = Chunk(logits, t_tgt[i0:i1], nll, doc[i0:i1], position[i0:i1], cols[i0:i1] + 1, seg,
-                          self.p.byte_table[tgt[i0:i1]], ref)
+                          self._target_bytes(tgt[i0:i1], doc[i0:i1], position[i0:i1]), ref)
             nll_host = nll.cpu().numpy()
             self._check_finite(nll_host, chunk, meta, w, "logits")
             pending.append(self._collect(chunk, nll_host, w, meta, done))
@@ -245,6 +245,16 @@ class Executor:
                 elif self.on_part is not None:  # another process scores the rest of it
                     self.on_part(d, self._part(self._open[d]))
         return finished
+
+    def _target_bytes(self, tgt: np.ndarray, doc: np.ndarray, position: np.ndarray) -> np.ndarray:
+        """UTF-8 bytes of each target: the token's piece, less any bytes its piece holds beyond the text."""
+        out = self.p.byte_table[tgt].astype(np.int64)
+        excess = self.p.first_excess
+        if excess is not None:
+            first = position == (0 if self.p.protocol.prefix_id is not None else -1)
+            if first.any():
+                out[first] = np.maximum(out[first] - excess[doc[first]], 0)
+        return out
 
     def _collect(self, chunk: Chunk, nll_host: np.ndarray, w: np.ndarray, meta, done) -> tuple:
         """Reduce one chunk to per-segment sums, counts and extremes (not yet added to any document)."""

@@ -145,6 +145,7 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     prefixed: bool = False  # the store already holds S (the prefix included)
     zlib_bits: np.ndarray | None = None  # per document: zlib -9 bits of its text (memorisation signal)
+    first_excess: np.ndarray | None = None  # per document: bytes of its first token's piece not in the text
     groups: list[str] | None = None  # per document: its group (group_by)
     compression: dict | None = None  # whole-dataset compressed sizes (compression baselines)
 
@@ -187,7 +188,7 @@ def prepare(tokenizer, texts, dataset: str, key: str, cache: Path, ev, max_posit
     prefix_id, prefix_desc = resolve_prefix(tokenizer, ev.prefix)
     cached, path, bpath = _cached_store(key, cache)
     table = token_byte_lengths(tokenizer)
-    nbytes, chars, words, zbits, heads, notes = [], [], [], [], [], []
+    nbytes, chars, words, zbits, heads, notes, first_excess = [], [], [], [], [], [], []
     lossy = {"lossy_documents": 0, "lossy_bytes": 0, "sample": None}
     comp = StreamCompressor(compressors) if compressors is not None else None
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -205,8 +206,11 @@ def prepare(tokenizer, texts, dataset: str, key: str, cache: Path, ev, max_posit
                 b = len(text.encode("utf-8"))
                 total_bytes += b
                 skip = 0
+                # bytes the tokenizer's pieces hold beyond the text (a SentencePiece "▁" put in front):
+                # charged to the first token
+                excess = min(max(int(table[ids].sum()) - b, 0), int(table[ids[0]])) if ids.size else 0
+                first_excess.append(excess)
                 if prefix_id is None and ids.size:
-                    excess = max(int(table[ids].sum()) - b, 0)
                     skip = max(int(table[ids[0]]) - excess, 0) if ids.size > 1 else b
                 c = scored_counts(text, skip)
                 nbytes.append(c[0]); chars.append(c[1]); words.append(c[2])
@@ -252,6 +256,7 @@ def prepare(tokenizer, texts, dataset: str, key: str, cache: Path, ev, max_posit
     prepared = Prepared(dataset, store, proto, plan, np.maximum(n_seq - 1, 0), arr(nbytes), arr(chars), arr(words),
                         heads, lossy, table, notes)
     prepared.zlib_bits = arr(zbits)
+    prepared.first_excess = arr(first_excess)
     prepared.groups = groups
     prepared.compression = (None if comp is None else
                             {"bytes_in": comp.bytes_in, "compressed_bytes": comp.result()})

@@ -202,27 +202,26 @@ def test_ece_equal_width_matches_per_token_reference():
     assert cal["top1_accuracy"] == pytest.approx(corr.mean(), abs=1e-12)
 
 
-def test_ece_equal_mass_error_bound_claimed_in_method_string():
-    """The report says 'ece_equal_mass … (error ≤ 0.0005)'; against the per-token equal-mass ECE
-    (lm_eval_it.temperature.ece, scheme='mass') the histogram version misses by much more, because whole
-    fine bins are grouped by their midpoint rank, not the tokens by rank."""
+def test_ece_equal_mass_is_labelled_approximate_without_a_false_bound():
+    """The report said 'ece_equal_mass … (error ≤ 0.0005)', but whole fine bins are grouped by their
+    midpoint rank, not the tokens by rank, so the histogram version can miss by far more: the label must
+    say approximate and claim no bound (both cases below are real misses)."""
     from lm_eval_it.temperature import ece
     from lm_eval_it.tokenstats.sweep import FINE_BINS, _ece_mass, calibration_from_bins
 
-    bound = 0.5 / FINE_BINS
-    assert f"error ≤ {bound:g}" in calibration_from_bins(np.ones(15), np.zeros((15, 2)), np.ones(2000), 0, 0, 15)[
-        "ece_equal_mass_method"]
-    # (a) benign: 3000 tokens, confidence uniform, correct ~ Bernoulli(confidence)
+    label = calibration_from_bins(np.ones(15), np.zeros((15, 2)), np.ones(2000), 0, 0, 15)["ece_equal_mass_method"]
+    assert label.startswith("approximate") and "≤" not in label
+    # (a) benign: 3000 tokens, confidence uniform, correct ~ Bernoulli(confidence): off by ~0.0017
     rng = np.random.default_rng(8)
     conf = rng.uniform(0.05, 1, 3000); corr = rng.uniform(size=3000) < conf
     fine = np.zeros(2 * FINE_BINS, np.int64)
     np.add.at(fine, np.minimum((conf * FINE_BINS).astype(int), FINE_BINS - 1) * 2 + corr, 1)
-    assert abs(_ece_mass(fine) - ece(conf, corr, scheme="mass")) <= bound  # got 0.00174
+    assert 0.5 / FINE_BINS < abs(_ece_mass(fine) - ece(conf, corr, scheme="mass")) < 0.01
     # (b) all tokens in one fine bin: exact equal-mass ECE 0.4666, histogram version 0.0005
     conf = 0.5 + np.arange(30) * 1e-5; corr = np.arange(30) >= 15
     fine = np.zeros(2 * FINE_BINS, np.int64)
     np.add.at(fine, np.minimum((conf * FINE_BINS).astype(int), FINE_BINS - 1) * 2 + corr, 1)
-    assert abs(_ece_mass(fine) - ece(conf, corr, scheme="mass")) <= bound
+    assert abs(_ece_mass(fine) - ece(conf, corr, scheme="mass")) > 0.4
 
 
 # ----------------------------------------------------------------------------- 4. bytes, chars, words
@@ -276,12 +275,26 @@ def test_sentencepiece_target_bytes_sum_to_document_bytes(tmp_path):
     """Every text token is scored with prefix 'auto', so the bytes of the scored targets (what the context
     bins divide by) must add up to the document's UTF-8 bytes. The dummy-prefix ▁ of the first token is
     counted as a byte of text: one phantom byte per document, all of it in context bin 0."""
+    from conftest import tiny_llama
+    from lm_eval_it.execute import Executor
+    from lm_eval_it.scoring import Scorer
+    from lm_eval_it.summarize import Reduction
+    from lm_eval_it.tokenstats.context import ContextStats
+
     tok = _sp_tokenizer()
     p = _prepare(tok, TRICKY, "auto", tmp_path)
     for d, text in enumerate(TRICKY):
         ids = p.store.read(d, 0, p.store.length(d))
         assert tok.decode(ids.tolist()) == text
-        assert int(p.byte_table[ids].sum()) == int(p.bytes[d]) == len(text.encode()), text
+        assert int(p.bytes[d]) == len(text.encode()), text
+    # the bytes the context bins divide by: summed over every scored target, per document
+    stat = ContextStats(16, 16)
+    ex = Executor(p, Scorer(tiny_llama(len(tok)), "cpu"), [stat], 4)
+    red = Reduction(ex.layout, p)
+    for r in ex.run():
+        red.add(r)
+    per_doc = red.per_doc_arrays("context.bins", sorted(red.rows))
+    assert per_doc[:, :, 2].sum(axis=1).astype(int).tolist() == [len(t.encode()) for t in TRICKY]
 
 
 def test_prefix_none_scored_bytes_are_the_scored_tokens_bytes(tmp_path):

@@ -36,7 +36,8 @@ FINE_BINS = 1000  # confidence histogram behind the equal-mass ECE
 
 
 def hist_quantiles(counts: np.ndarray, edges: np.ndarray, qs) -> list[float]:
-    """Quantiles of binned data, linear inside the bin that holds each (error < one bin width).
+    """Quantiles of binned data (inverted-CDF definition), linear inside the bin that holds each: the error
+    against the exact inverted-CDF quantile is below one bin width.
 
     >>> hist_quantiles(np.array([0, 4, 0, 0]), np.array([0.0, 1, 2, 3, 4]), [0.5])
     [1.5]
@@ -64,8 +65,9 @@ def calibration_from_bins(n: np.ndarray, sums: np.ndarray, fine: np.ndarray, ent
     return {
         "ece_equal_width": round(ece_w, 12),
         "ece_equal_mass": round(_ece_mass(fine), 12),
-        "ece_equal_mass_method": f"15 equal-count groups of a {FINE_BINS}-bin confidence histogram, "
-                                 f"bin-centre confidence (error ≤ {0.5 / FINE_BINS:g})",
+        "ece_equal_mass_method": f"approximate: 15 groups of whole bins of a {FINE_BINS}-bin confidence histogram "
+                                 "(a bin is not split, so groups are only nearly equal in count), bin-centre "
+                                 "confidence; the equal-width ECE is exact",
         "top1_accuracy": float(corr.sum() / total),
         "mean_top1_prob": float(conf.sum() / total),
         "entropy_minus_nll_bits": gap,
