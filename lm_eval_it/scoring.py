@@ -31,12 +31,25 @@ import torch
 log = logging.getLogger(__name__)
 
 LOGIT_BUDGET = 1 << 25  # float32 logits held at once (128 MiB)
+LSE_BLOCK = 1 << 19  # CPU: floats per logsumexp call (2 MiB), so its passes over a row run in the L2 cache
 
 
-def token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Negative log-likelihood (nats) of ``targets`` under ``logits`` rows, in float32."""
+def token_nll(logits: torch.Tensor, targets: torch.Tensor, block: int | None = LSE_BLOCK) -> torch.Tensor:
+    """Negative log-likelihood (nats) of ``targets`` under ``logits`` rows, in float32.
+
+    On CPU the log-sum-exp runs over blocks of about ``block`` floats: the same
+    per-row reduction (bit for bit), but each block's max, exp and sum passes
+    read the cache instead of main memory.
+    """
     logits = logits.float()
-    return torch.logsumexp(logits, dim=-1) - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    rows = max(1, (block or 0) // max(1, logits.shape[-1]))
+    if block is None or logits.device.type != "cpu" or logits.shape[0] <= rows:
+        return torch.logsumexp(logits, dim=-1) - picked
+    lse = torch.empty(logits.shape[0], dtype=torch.float32)
+    for i in range(0, logits.shape[0], rows):
+        torch.logsumexp(logits[i : i + rows], dim=-1, out=lse[i : i + rows])
+    return lse - picked
 
 
 class Scorer:
