@@ -173,10 +173,8 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
 
 def after_scoring(docs: list[str], window: int) -> dict:
     """A whole run with 9 temperatures: seconds summarising (after the last batch) vs scoring."""
-    import yaml
-
     from lm_eval_it import runner
-    from lm_eval_it.config import load_config
+    from lm_eval_it.config import parse_config
 
     spent = {"summarize": 0.0}
     inner = runner.summarize_statistics
@@ -195,14 +193,13 @@ def after_scoring(docs: list[str], window: int) -> dict:
                "eval": {"window": window, "stride": window, "batch_size": 4, "device": "cpu",
                         "temperatures": [0.5, 0.7, 0.8, 0.9, 1.1, 1.3, 1.6, 2.0, 3.0]},
                "output": {"dir": tmp, "run_name": "sweep"}}
-        (Path(tmp) / "c.yaml").write_text(yaml.safe_dump(cfg))
         runner.summarize_statistics = timed
         try:
-            folder = runner.run(*load_config(Path(tmp) / "c.yaml"), show_progress=False)
+            folder = runner.run(parse_config(cfg), cfg, show_progress=False)
         finally:
             runner.summarize_statistics = inner
         res = json.loads((Path(folder) / "results.json").read_text())
-    timing = res["results"][0]["timing"] if "results" in res else next(iter(res["runs"]))["timing"]
+    timing = res["results"][0]["timing"]
     return {"scoring_seconds": timing["scoring_seconds"], "summarize_seconds": spent["summarize"],
             "after_scoring_seconds": timing["seconds"] - timing["scoring_seconds"],
             "summarize_share_of_scoring": spent["summarize"] / timing["scoring_seconds"]}

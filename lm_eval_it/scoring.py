@@ -55,8 +55,10 @@ def token_nll(logits: torch.Tensor, targets: torch.Tensor, block: int | None = L
 class Scorer:
     """Scores planned windows with one causal LM."""
 
-    def __init__(self, model, device: str, logit_budget: int = LOGIT_BUDGET, reference: "Scorer | None" = None):
+    def __init__(self, model, device: str, logit_budget: int = LOGIT_BUDGET, reference: "Scorer | None" = None,
+                 compile: bool = False):
         self.model = model
+        self.body = model.base_model
         self.device = device
         self.logit_budget = logit_budget
         self.reference = reference
@@ -65,11 +67,13 @@ class Scorer:
         text_cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         self.softcap = getattr(text_cfg, "final_logit_softcapping", None)
         self.split_head = self._probe()
+        if compile:  # after the probe, so its odd shape is not compiled; shapes vary, so compile them dynamic
+            self.body = torch.compile(model.base_model, dynamic=True)
 
     # ---------------------------------------------------------------- forward
 
     def _hidden(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        return self.body(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
 
     def _head_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         logits = self.head(hidden).float()
