@@ -219,14 +219,20 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     only = set(filter(None, args.only.split(",")))
-    want = lambda s: not only or s in only  # noqa: E731
+
+    def want(section: str) -> bool:  # also: write what is measured so far, so a long run is never lost
+        if args.out:
+            Path(args.out).write_text(json.dumps(res, indent=1))
+        return not only or section in only
+
+    res: dict = {}
     docs, w = texts(args.docs), args.window
     lm = load_model(ModelConfig(**SMOL), "cpu")
     seqs = sequences(lm, docs)
-    res: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+    res.update({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
                  "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "documents": len(docs),
                  "tokens": int(sum(len(s) - 1 for s in seqs)), "window": w,
-                 "load_average": os.getloadavg()}
+                 "load_average": os.getloadavg()})
     rate = matmul_rate()
     fpt = flops_per_token(lm.model.config, w, w)
     res["gemm_fp32_flops_s"] = rate
