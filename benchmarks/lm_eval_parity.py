@@ -25,6 +25,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from lm_eval_it.config import DatasetConfig, ModelConfig  # noqa: E402
 from lm_eval_it.data import load_documents  # noqa: E402
 from lm_eval_it.models import load_model  # noqa: E402
+from lm_eval_it.execute import score_sequences  # noqa: E402
 from lm_eval_it.scoring import Scorer  # noqa: E402
 from lm_eval_it.tokens import encode, resolve_prefix, with_prefix  # noqa: E402
 from lm_eval_it.windows import plan_windows  # noqa: E402
@@ -32,7 +33,8 @@ from lm_eval_it.windows import plan_windows  # noqa: E402
 WIKITEXT = Path(__file__).resolve().parents[2] / "shared/data/wikitext-2-raw/wiki.test.raw"
 
 
-def lm_eval_nll(model_dir, texts: list[str], window: int, batch_size: str) -> tuple[list[float], float]:
+def lm_eval_nll(model_dir, texts: list[str], window: int, batch_size: str, device: str = "cpu",
+                dtype: str = "float32") -> tuple[list[float], float]:
     """lm-eval's per-document NLL; ``model_dir`` is a local folder, or an already built ``HFLM``."""
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -46,12 +48,12 @@ def lm_eval_nll(model_dir, texts: list[str], window: int, batch_size: str) -> tu
             "metric_list:\n  - metric: bits_per_byte\n"
         )
         t0 = time.perf_counter()
-        model_kw = ({"model": "hf", "model_args": f"pretrained={model_dir},max_length={window},dtype=float32"}
+        model_kw = ({"model": "hf", "model_args": f"pretrained={model_dir},max_length={window},dtype={dtype}"}
                     if isinstance(model_dir, str) else {"model": model_dir})
         res = lm_eval.simple_evaluate(
             **model_kw,
             tasks=["parity_local"], task_manager=TaskManager(include_path=tmp),
-            batch_size=batch_size, log_samples=True, device="cpu",
+            batch_size=batch_size, log_samples=True, device=device,
         )
         seconds = time.perf_counter() - t0
     samples = sorted(res["samples"]["parity_local"], key=lambda s: s["doc_id"])
@@ -73,7 +75,7 @@ def main() -> None:
     prefix, _ = resolve_prefix(lm.tokenizer, "auto")
     seqs = [with_prefix(x, prefix) for x in encode(lm.tokenizer, texts)]
     t0 = time.perf_counter()
-    ours = Scorer(lm.model, "cpu").score(seqs, [plan_windows(len(s), args.window, args.window) for s in seqs], 4)
+    ours = score_sequences(Scorer(lm.model, "cpu"), seqs, [plan_windows(len(s), args.window, args.window) for s in seqs], 4)
     ours_s = time.perf_counter() - t0
     ref, ref_s = lm_eval_nll(model_dir, texts, args.window, args.batch_size)
     rows = []

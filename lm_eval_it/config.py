@@ -76,6 +76,7 @@ class ModelConfig(_Strict):
     quantize: Literal["none", "int8"] = "none"  # int8: torch dynamic quantisation of Linear layers but the head (CPU)
     compare_to: str | None = None  # name of a reference model: adds KL, top-1 agreement and Δp against it
     device_map: str | None = None  # e.g. "auto": accelerate spreads a model too big for one device
+    compile: bool = False  # torch.compile the model body (same numbers within 1e-6; see benchmarks/throughput.py)
 
     @field_validator("dtype", mode="before")
     @classmethod

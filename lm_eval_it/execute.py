@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -225,15 +225,22 @@ class Executor:
         t_tgt = to(torch.from_numpy(tgt))
         chunks = self.scorer.chunks(to(ids), None if mask is None else to(mask), to(torch.from_numpy(row_win)),
                                     to(torch.from_numpy(cols)), t_tgt)
-        pending = []  # nothing is added to a document until the whole batch has succeeded (OOM back-off)
+        # Every chunk's work is queued first (statistics' rows stay on the device, the logits are
+        # dropped); the host then waits once per batch, not once per chunk, and reduces.
+        queued = []
         for i0, i1, logits, ref, nll in chunks:
             w = row_win[i0:i1]
             seg = np.flatnonzero(np.r_[True, w[1:] != w[:-1]])
             chunk = Chunk(logits, t_tgt[i0:i1], nll, doc[i0:i1], position[i0:i1], cols[i0:i1] + 1, seg,
                           self._target_bytes(tgt[i0:i1], doc[i0:i1], position[i0:i1]), ref)
-            nll_host = nll.cpu().numpy()
+            rows = self._rows(chunk)
+            queued.append((i0, i1, replace(chunk, logits=None, reference=None), rows, w))
+        nll_all = torch.cat([q[2].nll for q in queued]).cpu().numpy() if queued else np.zeros(0, np.float32)
+        pending = []  # nothing is added to a document until the whole batch has succeeded (OOM back-off)
+        for i0, i1, chunk, rows, w in queued:
+            nll_host = nll_all[i0:i1]
             self._check_finite(nll_host, chunk, meta, w, "logits")
-            pending.append(self._collect(chunk, nll_host, w, meta, done))
+            pending.append(self._collect(chunk, rows, nll_host, w, meta, done))
         for update in pending:
             self._apply(*update)
         finished = []
@@ -256,22 +263,26 @@ class Executor:
                 out[first] = np.maximum(out[first] - excess[doc[first]], 0)
         return out
 
-    def _collect(self, chunk: Chunk, nll_host: np.ndarray, w: np.ndarray, meta, done) -> tuple:
-        """Reduce one chunk to per-segment sums, counts and extremes (not yet added to any document)."""
+    def _rows(self, chunk: Chunk) -> dict:
+        """Every statistic's per-row values for one chunk, on ``stat_threads`` intra-op threads."""
+        threads = torch.get_num_threads()
+        if self.stat_threads and self.stat_threads != threads:
+            torch.set_num_threads(self.stat_threads)  # many short kernels: extra threads only wait for each other
+        try:
+            return {stat.name: stat.rows(chunk) for stat in self.stats}
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+
+    def _collect(self, chunk: Chunk, stat_rows: dict, nll_host: np.ndarray, w: np.ndarray, meta, done) -> tuple:
+        """Reduce one chunk's statistic rows to per-segment sums, counts and extremes (not yet added to any document)."""
         seg = chunk.segments
         keep = np.array([int(d) not in done for d in chunk.doc[seg]])
         vec = np.zeros((len(seg), self.layout.size))
         counts, extremes, all_rows = [], [], {}
         bounds = list(seg) + [len(chunk.doc)]
-        threads = torch.get_num_threads()
-        if self.stat_threads and self.stat_threads != threads:
-            torch.set_num_threads(self.stat_threads)  # many short kernels: extra threads only wait for each other
-        try:
-            stat_rows = [(stat, stat.rows(chunk)) for stat in self.stats]
-        finally:
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
-        for stat, rows in stat_rows:
+        for stat in self.stats:
+            rows = stat_rows[stat.name]
             for f in stat.fields():
                 key = f"{stat.name}.{f.name}"
                 v = rows[f.name]

@@ -260,7 +260,7 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
                 return kept[mcfg.name]
             lm = load_model(mcfg, device)
             ck.model(lm.name, lm.fingerprint, getattr(lm, "tokenizer_fingerprint", None))
-            pair = (lm, Scorer(lm.model, device))
+            pair = (lm, Scorer(lm.model, device, compile=mcfg.compile))
             if mcfg.name in references:
                 kept[mcfg.name] = pair
             return pair
@@ -272,7 +272,7 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             if mcfg.compare_to:
                 ref_lm, ref_scorer = loaded(by_name[mcfg.compare_to])
                 check_same_vocab(scorer, ref_scorer, lm.tokenizer, ref_lm.tokenizer)
-                scorer = Scorer(lm.model, device, reference=ref_scorer)
+                scorer = Scorer(lm.model, device, reference=ref_scorer, compile=mcfg.compile)
                 ref_name = ref_lm.name
             tok_info = tokenizer_info(lm.tokenizer)
             models.append(_model_entry(lm, scorer, tok_info))

@@ -31,19 +31,34 @@ import torch
 log = logging.getLogger(__name__)
 
 LOGIT_BUDGET = 1 << 25  # float32 logits held at once (128 MiB)
+LSE_BLOCK = 1 << 19  # CPU: floats per logsumexp call (2 MiB), so its passes over a row run in the L2 cache
 
 
-def token_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Negative log-likelihood (nats) of ``targets`` under ``logits`` rows, in float32."""
+def token_nll(logits: torch.Tensor, targets: torch.Tensor, block: int | None = LSE_BLOCK) -> torch.Tensor:
+    """Negative log-likelihood (nats) of ``targets`` under ``logits`` rows, in float32.
+
+    On CPU the log-sum-exp runs over blocks of about ``block`` floats: the same
+    per-row reduction (bit for bit), but each block's max, exp and sum passes
+    read the cache instead of main memory.
+    """
     logits = logits.float()
-    return torch.logsumexp(logits, dim=-1) - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    rows = max(1, (block or 0) // max(1, logits.shape[-1]))
+    if block is None or logits.device.type != "cpu" or logits.shape[0] <= rows:
+        return torch.logsumexp(logits, dim=-1) - picked
+    lse = torch.empty(logits.shape[0], dtype=torch.float32)
+    for i in range(0, logits.shape[0], rows):
+        torch.logsumexp(logits[i : i + rows], dim=-1, out=lse[i : i + rows])
+    return lse - picked
 
 
 class Scorer:
     """Scores planned windows with one causal LM."""
 
-    def __init__(self, model, device: str, logit_budget: int = LOGIT_BUDGET, reference: "Scorer | None" = None):
+    def __init__(self, model, device: str, logit_budget: int = LOGIT_BUDGET, reference: "Scorer | None" = None,
+                 compile: bool = False):
         self.model = model
+        self.body = model.base_model
         self.device = device
         self.logit_budget = logit_budget
         self.reference = reference
@@ -52,11 +67,13 @@ class Scorer:
         text_cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         self.softcap = getattr(text_cfg, "final_logit_softcapping", None)
         self.split_head = self._probe()
+        if compile:  # after the probe, so its odd shape is not compiled; shapes vary, so compile them dynamic
+            self.body = torch.compile(model.base_model, dynamic=True)
 
     # ---------------------------------------------------------------- forward
 
     def _hidden(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        return self.body(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
 
     def _head_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         logits = self.head(hidden).float()

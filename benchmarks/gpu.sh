@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole GPU check (≤ 8 min on one H200), one JSON:
+#   fp32 per-document parity vs lm-eval on the GPU, bf16 tok/s + MFU + peak memory for
+#   SmolLM2-135M and Gemma-3-270M at window 2048 and 4096, lm-eval's peak memory.
+# Needs a CUDA torch, lm-eval and the Gemma GGUF (`make models`) in $PYTHON's environment.
+#   benchmarks/gpu.sh [--dry-run] [OUT.json]      (--dry-run: CPU, tiny random model, seconds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+DRY=()
+if [[ "${1:-}" == "--dry-run" ]]; then DRY=(--dry-run); shift; fi
+OUT=${1:-benchmarks/data/gpu.json}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if [[ ${#DRY[@]} -eq 0 ]]; then
+  "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device')"
+  "$PYTHON" -c "import lm_eval" || { echo "pip install lm-eval first" >&2; exit 1; }
+fi
+exec timeout 480 "$PYTHON" benchmarks/gpu_check.py "${DRY[@]}" --out "$OUT"
