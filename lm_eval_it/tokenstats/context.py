@@ -30,10 +30,13 @@ class ContextStats(Statistic):
         return [Sum("bins", (self.bins, 3), per_document=True)]
 
     def rows(self, chunk) -> dict:
-        b = torch.from_numpy(bin_index(np.minimum(chunk.context, self.edges[-1] - 1), self.edges))
-        out = torch.zeros(len(b), self.bins, 3, dtype=torch.float64)
-        vals = torch.stack([chunk.nll.detach().cpu().double(), torch.ones(len(b), dtype=torch.float64),
-                            torch.from_numpy(chunk.target_bytes.astype(np.float64))], dim=1)
+        """One-hot rows (bins × [nll, 1, bytes]), built on the scoring device (no host wait per chunk)."""
+        nll = chunk.nll.detach()
+        dev = nll.device
+        b = torch.from_numpy(bin_index(np.minimum(chunk.context, self.edges[-1] - 1), self.edges)).to(dev)
+        out = torch.zeros(len(b), self.bins, 3, dtype=nll.dtype, device=dev)
+        vals = torch.stack([nll, torch.ones_like(nll),
+                            torch.from_numpy(chunk.target_bytes.astype(np.float32)).to(dev)], dim=1)
         out.scatter_(1, b.view(-1, 1, 1).expand(-1, 1, 3), vals.unsqueeze(1))
         return {"bins": out}
 
