@@ -32,7 +32,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import os
 import re
@@ -47,7 +46,8 @@ from .tokens import encode, resolve_prefix, roundtrip_report, token_byte_lengths
 from .windows import plan_windows
 
 log = logging.getLogger(__name__)
-BLOCK = 256  # documents tokenised at once
+BLOCK = 256  # documents tokenised at once, at most
+BLOCK_CHARS = 1 << 18  # … and about this many characters (~64k tokens)
 HEAD_CHARS = 200
 _WS = re.compile(r"\s+")
 
@@ -158,9 +158,17 @@ class Prepared:
         return np.concatenate([np.array([pid], np.int32), ids]) if a == 0 else ids
 
 
-def _blocks(texts, size: int = BLOCK):
-    it = iter(texts)
-    while block := list(itertools.islice(it, size)):
+def _blocks(texts, size: int = BLOCK, chars: int = BLOCK_CHARS):
+    """Documents in blocks of at most ``size`` documents and about ``chars`` characters (the tokenizer's
+    per-token objects for one block are the transient peak of prepare, so a block is bounded by text)."""
+    block, n = [], 0
+    for text in texts:
+        block.append(text)
+        n += len(text)
+        if len(block) >= size or n >= chars:
+            yield block
+            block, n = [], 0
+    if block:
         yield block
 
 

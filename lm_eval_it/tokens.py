@@ -64,44 +64,10 @@ def encode(tokenizer, texts: list[str]) -> list[list[int]]:
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)  # silence "sequence longer than max length": we window it
     try:
-        return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        return [list(ids) for ids in tokenizer(texts, add_special_tokens=False, return_attention_mask=False,
+                                                     return_token_type_ids=False)["input_ids"]]
     finally:
         tf_logger.setLevel(level)
-
-
-def encode_cached(tokenizer, texts: list[str], key: str) -> list[list[int]]:
-    """:func:`encode`, cached on disk under ``key`` (tokenizer and dataset fingerprints).
-
-    The cache lives in ``$LM_EVAL_IT_CACHE/tokens``; a run of the same tokenizer on the
-    same documents tokenizes once.
-    """
-    import hashlib
-    import os
-
-    import numpy as np
-
-    from .models import cache_root
-
-    path = cache_root() / "tokens" / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".npz")
-    if path.is_file():
-        try:
-            with np.load(path) as z:
-                flat, bounds = z["ids"], z["bounds"]
-            if len(bounds) == len(texts) + 1:
-                return [flat[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:])]
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache entry is rebuilt below
-    ids = encode(tokenizer, texts)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        bounds = np.cumsum([0] + [len(x) for x in ids])
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, ids=np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(bounds[-1])),
-                 bounds=bounds)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # caching is an optimisation only
-    return ids
 
 
 def with_prefix(ids: list[int], prefix_id: int | None) -> list[int]:

@@ -55,12 +55,19 @@ def test_folder_fingerprint_changes_with_content(tmp_path):
 
 
 def test_token_cache_tokenizes_once(tmp_path, monkeypatch, tiny):
+    from types import SimpleNamespace
+
+    from lm_eval_it import prepare as prep
+
     _, tok = tiny
-    monkeypatch.setenv("LM_EVAL_IT_CACHE", str(tmp_path))
+    ev = SimpleNamespace(prefix="auto", window=16, stride=16, window_unit="tokens", strict_window=False)
     texts = ["hello world", "second text\r\n"]
-    first = tokens.encode_cached(tok, texts, "tok:data")
+    first = prep.prepare(tok, texts, "d", "tok:data", tmp_path, ev, 512, "m")
+    ids = [first.store.read(d, 0, first.store.length(d)).tolist() for d in range(2)]
+    assert ids == tokens.encode(tok, texts)
     calls = []
-    monkeypatch.setattr(tokens, "encode", lambda *a: calls.append(1) or [])
-    assert tokens.encode_cached(tok, texts, "tok:data") == first  # from the cache
-    assert calls == []
-    assert tokens.encode_cached(tok, texts, "tok:other") == [] and calls == [1]
+    monkeypatch.setattr(prep, "encode", lambda *a: calls.append(1) or [[] for _ in a[1]])
+    again = prep.prepare(tok, texts, "d", "tok:data", tmp_path, ev, 512, "m")  # from the cache
+    assert [again.store.read(d, 0, again.store.length(d)).tolist() for d in range(2)] == ids and calls == []
+    prep.prepare(tok, texts, "d", "tok:other", tmp_path, ev, 512, "m")
+    assert calls == [1]
