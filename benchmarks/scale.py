@@ -177,6 +177,7 @@ def measured_run(cfg: Path, cache: Path | None, kill_after_docs: int | None = No
                best_T=(r.get("temperature") or {}).get("best_T"))
     out["scoring_us_per_token"] = 1e6 * out["scoring_s"] / out["tokens"]
     out["wall_us_per_token"] = 1e6 * wall / out["tokens"]
+    out["cpu_us_per_token"] = 1e6 * out["cpu_s"] / out["tokens"]  # user + system, all threads
     return out
 
 
@@ -201,12 +202,12 @@ def _kill_when(proc: subprocess.Popen, results: Path, docs: int) -> dict | None:
 # ---------------------------------------------------------------------- parts
 
 
-def part_memory(work: Path, model: Path, corpus: Corpus, sizes: list[int], batch: int) -> dict:
+def part_memory(work: Path, model: Path, corpus: Corpus, sizes: list[int], batch: int, temps: list[float]) -> dict:
     runs = {}
     for n in sizes:
         path = work / f"corpus_{n}.jsonl"
         info = corpus.write(path, n)
-        cfg = tiny_config(work, model, path, f"mem_{n}", TEMPS4, batch)
+        cfg = tiny_config(work, model, path, f"mem_{n}", temps, batch)
         cache = work / f"cache_{n}"
         r = measured_run(cfg, cache)
         shutil.rmtree(cache, ignore_errors=True)
@@ -216,16 +217,16 @@ def part_memory(work: Path, model: Path, corpus: Corpus, sizes: list[int], batch
     a, b = runs[str(sizes[0])], runs[str(sizes[-1])]
     per = (b["peak_rss_bytes"] - a["peak_rss_bytes"]) / (b["tokens"] - a["tokens"])
     print(f"  → {per:.1f} bytes per extra scored token (target ≤ 64)", flush=True)
-    return {"window": 256, "stride": 128, "temperatures": TEMPS4, "runs": runs,
+    return {"window": 256, "stride": 128, "temperatures": temps, "runs": runs,
             "bytes_per_extra_token": per, "target_bytes_per_token": 64, "pass": per <= 64}
 
 
 def part_time(work: Path, model: Path, corpus: Corpus, sizes: list[int], batch: int, sweep_max: int,
-              reuse: dict) -> dict:
+              reuse: dict, sweep: list[float]) -> dict:
     runs = {}
     for n in sizes:
-        temps = TEMPS4 if n <= sweep_max else []
-        if temps and str(n) in reuse:
+        temps = sweep if n <= sweep_max else []
+        if str(n) in reuse and reuse[str(n)].get("temperatures", temps) == temps:
             runs[str(n)] = {**reuse[str(n)], "temperatures": temps, "reused_from": "memory"}
         else:
             path = work / f"corpus_{n}.jsonl"
@@ -241,7 +242,7 @@ def part_time(work: Path, model: Path, corpus: Corpus, sizes: list[int], batch: 
               f"{r['wall_us_per_token']:.1f} µs/token whole run, peak RSS {r['peak_rss_bytes'] / MB:.1f} MiB"
               f"{'' if temps else ' (sweep off)'}", flush=True)
     out = {"window": 256, "stride": 128, "runs": runs}
-    for kind in ("scoring_us_per_token", "wall_us_per_token"):
+    for kind in ("scoring_us_per_token", "wall_us_per_token", "cpu_us_per_token"):
         same = [r[kind] for r in runs.values() if r["temperatures"] == runs[str(sizes[0])]["temperatures"]]
         if len(same) > 1:
             out[f"{kind}_spread"] = max(same) / min(same) - 1
@@ -253,7 +254,7 @@ def part_disk(work: Path, model: Path, corpus: Corpus, batch: int) -> dict:
     path = work / "corpus_disk.jsonl"
     corpus.write(path, 40 * DOC_TOKENS)
     out = {}
-    for name, temps in (("sweep_4T", TEMPS4), ("no_sweep", [])):
+    for name, temps in (("no_sweep", []), ("sweep_4T", TEMPS4)):
         cfg = tiny_config(work, model, path, f"disk_{name}", temps, batch)
         cache = work / f"cache_disk_{name}"
         r = measured_run(cfg, cache, kill_after_docs=10, checkpoint_dir=work / "results" / f"disk_{name}")
@@ -291,10 +292,15 @@ def main() -> None:
     ap.add_argument("--sweep-max", type=float, default=1e7,
                     help="time runs above this many tokens run without the temperature sweep")
     ap.add_argument("--time-sizes", default=None, help="comma-separated token counts (default 1e5,1e6,1e7)")
+    ap.add_argument("--memory-sizes", default=None, help="two comma-separated token counts (default 1e5,8e5)")
+    ap.add_argument("--temperatures", default=",".join(map(str, TEMPS4)),
+                    help="the sweep of the memory and time runs ('' = off)")
     ap.add_argument("--work", default=None, help="working folder (default: a temporary one, removed)")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
-    mem_sizes = [20_000, 60_000] if args.quick else [100_000, 800_000]
+    mem_sizes = ([int(float(x)) for x in args.memory_sizes.split(",")] if args.memory_sizes else
+                 [20_000, 60_000] if args.quick else [100_000, 800_000])
+    temps = [float(x) for x in args.temperatures.split(",") if x]
     time_sizes = ([int(float(x)) for x in args.time_sizes.split(",")] if args.time_sizes else
                   [20_000, 60_000] if args.quick else [100_000, 1_000_000, 10_000_000])
     work = Path(args.work or tempfile.mkdtemp(prefix="lm_eval_it_scale_"))
@@ -312,11 +318,13 @@ def main() -> None:
             corpus = Corpus(model)
         if "memory" in parts:
             print("memory", flush=True)
-            result["memory"] = part_memory(work, model, corpus, mem_sizes, args.batch_size)
+            result["memory"] = part_memory(work, model, corpus, mem_sizes, args.batch_size, temps)
         if "time" in parts:
             print("time", flush=True)
-            reuse = result.get("memory", {}).get("runs", {}) if "memory" in parts else {}
-            result["time"] = part_time(work, model, corpus, time_sizes, args.batch_size, int(args.sweep_max), reuse)
+            mem = result.get("memory", {}) if "memory" in parts else {}
+            reuse = {k: {**v, "temperatures": mem["temperatures"]} for k, v in mem.get("runs", {}).items()}
+            result["time"] = part_time(work, model, corpus, time_sizes, args.batch_size, int(args.sweep_max), reuse,
+                                       temps)
         if "disk" in parts:
             print("disk", flush=True)
             result["disk"] = part_disk(work, model, corpus, args.batch_size)
