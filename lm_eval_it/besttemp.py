@@ -9,6 +9,8 @@ temperatures, the exact total NLL and its first and second derivatives in
    (:data:`SEARCH_RANGE`); a slope that never changes sign there means the best
    T lies beyond the range, and it is reported as "beyond T = …", never as a
    number.
+   Around the sweep, fill points keep neighbours within a factor 1.2 (:func:`search_temperatures`);
+   each search temperature costs an exponential pass over the vocabulary, like a swept T.
 2. Inside the bracket the quintic Hermite polynomial through the values, slopes
    and curvatures at both ends is minimised. Its distance from the cubic
    Hermite minimiser (values and slopes only) is reported as the error estimate.
@@ -33,15 +35,32 @@ import math
 import numpy as np
 
 SEARCH_RANGE = (1e-3, 1e3)
-# extra temperatures the sweep evaluates (NLL, slope, curvature only) to bracket the minimum
-SEARCH_TEMPERATURES = (1e-3, 1e-2, 0.1, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0,
-                       2.5, 3.0, 4.0, 10.0, 100.0, 1e3)
+# extra temperatures the sweep evaluates (NLL, slope, curvature only): decades that bracket a minimum
+# anywhere in the range, and a fine grid around T = 1 used only where the sweep leaves a gap
+DECADES = (1e-3, 1e-2, 0.1, 10.0, 100.0, 1e3)
+FILL_RATIO = 1.2  # inside [min(sweep, 0.5), max(sweep, 2)] neighbouring points are at most this factor apart
 EXACT_RTOL = 1e-6
 
 
 def search_temperatures(swept: list[float]) -> list[float]:
-    """The search temperatures not already in the sweep (within 1e-9 relative)."""
-    return [t for t in SEARCH_TEMPERATURES if not any(abs(t - s) <= 1e-9 * s for s in swept)]
+    """The search temperatures a sweep adds: the decades that it does not hold, and geometric fill
+    points so that neighbouring temperatures in ``[min(sweep, 0.5), max(sweep, 2)]`` are at most
+    :data:`FILL_RATIO` apart (the interpolation between them is then within 1e-4 of the minimiser).
+
+    >>> search_temperatures([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.5, 1.7, 2.0])
+    [0.001, 0.01, 0.1, 10.0, 100.0, 1000.0]
+    >>> search_temperatures([1.0])[3:]
+    [0.5, 0.5946, 0.7071, 0.8409, 1.189, 1.414, 1.682, 2.0, 10.0, 100.0, 1000.0]
+    """
+    swept = sorted(set(swept))
+    near = lambda t, r: any(max(t, x) / min(t, x) <= r for x in swept)  # noqa: E731
+    pts = sorted(set(swept) | {t for t in (0.5, 2.0) if not near(t, FILL_RATIO)})
+    extra = [t for t in pts if t not in swept]
+    for a, b in zip(pts, pts[1:]):
+        k = math.ceil(math.log(b / a) / math.log(FILL_RATIO) - 1e-9) - 1
+        extra += [float(f"{a * (b / a) ** (i / (k + 1)):.4g}") for i in range(1, k + 1)]
+    extra += [t for t in DECADES if not near(t, 1 + 1e-9)]
+    return sorted(set(extra))
 
 
 def _hermite(a: float, b: float, fa, ga, ha, fb, gb, hb, order: int) -> np.polynomial.Polynomial:
@@ -134,8 +153,8 @@ def label(best: dict) -> str:
         return f"exact: bracketed in [{lo:.9g}, {hi:.9g}] and converged"
     if best["method"] == "at_point":
         return "exact: the slope is 0 at a searched temperature"
-    return (f"interpolated (quintic Hermite between T = {lo:g} and {hi:g}), "
-            f"estimated error ±{best['error_estimate_temperature']:.1g}")
+    return (f"interpolated: the minimum lies between T = {lo:g} and {hi:g} (quintic Hermite there; "
+            f"estimated error ±{best['error_estimate_temperature']:.1g}, not a bound)")
 
 
 def is_finite_number(x) -> bool:

@@ -27,6 +27,7 @@ import base64
 import hashlib
 import json
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -68,21 +69,24 @@ def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 def _pack(a: np.ndarray) -> list:
     a = np.ascontiguousarray(a)
-    return [str(a.dtype), list(a.shape), base64.b64encode(a.tobytes()).decode()]
+    return [str(a.dtype), list(a.shape), base64.b64encode(zlib.compress(a.tobytes(), 6)).decode()]
 
 
 def _unpack(x: list) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(x[2]), dtype=x[0]).reshape(x[1]).copy()
+    return np.frombuffer(zlib.decompress(base64.b64decode(x[2])), dtype=x[0]).reshape(x[1]).copy()
 
 
 def _pack_counts(c: np.ndarray) -> list:
+    """A histogram as (index, count) pairs of its non-zero bins, in the narrowest integer types."""
     nz = np.flatnonzero(c)
-    return [list(c.shape), _pack(nz.astype(np.int32)), _pack(c.ravel()[nz].astype(np.int64))]
+    idx = nz.astype(np.uint16 if c.size <= 1 << 16 else np.uint32)
+    vals = c.ravel()[nz]
+    return [list(c.shape), _pack(idx), _pack(vals.astype(np.uint32 if vals.max(initial=0) < 1 << 32 else np.int64))]
 
 
 def _unpack_counts(x: list) -> np.ndarray:
     out = np.zeros(int(np.prod(x[0], dtype=np.int64)), np.int64)
-    out[_unpack(x[1])] = _unpack(x[2])
+    out[_unpack(x[1]).astype(np.int64)] = _unpack(x[2])
     return out.reshape(x[0])
 
 

@@ -111,7 +111,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     shard = None
     if ctx.active:
         # rank 0 alone reads the checkpoints, before any rank writes, so every rank skips the same documents
-        ids_done = broadcast(ctx, sorted(done))
+        ids_done = set(broadcast(ctx, sorted(done)))
         todo = [i for i, b in enumerate(ex.batches) if not all(int(d) in ids_done for d in prepared.plan[b, 0])]
         weights = [int(prepared.plan[ex.batches[i], 3].sum()) for i in todo]
         shard = [todo[j] for j in assign(weights, ctx.world)[ctx.rank]]
@@ -120,6 +120,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     for r in done.values():
         if r is not None:
             red.add(r)
+    done = set(done)  # only the ids from here on: the decoded documents are folded into the reduction
     writer = None
     if cfg.output.per_token and folder is not None and ctx.main:
         writer = PerTokenWriter(folder / f"per_token-{lm.name}-{docs.name}".replace("/", "_"), cfg.eval.temperatures)
@@ -136,7 +137,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         bar.set_postfix_str(f"docs {min(finished[0], n_docs)}/{n_docs}" if not ctx.active else "", refresh=False)
         bar.update(tokens * ctx.world)
 
-    for result in ex.run(set(done), shard, progress=progress, empty=ctx.main):
+    for result in ex.run(done, shard, progress=progress, empty=ctx.main):
         if ck is not None:
             ck.record(lm.name, docs.name, result)
         red.add(result)

@@ -49,7 +49,7 @@ class Reduction:
         d = r.doc
         for key in self.layout.per_document:
             sl, shape = self.layout.sums[key]
-            self.doc_arrays[key][d] = r.sums[sl].reshape(shape)
+            self.doc_arrays[key][d] = r.sums[sl].reshape(shape).copy()  # not a view of the whole vector
         self.rows[d] = {"index": d, "nll": r.nll, "tokens": r.tokens, "bytes": int(self.p.bytes[d]),
                         "words": int(self.p.words[d]), "chars": int(self.p.chars[d]), **r.extra}
 

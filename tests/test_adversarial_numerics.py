@@ -454,10 +454,10 @@ def _lm_points(seed, T0, scale, n=200, V=120):
 
 @pytest.mark.parametrize("seed,T0,scale", [(0, 0.37, 3.0), (1, 1.05, 2.0), (2, 2.5, 1.0), (3, 6.0, 0.5)])
 def test_best_temperature_label_and_error_estimate_are_true(seed, T0, scale):
-    from lm_eval_it.besttemp import SEARCH_TEMPERATURES, best_from_points, refinement_points
+    from lm_eval_it.besttemp import best_from_points, refinement_points, search_temperatures
 
     at, t_true = _lm_points(seed, T0, scale)
-    temps = sorted(set(SEARCH_TEMPERATURES) | {1.0})
+    temps = sorted(set(search_temperatures([1.0])) | {1.0})
     betas = [1 / t for t in temps]
     pts = [at(b) for b in betas]
     r = best_from_points(betas, *zip(*pts))
