@@ -38,7 +38,7 @@ import math
 import numpy as np
 
 from .metrics import Totals, summarize
-from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED, metric_intervals, paired_delta, resample_weights
+from .stats import MIN_DOCUMENTS, DEFAULT_RESAMPLES, DEFAULT_SEED, metric_intervals, paired_delta, resample_weights
 
 LN2 = math.log(2.0)
 FIELDS = ("nll", "tokens", "bytes", "words", "chars")
@@ -151,6 +151,8 @@ def compare_groups(rows_a: list[dict], rows_b: list[dict], resamples: int = DEFA
         s_macro = ((na / ba - nb / bb) / LN2).mean(axis=0)
         for out, s in ((micro, s_micro), (macro, s_macro)):
             out["low"], out["high"] = _interval(s, level)
+    few = len(rows_a) < MIN_DOCUMENTS  # as for the whole dataset: too few documents to call a difference
     for out in (micro, macro):
-        out["significant"] = None if out["low"] is None else bool(out["low"] > 0 or out["high"] < 0)
+        out["significant"] = None if out["low"] is None or few else bool(out["low"] > 0 or out["high"] < 0)
+        out["few_documents"] = few
     return {"groups": per, "micro": micro, "macro": macro, "resamples": resamples, "seed": seed, "level": level}

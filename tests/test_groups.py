@@ -74,7 +74,10 @@ def test_compare_hand_computed_and_sorted_by_delta():
     assert c["macro"]["delta"] == pytest.approx((-0.2 + 0.0 + 0.5) / 3)
     # identical per-document ratios within each group: no resampling variation at all
     assert c["macro"]["low"] == pytest.approx(0.1) and c["macro"]["high"] == pytest.approx(0.1)
-    assert c["macro"]["significant"] is True
+    # 5 documents: too few to call a difference significant (as for a whole dataset), whatever the interval
+    assert c["macro"]["significant"] is None and c["macro"]["few_documents"]
+    c10 = compare_groups(a + a, b + b, resamples=200, seed=2)
+    assert c10["macro"]["significant"] is True and not c10["macro"]["few_documents"]
 
 
 def test_compare_matches_paired_delta_and_brute_force():
