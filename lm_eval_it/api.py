@@ -89,32 +89,39 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
     if data and "path" in data and "name" not in data and texts is None:
         DatasetConfig(**data)  # fail early, with the config's message, on a bad entry
     cfg = parse_config(raw, source="evaluate()")
+    if not live and texts is not None:  # a path and in-memory texts: load it, then score as a live model
+        from .models import load_model, resolve_device
+
+        lm = load_model(cfg.models[0], resolve_device(cfg.eval.device))
+        return _evaluate_live(lm.model, lm.tokenizer, texts, cfg, raw, name or lm.name, output_dir, progress)
     if not live:
         from .runner import run
 
-        folder = run(cfg, raw, show_progress=progress) if output_dir else _run_quiet(cfg, raw, progress)
-        return _rows(folder)
+        if output_dir:
+            return _rows(run(cfg, raw, show_progress=progress), keep=True)
+        return _run_quiet(cfg, raw, progress)
     return _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress)
 
 
 def _run_quiet(cfg, raw, progress):
+    """A run into a temporary folder that is removed afterwards: nothing printed, nothing left behind."""
     import contextlib
     import io
     import tempfile
 
     from .runner import run
 
-    tmp = tempfile.mkdtemp(prefix="lm_eval_it-")
-    cfg.output.dir = tmp
-    with contextlib.redirect_stdout(io.StringIO()):
-        return run(cfg, raw, show_progress=progress)
+    with tempfile.TemporaryDirectory(prefix="lm_eval_it-") as tmp:
+        cfg.output.dir = tmp
+        with contextlib.redirect_stdout(io.StringIO()):
+            return _rows(run(cfg, raw, show_progress=progress), keep=False)
 
 
-def _rows(folder: Path):
+def _rows(folder: Path, keep: bool):
     import json
 
     res = json.loads((Path(folder) / "results.json").read_text())
-    rows = [EvalResult.from_row(r, Path(folder)) for r in res["results"]]
+    rows = [EvalResult.from_row(r, Path(folder) if keep else None) for r in res["results"]]
     return rows[0] if len(rows) == 1 else rows
 
 

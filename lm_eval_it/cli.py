@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "context":
             context_protocol(raw)
         cfg = finish_config(raw, args.config)
+        if args.command == "context":  # its own run name, so `compare NAME` finds the plain run
+            cfg.output.run_name = f"{cfg.output.run_name}-context"
         _quiet_libraries()
         if not getattr(args, "json", False):
             run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
@@ -202,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         folder = getattr(e, "folder", None)
         if folder is not None and getattr(e, "documents", 0):
             cmd = resume_command(argv, folder)
-            print(f"interrupted: {e.documents} documents are checkpointed in {folder}; resume with: {cmd}",
+            print(f"\ninterrupted: {e.documents} documents are checkpointed in {folder}; resume with: {cmd}",
                   file=sys.stderr)
         else:
-            print("interrupted before any document was finished; no results were written", file=sys.stderr)
+            print("\ninterrupted before any document was finished; no results were written", file=sys.stderr)
         return 130
 
 

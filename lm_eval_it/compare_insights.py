@@ -69,7 +69,10 @@ def gain_text(g: dict | None) -> str:
     if not g:
         return "–"
     iv = g.get("interval")
-    return f"{g['gain']:+.4f}" + (f" [{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else "")
+    ranges = ""
+    if g.get("lo_range") and g.get("hi_range") and g["hi_range"][1] < 1023:  # a window under 1024: say which bins
+        ranges = f" ({g['lo_range'][0]}–{g['lo_range'][1]} → {g['hi_range'][0]}–{g['hi_range'][1]})"
+    return f"{g['gain']:+.4f}" + (f" [{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else "") + ranges
 
 
 GROUP_HEADERS = ["group", "docs", "bits/byte", "baseline bits/byte", "Δ bits/byte", "Δ 95% CI", "significant"]

@@ -179,7 +179,8 @@ def _text_glob(cfg: DatasetConfig) -> tuple[list[str], list[str], list[str]]:
 def _local(cfg: DatasetConfig) -> tuple[list[str], list[str] | None]:
     path = Path(cfg.path).expanduser()
     if not path.is_file():
-        raise UserError(f"datasets[{cfg.name}].path: file {str(path)!r} does not exist")
+        hint = "; `make domains` writes it" if path.name == "domains.jsonl" else ""
+        raise UserError(f"datasets[{cfg.name}].path: file {str(path)!r} does not exist{hint}")
     if cfg.format == "text":
         return split_documents(read_text(path, cfg.encoding_errors), cfg.doc_regex), None
     if cfg.format == "jsonl":

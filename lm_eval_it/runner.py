@@ -201,6 +201,7 @@ def summarize_statistics(stats, red: Reduction, metrics: dict, cfg: RunConfig, e
                 context["per_document"][key.split(".", 1)[1]] = red.per_doc_arrays(key, per_doc_rows)
         if isinstance(stat, TemperatureStats) and cfg.eval.best_temperature == "exact":
             context["refined"] = refine_best_temperature(stat, totals, ex, ctx)
+            context["refine_passes"] = -(-len(context["refined"]) // 3)  # up to three temperatures a pass
         summary = stat.summarize(totals, context)
         if summary is not None:
             out[stat.name] = summary

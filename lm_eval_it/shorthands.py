@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from .config import BUILTIN_DATASETS, default_model_name, load_raw
@@ -86,6 +87,8 @@ def _data_entry(spec: str) -> dict:
         return {"path": spec}
     if spec in BUILTIN_DATASETS:
         return {"builtin": spec}
+    if spec.startswith((".", "/", "~")) or re.search(r"\.(txt|raw|md|jsonl|json|parquet|csv|gz)$", spec):
+        raise UserError(f"--data: file {spec!r} does not exist")
     return {"hub": spec}
 
 

@@ -62,3 +62,18 @@ def test_evaluate_needs_exactly_one_source(tiny):
     model, tok = tiny
     with pytest.raises(ValueError, match="exactly one"):
         evaluate(model=model, tokenizer=tok)
+
+
+def test_evaluate_a_path_on_texts_scores_those_texts_and_leaves_nothing(tmp_path, tiny_model_dir, tiny, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    model, tok = tiny
+    texts = ["The quick brown fox.", "Second text, a little longer than the first."]
+    by_path = evaluate(model=str(tiny_model_dir), texts=texts, window=16, device="cpu")
+    live = evaluate(model=model, tokenizer=tok, texts=texts, window=16, device="cpu")
+    assert len(by_path.per_document) == 2  # the texts given, not a default dataset
+    assert [d["nll"] for d in by_path.per_document] == [d["nll"] for d in live.per_document]
+    on_data = evaluate(model=str(tiny_model_dir), dataset={"builtin": "pydoc_topics", "limit": 1}, window=16,
+                       device="cpu")
+    assert on_data.folder is None and list(tmp_path.iterdir()) == []  # nothing written or left behind

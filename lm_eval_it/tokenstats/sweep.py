@@ -155,6 +155,7 @@ class TemperatureStats(Statistic):
                                      totals["confidence_fine"][k], float(totals["entropy"][k]),
                                      float(totals["nll"][k]), n) for k in range(len(temps))]
         best = self.best(totals, context.get("refined"))
+        best["passes"] = context.get("refine_passes", 0)
         return {"temperatures": list(temps), "tokens": n, "bytes": n_bytes, "per_temperature": per_t,
                 "best": self._best_block(best, cal, n, n_bytes),
                 "calibration_T1": cal[temps.index(1.0)] if 1.0 in temps else None}
