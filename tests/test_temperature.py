@@ -136,7 +136,8 @@ def test_sweep_end_to_end(tmp_path, tiny_model_dir):
     assert sum(sw["per_temperature"][0]["entropy_histogram"]["counts"]) == row["metrics"]["tokens"]
     for name in ("temperature_curves.png", "reliability.png", "entropy_histogram.png"):
         assert (folder / name).read_bytes()[:4] == b"\x89PNG"
-    assert (folder / "report.html").read_text().count("data:image/png;base64,") == 3
+    # the three sweep plots, and the NLL-by-context-length plot every run now has
+    assert (folder / "report.html").read_text().count("data:image/png;base64,") == 4
     import pyarrow.parquet as pq
 
     (shard_dir,) = folder.glob("per_token-*")
