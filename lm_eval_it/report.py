@@ -184,8 +184,10 @@ def sweep_markdown(rows: list[dict]) -> str:
         best_t = f"{b['temperature']:.4f}" if b["temperature"] is not None else "n/a"
         out += ["", f"Best T = {best_t} ({b.get('label', 'grid')}): "
                 f"NLL {b['nll_bits_per_token']:.4f} bits/token, {b['nll_bits_per_byte']:.4f} bits/byte."]
-        for name, cal in (("T = 1", c1), (f"T = {b.get('calibration_at_temperature', 'best'):g} (swept T nearest "
-                                                  "the best)", b["calibration"])):
+        near = b.get("calibration_at_temperature")
+        pairs = [("T = 1", c1)] + ([] if near == 1.0 and c1 else
+                                   [(f"T = {near:g} (swept T nearest the best)" if near else "best T", b["calibration"])])
+        for name, cal in pairs:
             if cal:
                 out.append(f"Calibration at {name}: ECE {cal['ece_equal_width']:.4f} (15 equal-width bins), "
                            f"{cal['ece_equal_mass']:.4f} (equal-mass); top-1 accuracy {cal['top1_accuracy']:.4f} vs "
@@ -228,8 +230,10 @@ def _sweep_rows(sw: dict) -> list[list[str]]:
 def _calibration_rows(sw: dict) -> dict:
     rows = []
     near = sw["best"].get("calibration_at_temperature")
-    for name, cal in (("T = 1", sw["calibration_T1"]), (f"T = {near:g} (swept T nearest the best)" if near else
-                                                        "best T", sw["best"].get("calibration"))):
+    pairs = [("T = 1", sw["calibration_T1"])]
+    if not (near == 1.0 and sw["calibration_T1"]):  # the same T twice would be the same row twice
+        pairs.append((f"T = {near:g} (swept T nearest the best)" if near else "best T", sw["best"].get("calibration")))
+    for name, cal in pairs:
         if cal:
             rows.append([name, _num(cal["ece_equal_width"]), _num(cal["ece_equal_mass"]), _num(cal["top1_accuracy"]),
                          _num(cal["mean_top1_prob"]), _num(cal["entropy_minus_nll_bits"], "+.4f"), cal["direction"]])
