@@ -39,7 +39,7 @@ def test_wikitext2_local_copy_gives_the_62_articles_of_the_documents_config():
     assert len(docs.texts) == 62
     assert docs.texts == reference.texts and docs.fingerprint == reference.fingerprint
     assert docs.texts[0].startswith(" = Robert Boulter = \r\n") and docs.texts[1].startswith(" = Du Fu = \r\n")
-    assert docs.source["builtin"] == "wikitext2" and docs.source["path"] == str(WIKITEXT)
+    assert docs.source["builtin"] == "wikitext2" and docs.source["path"] == str(WIKITEXT.resolve())  # recorded resolved
 
 
 @needs_wikitext
