@@ -155,7 +155,3 @@ def label(best: dict) -> str:
         return "exact: the slope is 0 at a searched temperature"
     return (f"interpolated: the minimum lies between T = {lo:g} and {hi:g} (quintic Hermite there; "
             f"estimated error ±{best['error_estimate_temperature']:.1g}, not a bound)")
-
-
-def is_finite_number(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

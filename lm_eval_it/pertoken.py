@@ -15,10 +15,11 @@ Example::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .io import atomic_write_bytes
 
 SHARD_ROWS = 1 << 20
 
@@ -62,11 +63,9 @@ class PerTokenWriter:
         import pyarrow.parquet as pq
 
         table = pa.table({k: np.concatenate(v) for k, v in self.parts.items()})
-        path = self.folder / f"part-{self.shards:05d}.parquet"
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        buf = pa.BufferOutputStream()
+        pq.write_table(table, buf)
+        atomic_write_bytes(self.folder / f"part-{self.shards:05d}.parquet", buf.getvalue().to_pybytes())
         self.total += self.rows
         self.shards += 1
         self.parts, self.rows = {}, 0
@@ -75,8 +74,3 @@ class PerTokenWriter:
         self.flush()
         return {"folder": self.folder.name, "shards": self.shards, "rows": self.total}
 
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
