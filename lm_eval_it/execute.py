@@ -8,10 +8,10 @@ bookkeeping of which targets of a document are covered.
 
 Each chunk of scored positions goes to every statistic once; their per-row
 values are reduced straight away into the document's accumulators (exact sums,
-counts, extremes). A document's per-token NLLs are held only while it is being
-scored (they give its NLL summed in text order, and per-document statistics
-such as Min-K%); when its last window is done it becomes a
-:class:`DocResult` of a few numbers and the per-token arrays are dropped.
+counts, extremes: :mod:`lm_eval_it.accumulate`). A document's per-token NLLs are
+held only while it is being scored (they give its NLL summed in text order, and
+per-document statistics such as Min-K%); when its last window is done it
+becomes a :class:`DocResult` of a few numbers and the per-token arrays are dropped.
 
 Example::
 
@@ -24,43 +24,18 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
+from .accumulate import Accumulator, DocResult
 from .errors import UserError
 from .prepare import Prepared
-from .tokenstats.base import Chunk, Count, ExactSum, Extreme, Layout, Statistic, Sum
+from .tokenstats.base import Chunk, Layout, Statistic
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DocResult:
-    """One document's sufficient statistics (a few KB at most, never per-token arrays)."""
-
-    doc: int
-    nll: float
-    tokens: int
-    sums: np.ndarray  # float64, the layout's Sum fields
-    counts: dict[str, np.ndarray]
-    extremes: dict[str, np.ndarray]  # name -> (2, *shape): min, max
-    extra: dict[str, float] = field(default_factory=dict)
-    token_nll: np.ndarray | None = None  # only with Executor(keep_tokens=True): small inputs, tests
-
-
-@dataclass
-class _Open:
-    """A document being scored: exact partial sums and its per-token NLLs so far."""
-
-    sums: ExactSum
-    counts: dict
-    extremes: dict
-    nll: np.ndarray
-    covered: np.ndarray
-    left: int
 
 
 def score_sequences(scorer, seqs, plans, batch_size: int, window_prefix: int | None = None,
@@ -95,7 +70,7 @@ class Executor:
         self.token_sink: Callable | None = None  # sink(chunk, rows) for per-token output
         self.on_part: Callable | None = None  # on_part(doc, part): this process finished its share of a document
         self.stat_threads: int | None = None  # intra-op threads for the statistics (eval.threads)
-        self._open: dict[int, _Open] = {}
+        self.acc = Accumulator(prepared.targets, self.layout, statistics, keep_tokens, doc_names)
 
     # ------------------------------------------------------------------ driver
 
@@ -111,7 +86,7 @@ class Executor:
         if empty:  # documents with no scored token (one token and no prefix) complete at once
             for d in np.flatnonzero(self.p.targets == 0).tolist():
                 if d not in done:
-                    yield self._finish(d, self._new(d))
+                    yield self.acc.finish(d, self.acc.new(d))
         queue = deque(self.batches[i] for i in mine)
         limit = None
         while queue:
@@ -149,44 +124,17 @@ class Executor:
 
     def partial(self) -> list[tuple[int, dict]]:
         """Documents only partly scored here (data parallelism): their parts, to merge on rank 0."""
-        return [(d, self._part(o)) for d, o in self._open.items()]
-
-    @staticmethod
-    def _part(o: _Open) -> dict:
-        return {"sums": o.sums.to_json(), "counts": o.counts, "extremes": o.extremes, "nll": o.nll,
-                "covered": o.covered}
+        return self.acc.partial()
 
     def complete_from_parts(self, parts: list[tuple[int, dict]]) -> list[DocResult]:
         """Documents made whole by merging parts (from checkpoints); incomplete ones are forgotten."""
-        out = [r for d, part in parts if (r := self.merge_part(d, part)) is not None]
-        self._open.clear()
-        return out
+        return self.acc.complete_from_parts(parts)
 
     def merge_part(self, d: int, part: dict) -> DocResult | None:
         """Add another process's part of document ``d``; the finished document once it is whole."""
-        o = self._open.get(d) or self._new(d)
-        self._open[d] = o
-        o.sums.merge(ExactSum.from_json(part["sums"]))
-        for k, v in part["counts"].items():
-            o.counts[k] += v
-        for k, v in part["extremes"].items():
-            o.extremes[k][0] = np.minimum(o.extremes[k][0], v[0])
-            o.extremes[k][1] = np.maximum(o.extremes[k][1], v[1])
-        take = part["covered"] & ~o.covered
-        o.nll[take] = part["nll"][take]
-        o.covered |= part["covered"]
-        if o.covered.all():
-            return self._finish(d)
-        return None
+        return self.acc.merge_part(d, part)
 
     # ------------------------------------------------------------------ one batch
-
-    def _new(self, d: int) -> _Open:
-        n = int(self.p.targets[d])
-        lay = self.layout
-        return _Open(ExactSum(lay.size), {k: np.zeros(s, np.int64) for k, s in lay.counts.items()},
-                     {k: np.stack([np.full(s, np.inf), np.full(s, -np.inf)]) for k, s in lay.extremes.items()},
-                     np.zeros(n, np.float32), np.zeros(n, bool), 0)
 
     def _inputs(self, batch):
         plan, p = self.p.plan, self.p
@@ -239,18 +187,22 @@ class Executor:
         pending = []  # nothing is added to a document until the whole batch has succeeded (OOM back-off)
         for i0, i1, chunk, rows, w in queued:
             nll_host = nll_all[i0:i1]
-            self._check_finite(nll_host, chunk, meta, w, "logits")
-            pending.append(self._collect(chunk, rows, nll_host, w, meta, done))
+            self.acc.check_finite(nll_host, chunk, meta, w, "logits")
+            pending.append(self.acc.collect(chunk, rows, nll_host, w, meta, done, self.token_sink is not None))
         for update in pending:
-            self._apply(*update)
+            self.acc.apply(*update)
+            if self.token_sink is not None:
+                host, nll_host, *_, keep, all_rows = update
+                self.token_sink(host, nll_host, all_rows, keep)
         finished = []
+        open_docs = self.acc.open
         for d, k, t0, cnt, _ in meta:
             self._left[d] -= 1
-            if self._left[d] == 0 and d not in done and d in self._open:
-                if self._open[d].covered.all():
-                    finished.append(self._finish(d))
+            if self._left[d] == 0 and d not in done and d in open_docs:
+                if open_docs[d].covered.all():
+                    finished.append(self.acc.finish(d))
                 elif self.on_part is not None:  # another process scores the rest of it
-                    self.on_part(d, self._part(self._open[d]))
+                    self.on_part(d, self.acc.part(open_docs[d]))
         return finished
 
     def _target_bytes(self, tgt: np.ndarray, doc: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -273,88 +225,3 @@ class Executor:
         finally:
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-
-    def _collect(self, chunk: Chunk, stat_rows: dict, nll_host: np.ndarray, w: np.ndarray, meta, done) -> tuple:
-        """Reduce one chunk's statistic rows to per-segment sums, counts and extremes (not yet added to any document)."""
-        seg = chunk.segments
-        keep = np.array([int(d) not in done for d in chunk.doc[seg]])
-        vec = np.zeros((len(seg), self.layout.size))
-        counts, extremes, all_rows = [], [], {}
-        bounds = list(seg) + [len(chunk.doc)]
-        for stat in self.stats:
-            rows = stat_rows[stat.name]
-            for f in stat.fields():
-                key = f"{stat.name}.{f.name}"
-                v = rows[f.name]
-                v = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
-                if isinstance(f, Count):
-                    inner = int(np.prod(f.shape, dtype=np.int64))
-                    flat = v.reshape(len(v), inner) + np.arange(inner) * f.bins
-                    counts += [(j, key, np.bincount(flat[bounds[j] : bounds[j + 1]].ravel(),
-                                                    minlength=inner * f.bins).reshape(self.layout.counts[key]))
-                               for j in range(len(seg)) if keep[j]]
-                    continue
-                v = v.astype(np.float64).reshape(len(v), -1)
-                if not np.isfinite(v).all():
-                    self._check_finite(v, chunk, meta, w, key)
-                if isinstance(f, Sum):
-                    vec[:, self.layout.sums[key][0]] = np.add.reduceat(v, seg, axis=0)
-                else:
-                    shape = self.layout.extremes[key]
-                    extremes += [(j, key, v[bounds[j] : bounds[j + 1]].min(0).reshape(shape),
-                                  v[bounds[j] : bounds[j + 1]].max(0).reshape(shape)) for j in range(len(seg)) if keep[j]]
-            all_rows[stat.name] = rows
-        if self.token_sink is not None:
-            all_rows = {k: {f: (x.detach().cpu() if isinstance(x, torch.Tensor) else x) for f, x in r.items()}
-                        for k, r in all_rows.items()}
-            host = Chunk(None, chunk.targets.cpu(), None, chunk.doc, chunk.position, chunk.context, seg,
-                         chunk.target_bytes)
-            return host, nll_host, vec, counts, extremes, keep, all_rows
-        return Chunk(None, None, None, chunk.doc, chunk.position, None, seg, None), nll_host, vec, counts, \
-            extremes, keep, None
-
-    def _apply(self, chunk: Chunk, nll_host, vec, counts, extremes, keep, all_rows) -> None:
-        seg = chunk.segments
-        bounds = list(seg) + [len(chunk.doc)]
-        for j in range(len(seg)):
-            if not keep[j]:
-                continue
-            d = int(chunk.doc[seg[j]])
-            o = self._open.get(d) or self._open.setdefault(d, self._new(d))
-            o.sums.add(vec[j])
-            pos = chunk.position[bounds[j] : bounds[j + 1]]
-            o.nll[pos] = nll_host[bounds[j] : bounds[j + 1]]
-            o.covered[pos] = True
-        for j, key, c in counts:
-            self._open[int(chunk.doc[seg[j]])].counts[key] += c
-        for j, key, lo, hi in extremes:
-            e = self._open[int(chunk.doc[seg[j]])].extremes[key]
-            e[0], e[1] = np.minimum(e[0], lo), np.maximum(e[1], hi)
-        if all_rows is not None:
-            self.token_sink(chunk, nll_host, all_rows, keep)
-
-    def _finish(self, d: int, o: _Open | None = None) -> DocResult:
-        o = o if o is not None else self._open.pop(d)
-        res = DocResult(d, float(np.sum(o.nll, dtype=np.float64)), int(o.nll.size), o.sums.value(),
-                        o.counts, o.extremes)
-        for stat in self.stats:
-            res.extra.update(stat.finish_document(o.nll))
-        if self.keep_tokens:
-            res.token_nll = o.nll
-        return res
-
-    def _check_finite(self, values: np.ndarray, chunk: Chunk, meta, w: np.ndarray, what: str) -> None:
-        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-        if not bad.any():
-            return
-        r = int(np.flatnonzero(bad)[0])
-        d, k = meta[int(w[r])][0], meta[int(w[r])][1]
-        name = self.doc_names[d] if self.doc_names else f"#{d}"
-        if what == "logits" and np.isposinf(values.reshape(len(values), -1)[r]).all():
-            raise UserError(f"the true token has probability 0 in document {name}, window {k} (token "
-                            f"{int(chunk.position[r])}: its logit is -inf, e.g. masked), so its NLL is infinite")
-        if what == "logits":
-            raise UserError(f"non-finite logits in document {name}, window {k}; "
-                            "the model overflowed in this dtype: try dtype: float32")
-        raise UserError(f"non-finite statistic {what} in document {name}, window {k} "
-                        f"(token {int(chunk.position[r])}); refusing to report it")
