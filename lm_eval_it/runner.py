@@ -100,7 +100,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     batch_size = broadcast(ctx, batch_size)
     stats = statistics_for(cfg, scorer, prepared)
     ex = Executor(prepared, scorer, stats, batch_size)
-    ex.stat_threads = 1 if cfg.eval.threads == "auto" else int(cfg.eval.threads)
+    ex.stat_threads = 1  # eval.threads sets the forward's threads; the statistics' short kernels stay on one
     red = Reduction(ex.layout, prepared)
     done = ck.done(lm.name, docs.name) if ck and ctx.main else {}
     if ck is not None and ctx.main:  # documents that several processes shared, whole once their parts merge
