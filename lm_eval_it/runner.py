@@ -146,9 +146,13 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     if ctx.active:
         parts = gather(ctx, ex.partial())
         tokens_all = gather(ctx, scored[0])
+        # documents another rank finished whole: its reduction of them (exact sums, a few numbers per document)
+        wholes = gather(ctx, None if ctx.main else red.export())
         if not ctx.main:
             return None
         scored[0] = sum(tokens_all)
+        for other in wholes[1:]:
+            red.merge(other)
         for rank_parts in parts[1:]:
             for d, part in rank_parts:
                 r = ex.merge_part(d, part)
