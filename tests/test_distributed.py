@@ -146,7 +146,7 @@ def test_torchrun_keeps_documents_that_rank_1_finished_whole(tmp_path, tiny_mode
         cfg = {"models": [{"name": "tiny", "path": str(tiny_model_dir)}],
                "datasets": [{"name": "docs", "path": str(data)}],
                "eval": {"window": 32, "stride": 16, "batch_size": 3, "device": "cpu", "temperatures": [0.7]},
-               "output": {"dir": str(tmp_path / "results"), "run_name": name, "plots": False}}
+               "output": {"dir": str(tmp_path / "results"), "run_name": name, "plots": False, "per_token": True}}
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(cfg))
         return path, tmp_path / "results" / name
@@ -165,3 +165,14 @@ def test_torchrun_keeps_documents_that_rank_1_finished_whole(tmp_path, tiny_mode
     assert r2["per_document"] == r1["per_document"]          # every document, to the last digit
     assert r2["metrics"] == r1["metrics"]
     assert r2["temperature"]["per_temperature"] == r1["temperature"]["per_temperature"]
+    # per-token output: every rank writes the rows it scored (rank 1's were missing)
+    import pyarrow.parquet as pq
+
+    def tokens(run_dir):
+        (folder,) = run_dir.glob("*/per_token-*")
+        t = pq.read_table(sorted(folder.glob("*.parquet"))).to_pandas()
+        return t.sort_values(["document", "position"]).reset_index(drop=True)
+
+    t1, t2 = tokens(one_dir), tokens(two_dir)
+    assert len(t1) == r1["metrics"]["tokens"] and r2["per_token"]["rows"] == len(t2)
+    assert t2.equals(t1)
