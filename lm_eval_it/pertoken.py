@@ -4,7 +4,8 @@ Each shard holds up to :data:`SHARD_ROWS` rows: document, position (index of the
 target in the document), token id, context length, NLL in nats and, for every
 swept T, entropy and NLL at T (``entropy_T0.5`` …). A shard is written to a
 temporary name and renamed when full, so a folder never holds half a shard.
-A resumed run writes rows only for the documents it scores itself.
+A resumed run writes rows only for the documents it scores itself. Under torchrun every
+rank writes the rows it scores (rank r > 0: ``part-rank<r>-NNNNN.parquet``).
 
 Example::
 
@@ -25,8 +26,9 @@ SHARD_ROWS = 1 << 20
 
 
 class PerTokenWriter:
-    def __init__(self, folder: Path, temperatures: list[float]):
+    def __init__(self, folder: Path, temperatures: list[float], rank: int = 0):
         self.folder = Path(folder)
+        self.prefix = "part-" if rank == 0 else f"part-rank{rank}-"  # under torchrun every rank writes its own rows
         self.folder.mkdir(parents=True, exist_ok=True)
         self.temperatures = list(temperatures)
         self.parts: dict[str, list[np.ndarray]] = {}
@@ -65,7 +67,7 @@ class PerTokenWriter:
         table = pa.table({k: np.concatenate(v) for k, v in self.parts.items()})
         buf = pa.BufferOutputStream()
         pq.write_table(table, buf)
-        atomic_write_bytes(self.folder / f"part-{self.shards:05d}.parquet", buf.getvalue().to_pybytes())
+        atomic_write_bytes(self.folder / f"{self.prefix}{self.shards:05d}.parquet", buf.getvalue().to_pybytes())
         self.total += self.rows
         self.shards += 1
         self.parts, self.rows = {}, 0

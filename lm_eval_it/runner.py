@@ -122,8 +122,9 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
             red.add(r)
     done = set(done)  # only the ids from here on: the decoded documents are folded into the reduction
     writer = None
-    if cfg.output.per_token and folder is not None and ctx.main:
-        writer = PerTokenWriter(folder / f"per_token-{lm.name}-{docs.name}".replace("/", "_"), cfg.eval.temperatures)
+    if cfg.output.per_token and folder is not None:  # every rank writes the rows it scores (rank 0: part-*)
+        writer = PerTokenWriter(folder / f"per_token-{lm.name}-{docs.name}".replace("/", "_"), cfg.eval.temperatures,
+                                ctx.rank)
         ex.token_sink = writer
     total = int((prepared.plan[:, 3] - prepared.plan[:, 4]).sum())
     bar = tqdm(total=total, unit="tok", unit_scale=True, disable=not (show_progress and ctx.main), leave=False,
@@ -146,15 +147,22 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     if ctx.active:
         parts = gather(ctx, ex.partial())
         tokens_all = gather(ctx, scored[0])
+        # documents another rank finished whole: its reduction of them (exact sums, a few numbers per document)
+        wholes = gather(ctx, None if ctx.main else red.export())
+        written = gather(ctx, writer.close() if writer else None)
         if not ctx.main:
             return None
         scored[0] = sum(tokens_all)
+        for other in wholes[1:]:
+            red.merge(other)
         for rank_parts in parts[1:]:
             for d, part in rank_parts:
                 r = ex.merge_part(d, part)
                 if r is not None:
                     red.add(r)
     per_token = writer.close() if writer else None
+    if writer and ctx.active:
+        per_token = dict(written[0], shards=sum(w["shards"] for w in written), rows=sum(w["rows"] for w in written))
     metrics, intervals, per_doc = dataset_metrics(red)
     summaries = summarize_statistics(stats, red, metrics, cfg, ex, ctx)
     memorisation = memorisation_summary(per_doc, prepared.zlib_bits, prepared.heads, cfg.eval.min_k)

@@ -53,6 +53,29 @@ class Reduction:
         self.rows[d] = {"index": d, "nll": r.nll, "tokens": r.tokens, "bytes": int(self.p.bytes[d]),
                         "words": int(self.p.words[d]), "chars": int(self.p.chars[d]), **r.extra}
 
+    def export(self) -> dict:
+        """This reduction as plain data (no prepared inputs), for :meth:`merge` in another process."""
+        return {"sums": self.sums.to_json(), "counts": self.counts, "extremes": self.extremes, "rows": self.rows,
+                "doc_arrays": self.doc_arrays}
+
+    def merge(self, other: dict) -> None:
+        """Fold in another process's :meth:`export` (documents it finished whole); exact, so order-free.
+
+        A document already here is not added twice (every document is finished on exactly one rank).
+        """
+        dup = set(other["rows"]) & set(self.rows)
+        if dup:
+            raise ValueError(f"documents reduced on two ranks: {sorted(dup)[:5]}")
+        self.sums.merge(ExactSum.from_json(other["sums"]))
+        for k, v in other["counts"].items():
+            self.counts[k] += v
+        for k, v in other["extremes"].items():
+            self.extremes[k][0] = np.minimum(self.extremes[k][0], v[0])
+            self.extremes[k][1] = np.maximum(self.extremes[k][1], v[1])
+        for k, arrays in other["doc_arrays"].items():
+            self.doc_arrays[k].update(arrays)
+        self.rows.update(other["rows"])
+
     def per_doc_arrays(self, key: str, docs: list[int]) -> np.ndarray:
         """One per-document field stacked over ``docs``: shape (docs, *field shape)."""
         shape = self.layout.sums[key][1]

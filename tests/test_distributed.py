@@ -134,3 +134,45 @@ def test_torchrun_killed_then_resumed_equals_one_process(tmp_path, tiny_model_di
     assert two["resumed_documents"] >= 3
     assert two["results"][0]["per_document"] == one["results"][0]["per_document"]  # to the last digit
     assert two["results"][0]["metrics"] == one["results"][0]["metrics"]
+
+
+def test_torchrun_keeps_documents_that_rank_1_finished_whole(tmp_path, tiny_model_dir):
+    """Short documents fit one batch: rank 1 finishes them alone and must hand them to rank 0 (they were lost)."""
+    data = tmp_path / "docs.jsonl"
+    lengths = [60, 1500, 40, 300, 80, 900, 50, 120]
+    data.write_text("".join(json.dumps({"text": t[: lengths[i % 8]]}) + "\n" for i, t in enumerate(corpus()[:16])))
+
+    def config(name):
+        cfg = {"models": [{"name": "tiny", "path": str(tiny_model_dir)}],
+               "datasets": [{"name": "docs", "path": str(data)}],
+               "eval": {"window": 32, "stride": 16, "batch_size": 3, "device": "cpu", "temperatures": [0.7]},
+               "output": {"dir": str(tmp_path / "results"), "run_name": name, "plots": False, "per_token": True}}
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path, tmp_path / "results" / name
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    one_cfg, one_dir = config("one")
+    subprocess.run([sys.executable, "-m", "lm_eval_it", "run", str(one_cfg), "--quiet"], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    two_cfg, two_dir = config("two")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "lm_eval_it", "run", str(two_cfg), "--quiet"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (r1,), (r2,) = only_results(one_dir)["results"], only_results(two_dir)["results"]
+    assert r1["metrics"]["docs"] == 16
+    assert r2["per_document"] == r1["per_document"]          # every document, to the last digit
+    assert r2["metrics"] == r1["metrics"]
+    assert r2["temperature"]["per_temperature"] == r1["temperature"]["per_temperature"]
+    # per-token output: every rank writes the rows it scored (rank 1's were missing)
+    import pyarrow.parquet as pq
+
+    def tokens(run_dir):
+        (folder,) = run_dir.glob("*/per_token-*")
+        t = pq.read_table(sorted(folder.glob("*.parquet"))).to_pandas()
+        return t.sort_values(["document", "position"]).reset_index(drop=True)
+
+    t1, t2 = tokens(one_dir), tokens(two_dir)
+    assert len(t1) == r1["metrics"]["tokens"] and r2["per_token"]["rows"] == len(t2)
+    assert t2.equals(t1)

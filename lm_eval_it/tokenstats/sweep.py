@@ -37,7 +37,7 @@ FINE_BINS = 1000  # confidence histogram behind the equal-mass ECE
 
 def hist_quantiles(counts: np.ndarray, edges: np.ndarray, qs) -> list[float]:
     """Quantiles of binned data (inverted-CDF definition), linear inside the bin that holds each: the error
-    against the exact inverted-CDF quantile is below one bin width.
+    against the exact inverted-CDF quantile is at most one bin width (q = 0 included).
 
     >>> hist_quantiles(np.array([0, 4, 0, 0]), np.array([0.0, 1, 2, 3, 4]), [0.5])
     [1.5]
@@ -49,7 +49,10 @@ def hist_quantiles(counts: np.ndarray, edges: np.ndarray, qs) -> list[float]:
     out = []
     for q in qs:
         target = q * n
-        k = int(np.clip(np.searchsorted(cum, target, side="left") - 1, 0, counts.size - 1))
+        if target <= 0:  # q = 0: the minimum lies in the first non-empty bin, not necessarily in bin 0
+            k = int(np.flatnonzero(counts)[0])
+        else:
+            k = int(np.clip(np.searchsorted(cum, target, side="left") - 1, 0, counts.size - 1))
         inside = (target - cum[k]) / counts[k] if counts[k] else 0.0
         out.append(float(edges[k] + inside * (edges[k + 1] - edges[k])))
     return out
