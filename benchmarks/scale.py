@@ -187,8 +187,9 @@ def measured_run(cfg: Path, cache: Path | None, kill_after_docs: int | None = No
 
 def _kill_when(proc: subprocess.Popen, results: Path, docs: int) -> dict | None:
     """SIGKILL the run once its checkpoint holds ``docs`` documents; the checkpoint's size per document."""
-    while proc.poll() is None:
-        logs = list(results.glob("*/*/checkpoint.jsonl"))
+    while os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:  # running; never reaped
+        # here, so that os.wait4 still gets the child's own rusage when it ends before the kill
+        logs = list(results.glob("*/checkpoint.jsonl"))  # <run_name>/<timestamp>/checkpoint.jsonl
         if logs:
             lines = logs[0].read_bytes().splitlines()
             doc_lines = [ln for ln in lines if b'"kind": "doc"' in ln]
@@ -246,10 +247,12 @@ def part_time(work: Path, model: Path, corpus: Corpus, sizes: list[int], batch: 
               f"{r['wall_us_per_token']:.1f} µs/token whole run, peak RSS {r['peak_rss_bytes'] / MB:.1f} MiB"
               f"{'' if temps else ' (sweep off)'}", flush=True)
     out = {"window": 256, "stride": 128, "runs": runs}
+    same = [n for n, r in runs.items() if r["temperatures"] == runs[str(sizes[0])]["temperatures"]]
+    out["compared_sizes"] = same  # the spread compares runs with the same sweep only (see --sweep-max)
     for kind in ("scoring_us_per_token", "wall_us_per_token", "cpu_us_per_token"):
-        same = [r[kind] for r in runs.values() if r["temperatures"] == runs[str(sizes[0])]["temperatures"]]
         if len(same) > 1:
-            out[f"{kind}_spread"] = max(same) / min(same) - 1
+            vals = [runs[n][kind] for n in same]
+            out[f"{kind}_spread"] = max(vals) / min(vals) - 1
     out["flat_within_10pct"] = out.get("scoring_us_per_token_spread", 0) <= 0.10
     return out
 
