@@ -35,18 +35,21 @@ LN2 = math.log(2.0)
 BLOCK = 1 << 19  # elements per cache-sized block (2 MiB of float32): 10 rows of a 49k vocabulary
 
 
-def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, derivatives: bool = False) -> dict:
+def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, derivatives: bool = False,
+                  dtype: torch.dtype = torch.float32) -> dict:
     """Per-row statistics of softmax(logits / T) for each T, in nats.
 
     Returns ``entropy``, ``nll``, ``top1_prob`` of shape (rows, len(T)), ``top1_correct``
     of shape (rows,), and with ``derivatives`` also ``d1``/``d2`` (dNLL/dβ, d²NLL/dβ²).
     Rows are processed in blocks that stay in cache: the work is memory-bound, and
-    several passes over a small block beat one pass each over a big one.
+    several passes over a small block beat one pass each over a big one. ``dtype``
+    float64 computes them from the same logits in double precision (the exact
+    best-T refinement: near the minimum the slope is a sum of cancelling terms).
     """
-    z = logits.float()
+    z = logits.to(dtype)
     n, vocab = z.shape
     keys = ["entropy", "nll", "top1_prob"] + (["d1", "d2"] if derivatives else [])
-    out = {k: torch.empty(n, len(temperatures)) for k in keys}
+    out = {k: torch.empty(n, len(temperatures), dtype=dtype) for k in keys}
     correct = torch.empty(n, dtype=torch.bool)
     rows = max(1, BLOCK // max(1, vocab))
     for i in range(0, n, rows):
