@@ -290,11 +290,20 @@ def part_smollm2(work: Path, limit_small: int, limit_big: int | None) -> dict:
     return out
 
 
+def _commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke size: 2e4/6e4 tokens, no 1e7, SmolLM2 on 2 vs 4")
     ap.add_argument("--parts", default="memory,time,disk,smollm2")
-    ap.add_argument("--out", default=str(REPO / "benchmarks/data/scale.json"))
+    ap.add_argument("--out", default=None, help="figures (default: benchmarks/data/scale.json; with --quick a file "
+                    "in the temporary folder, so a smoke run never replaces the recorded figures)")
     ap.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (auto on CPU: 16)")
     ap.add_argument("--sweep-max", type=float, default=1e7,
                     help="time runs above this many tokens run without the temperature sweep")
@@ -312,10 +321,13 @@ def main() -> None:
                   [20_000, 60_000] if args.quick else [100_000, 1_000_000, 10_000_000])
     work = Path(args.work or tempfile.mkdtemp(prefix="lm_eval_it_scale_"))
     work.mkdir(parents=True, exist_ok=True)
-    out_path = Path(args.out)
+    out_path = Path(args.out or (Path(tempfile.gettempdir()) / "lm_eval_it_scale_quick.json" if args.quick
+                                 else REPO / "benchmarks/data/scale.json"))
     result = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    result.update({"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
-                   "cpus": os.cpu_count(), "python": platform.python_version(), "quick": args.quick,
+    stamp = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+             "affinity_cpus": len(os.sched_getaffinity(0)), "commit": _commit()}  # each part records its own run
+    result.update({"machine": platform.machine(),
+                   "cpus": os.cpu_count(), "python": platform.python_version(),
                    "model": "random Llama: hidden 64, 2 layers, intermediate 128, 4 heads, 512 positions; "
                             "SmolLM2's 49,152-token tokenizer",
                    "corpus": f"WikiText-2 raw test lines, repeated, in documents of ~{DOC_TOKENS} tokens"})
@@ -325,19 +337,19 @@ def main() -> None:
             corpus = Corpus(model)
         if "memory" in parts:
             print("memory", flush=True)
-            result["memory"] = part_memory(work, model, corpus, mem_sizes, args.batch_size, temps)
+            result["memory"] = {**stamp, **part_memory(work, model, corpus, mem_sizes, args.batch_size, temps)}
         if "time" in parts:
             print("time", flush=True)
             mem = result.get("memory", {}) if "memory" in parts else {}
             reuse = {k: {**v, "temperatures": mem["temperatures"]} for k, v in mem.get("runs", {}).items()}
-            result["time"] = part_time(work, model, corpus, time_sizes, args.batch_size, int(args.sweep_max), reuse,
-                                       temps)
+            result["time"] = {**stamp, **part_time(work, model, corpus, time_sizes, args.batch_size,
+                                                   int(args.sweep_max), reuse, temps)}
         if "disk" in parts:
             print("disk", flush=True)
-            result["disk"] = part_disk(work, model, corpus, args.batch_size)
+            result["disk"] = {**stamp, **part_disk(work, model, corpus, args.batch_size)}
         if "smollm2" in parts:
             print("smollm2", flush=True)
-            result["smollm2"] = part_smollm2(work, *((2, 4) if args.quick else (8, None)))
+            result["smollm2"] = {**stamp, **part_smollm2(work, *((2, 4) if args.quick else (8, None)))}
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

@@ -206,15 +206,17 @@ def after_scoring(docs: list[str], window: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=8)
-    ap.add_argument("--window", type=int, default=1024)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=8, help="WikiText-2 test articles (default 8)")
+    ap.add_argument("--window", type=int, default=1024, help="window = stride of the comparisons (default 1024)")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the overhead section; each batch "
+                    "keeps its fastest time (default 3)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--skip-lm-eval", action="store_true")
-    ap.add_argument("--skip-compile", action="store_true")
-    ap.add_argument("--only", default="", help="comma list of sections to run")
-    ap.add_argument("--out")
+    ap.add_argument("--skip-lm-eval", action="store_true", help="leave out the lm-eval rows (no lm-eval installed)")
+    ap.add_argument("--skip-compile", action="store_true", help="leave out the torch.compile section")
+    ap.add_argument("--only", default="", help="comma list of sections to run: overhead, lm_eval, half, compile, "
+                    "sweep (default: all)")
+    ap.add_argument("--out", help="JSON file for the figures, rewritten after every section (default: print only)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import shlex
+import shutil
 import sys
 
 from .errors import UserError
@@ -146,7 +147,18 @@ def resume_command(argv: list[str], folder) -> str:
             skip = True
         elif not a.startswith("--resume="):
             kept.append(a)
-    return shlex.join(["lm-eval-it", *kept, "--resume", str(folder)])
+    return shlex.join([_program(), *kept, "--resume", str(folder)])
+
+
+def _program() -> str:
+    """``lm-eval-it``, or the path it was started by when that is not what PATH finds (``.venv/bin/lm-eval-it``
+    run by ``make demo`` without an activated venv)."""
+    a0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(a0) == "lm-eval-it" and os.sep in a0:
+        found = shutil.which("lm-eval-it")
+        if found is None or os.path.realpath(found) != os.path.realpath(a0):
+            return a0
+    return "lm-eval-it"
 
 
 def main(argv: list[str] | None = None) -> int:

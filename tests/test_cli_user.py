@@ -167,3 +167,18 @@ def test_gguf_model_flag_splits_folder_and_file(monkeypatch, tmp_path):
     m = seen["cfg"].models[0]
     assert (m.path, m.gguf_file, m.name, seen["cfg"].output.run_name) == ("models/x", "M.Q4.gguf", "M.Q4", "M.Q4")
     assert seen["cfg"].datasets[0].builtin == "pydoc_topics" and seen["cfg"].eval.temperatures == [0.5, 1.0]
+
+
+def test_resume_line_names_the_program_as_started_when_path_does_not_find_it(monkeypatch, tmp_path):
+    """`make demo` runs .venv/bin/lm-eval-it without activating the venv: a bare `lm-eval-it` would not be found."""
+    from lm_eval_it.cli import resume_command
+
+    prog = tmp_path / ".venv" / "bin" / "lm-eval-it"
+    prog.parent.mkdir(parents=True)
+    prog.write_text("#!/bin/sh\n")
+    prog.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(prog), "run", "c.yaml"])
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert resume_command(["run", "c.yaml"], "r/f") == shlex.join([str(prog), "run", "c.yaml", "--resume", "r/f"])
+    monkeypatch.setenv("PATH", str(prog.parent))  # an activated venv: the short name resumes the same program
+    assert resume_command(["run", "c.yaml"], "r/f").startswith("lm-eval-it run")
