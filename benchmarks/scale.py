@@ -178,7 +178,7 @@ def measured_run(cfg: Path, cache: Path | None, kill_after_docs: int | None = No
                scoring_s=r["timing"]["scoring_seconds"], dataset_s=r["timing"]["seconds"],
                windows=r["eval"]["windows"], batch_size=r["eval"]["batch_size"],
                bits_per_byte=r["metrics"].get("bits_per_byte"),
-               best_T=(r.get("temperature") or {}).get("best_T"))
+               best_T=((r.get("temperature") or {}).get("best") or {}).get("temperature"))
     out["scoring_us_per_token"] = 1e6 * out["scoring_s"] / out["tokens"]
     out["wall_us_per_token"] = 1e6 * wall / out["tokens"]
     out["cpu_us_per_token"] = 1e6 * out["cpu_s"] / out["tokens"]  # user + system, all threads
