@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .errors import UserError
-from .tokenstats.base import Chunk, Count, ExactSum, Layout, Statistic, Sum
+from .tokenstats.base import Chunk, Count, ExactSum, Layout, Statistic, Sum, fold
 
 
 @dataclass
@@ -65,11 +65,8 @@ class Accumulator:
         self.open: dict[int, OpenDoc] = {}
 
     def new(self, d: int) -> OpenDoc:
-        lay = self.layout
         n = int(self.targets[d])
-        return OpenDoc(ExactSum(lay.size), {k: np.zeros(s, np.int64) for k, s in lay.counts.items()},
-                       {k: np.stack([np.full(s, np.inf), np.full(s, -np.inf)]) for k, s in lay.extremes.items()},
-                       np.zeros(n, np.float32), np.zeros(n, bool))
+        return OpenDoc(*self.layout.empty(), np.zeros(n, np.float32), np.zeros(n, bool))
 
     # ------------------------------------------------------------------ one chunk
 
@@ -159,11 +156,7 @@ class Accumulator:
         """Add another process's part of document ``d``; the finished document once it is whole."""
         o = self.open.get(d) or self.open.setdefault(d, self.new(d))
         o.sums.merge(ExactSum.from_json(part["sums"]))
-        for k, v in part["counts"].items():
-            o.counts[k] += v
-        for k, v in part["extremes"].items():
-            o.extremes[k][0] = np.minimum(o.extremes[k][0], v[0])
-            o.extremes[k][1] = np.maximum(o.extremes[k][1], v[1])
+        fold(o.counts, o.extremes, part["counts"], part["extremes"])
         take = part["covered"] & ~o.covered
         o.nll[take] = part["nll"][take]
         o.covered |= part["covered"]

@@ -144,12 +144,13 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         red.add(result)
     bar.close()
     scoring_seconds = time.perf_counter() - t_score
+    per_token = writer.close() if writer else None
     if ctx.active:
         parts = gather(ctx, ex.partial())
         tokens_all = gather(ctx, scored[0])
         # documents another rank finished whole: its reduction of them (exact sums, a few numbers per document)
         wholes = gather(ctx, None if ctx.main else red.export())
-        written = gather(ctx, writer.close() if writer else None)
+        written = gather(ctx, per_token)
         if not ctx.main:
             return None
         scored[0] = sum(tokens_all)
@@ -160,7 +161,6 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
                 r = ex.merge_part(d, part)
                 if r is not None:
                     red.add(r)
-    per_token = writer.close() if writer else None
     if writer and ctx.active:
         per_token = dict(written[0], shards=sum(w["shards"] for w in written), rows=sum(w["rows"] for w in written))
     metrics, intervals, per_doc = dataset_metrics(red)

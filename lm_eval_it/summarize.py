@@ -22,7 +22,7 @@ from .execute import DocResult
 from .metrics import Totals, summarize
 from .prepare import Prepared
 from .stats import metric_intervals
-from .tokenstats.base import ExactSum, Layout, Statistic
+from .tokenstats.base import ExactSum, Layout, Statistic, fold
 
 
 class Reduction:
@@ -31,9 +31,7 @@ class Reduction:
     def __init__(self, layout: Layout, prepared: Prepared):
         self.layout = layout
         self.p = prepared
-        self.sums = ExactSum(layout.size)
-        self.counts = {k: np.zeros(s, np.int64) for k, s in layout.counts.items()}
-        self.extremes = {k: np.stack([np.full(s, np.inf), np.full(s, -np.inf)]) for k, s in layout.extremes.items()}
+        self.sums, self.counts, self.extremes = layout.empty()
         self.rows: dict[int, dict] = {}
         self.doc_arrays: dict[str, dict[int, np.ndarray]] = {k: {} for k in layout.per_document}
 
@@ -41,11 +39,7 @@ class Reduction:
         if r.doc in self.rows:
             return
         self.sums.add(r.sums)
-        for k, v in r.counts.items():
-            self.counts[k] += v
-        for k, v in r.extremes.items():
-            self.extremes[k][0] = np.minimum(self.extremes[k][0], v[0])
-            self.extremes[k][1] = np.maximum(self.extremes[k][1], v[1])
+        fold(self.counts, self.extremes, r.counts, r.extremes)
         d = r.doc
         for key in self.layout.per_document:
             sl, shape = self.layout.sums[key]
@@ -67,11 +61,7 @@ class Reduction:
         if dup:
             raise ValueError(f"documents reduced on two ranks: {sorted(dup)[:5]}")
         self.sums.merge(ExactSum.from_json(other["sums"]))
-        for k, v in other["counts"].items():
-            self.counts[k] += v
-        for k, v in other["extremes"].items():
-            self.extremes[k][0] = np.minimum(self.extremes[k][0], v[0])
-            self.extremes[k][1] = np.maximum(self.extremes[k][1], v[1])
+        fold(self.counts, self.extremes, other["counts"], other["extremes"])
         for k, arrays in other["doc_arrays"].items():
             self.doc_arrays[k].update(arrays)
         self.rows.update(other["rows"])

@@ -146,3 +146,17 @@ class Layout:
                 elif isinstance(f, Extreme):
                     out.extremes[key] = tuple(f.shape)
         return out
+
+    def empty(self) -> tuple["ExactSum", dict, dict]:
+        """Zeroed accumulators for this layout: exact sums, counts, extremes (min = +inf, max = -inf)."""
+        return (ExactSum(self.size), {k: np.zeros(s, np.int64) for k, s in self.counts.items()},
+                {k: np.stack([np.full(s, np.inf), np.full(s, -np.inf)]) for k, s in self.extremes.items()})
+
+
+def fold(counts: dict, extremes: dict, other_counts: dict, other_extremes: dict) -> None:
+    """Add ``other_counts`` into ``counts`` and widen ``extremes`` by ``other_extremes``, in place (order-free)."""
+    for k, v in other_counts.items():
+        counts[k] += v
+    for k, v in other_extremes.items():
+        extremes[k][0] = np.minimum(extremes[k][0], v[0])
+        extremes[k][1] = np.maximum(extremes[k][1], v[1])
