@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="output folder (default: <dir>/compare/<timestamp>)")
     c.add_argument("--dir", default="results", help="where run names are looked up (output.dir; default results)")
     c.add_argument("--allow-protocol-mismatch", action="store_true",
-                   help="compare runs scored with different window/stride/prefix/dtype (the table says so)")
+                   help="compare runs scored with different window/stride/prefix/window unit (the table says so); "
+                   "a model's dtype, quantisation or backend never needs it")
     c.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -77,7 +78,9 @@ def _compare(args) -> None:
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from .compare import build_comparison, comparison_markdown, protocol_text, rows_from_runs, write_comparison
+    from .compare import build_comparison, comparison_markdown, write_comparison
+    from .compare_runs import protocol_text, rows_from_runs
+    from .compare_tables import weights_text
 
     rows = rows_from_runs(args.runs, args.dir)
     names = sorted({r["model"] for r in rows})
@@ -85,11 +88,13 @@ def _compare(args) -> None:
         from .errors import did_you_mean
 
         raise UserError(f"--baseline: got {args.baseline!r}, expected one of {names}{did_you_mean(args.baseline, names)}")
-    seen = {}
+    seen, kinds = {}, {}
     for r in rows:
         seen.setdefault(r["run"], set()).add(protocol_text(r["protocol"]))
+        kinds.setdefault(r["run"], {})[r["model"]] = weights_text(r["model_facts"])
     for run_label, texts in seen.items():
-        print(f"{run_label}: {' | '.join(sorted(texts))}")
+        who = ", ".join(f"{m} ({k})" for m, k in kinds[run_label].items())
+        print(f"{run_label}: {' | '.join(sorted(texts))} · {who}")
     tables = build_comparison(rows, args.baseline, args.allow_protocol_mismatch)
     out = Path(args.out or Path(args.dir) / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
     out.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,18 @@ interval excludes 0. Each model also gets its ratio to the best compressor, its 
 64 to 1024 tokens of context and, on grouped datasets, per-group Δ
 (:mod:`lm_eval_it.compare_insights`). Token-level figures are flagged as not comparable when
 the models' tokenizers differ. Fertility (tokens per byte and per word, bytes
-per token) shows why.
+per token) shows why. Each model's dtype, quantisation and backend are shown beside it
+(they are the model's, not the protocol's); runs are refused only when their protocols
+differ (:mod:`lm_eval_it.compare_runs`). Models that scored different bytes (``prefix: none``
+with different tokenizers) are flagged: their bits/byte are not over the same bytes.
 
-Rendered as Markdown, CSV and a self-contained HTML page (plot embedded).
+Rendered as Markdown, CSV and a self-contained HTML page: a compact main table, the
+detail tables (:mod:`lm_eval_it.compare_tables`) and a dot plot with intervals
+(:func:`lm_eval_it.plots.comparison_plot`).
 
 Example::
 
-    tables = build_comparison(results["results"], baseline="SmolLM2")
+    tables = build_comparison(results["results"], baseline="SmolLM2", models=results["models"])
     write_comparison(folder, tables)       # comparison.md / .csv / .html
 """
 
@@ -24,9 +29,13 @@ import csv
 import io
 from pathlib import Path
 
-from .compare_insights import GROUP_NOTE, INSIGHT_NOTE, entry_extras, gain_text, group_tables, groups_csv
+from . import compare_tables
+from .compare_insights import GROUP_NOTE, INSIGHT_NOTE, entry_extras, group_tables, groups_csv
+from .compare_runs import model_facts, protocol_text
+from .compare_tables import _delta  # noqa: F401 - compare_insights.group_rows formats Δ with it
 from .errors import UserError
 from .io import atomic_write_text as atomic_write
+from .metrics import same_scored_bytes
 from .report import render
 from .stats import MIN_DOCUMENTS, bits_per_byte_interval, paired_delta
 
@@ -39,8 +48,9 @@ def _arrays(row: dict) -> tuple[list[float], list[int]]:
 def protocol_mismatch(group: list[dict]) -> str | None:
     """How the runs' protocols differ on one dataset, or ``None``.
 
-    Each run contributes the set of its rows' protocols (models of one run may differ,
-    e.g. in dtype); runs agree when one set contains the other.
+    Each run contributes the set of its rows' protocols (models of one run may differ, e.g. in a
+    window clamped to a model's positions); runs agree when one set contains the other. A model's
+    dtype, quantisation and backend are not part of the protocol.
     """
     by_run: dict[str, set[str]] = {}
     for r in group:
@@ -54,9 +64,12 @@ def protocol_mismatch(group: list[dict]) -> str | None:
     return None
 
 
-def build_comparison(rows: list[dict], baseline: str | None = None,
-                     allow_protocol_mismatch: bool = False) -> list[dict]:
-    """One table per dataset; refuses to pair documents whose fingerprints differ, or runs whose protocols do."""
+def build_comparison(rows: list[dict], baseline: str | None = None, allow_protocol_mismatch: bool = False,
+                     models: list[dict] | None = None) -> list[dict]:
+    """One table per dataset; refuses to pair documents whose fingerprints differ, or runs whose protocols do.
+
+    Each model's dtype, backend and GGUF file come from ``row["model_facts"]`` (rows of several runs) or
+    from ``models`` (``models[]`` of one run's results.json)."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(r["dataset"], []).append(r)
@@ -78,6 +91,7 @@ def build_comparison(rows: list[dict], baseline: str | None = None,
         for r in group:
             nll, nbytes = _arrays(r)
             m = r["metrics"]
+            facts = r.get("model_facts") or model_facts(models, r["model"])
             entries.append({
                 "model": r["model"],
                 "bits_per_byte": m["bits_per_byte"],
@@ -93,46 +107,18 @@ def build_comparison(rows: list[dict], baseline: str | None = None,
                 "run": r.get("run"),
                 "protocol": r.get("protocol"),
                 **entry_extras(r, base),
+                **facts,
+                "stride": r["eval"].get("stride"),
+                "tokens_per_second": (r.get("timing") or {}).get("tokens_per_second"),
             })
         entries.sort(key=lambda e: e["bits_per_byte"])
         tables.append({"dataset": name, "dataset_fingerprint": prints.pop(), "baseline": base["model"],
                        "token_comparable": len(tok_prints) == 1 and None not in tok_prints, "rows": entries,
-                       "protocol_mismatch": mismatch})
+                       "protocol_mismatch": mismatch, "same_bytes": same_scored_bytes(group)})
     return tables
 
 
 # ----------------------------------------------------------------------------- rendering
-
-def _ci(iv) -> str:
-    return "–" if not iv else f"[{iv[0]:.4f}, {iv[1]:.4f}]"
-
-
-def _delta(d: dict | None) -> tuple[str, str, str]:
-    if d is None:
-        return "baseline", "", ""
-    ci = "–" if d["low"] is None else f"[{d['low']:+.4f}, {d['high']:+.4f}]"
-    if d.get("few_documents"):
-        sig = "n/a (few docs)"
-    else:
-        sig = "" if d["significant"] is None else ("yes" if d["significant"] else "no")
-    return f"{d['delta']:+.4f}", ci, sig
-
-
-HEADERS = ["model", "bits/byte", "95% CI", "Δ bits/byte", "Δ 95% CI", "significant", "÷ best compressor",
-           "gain 64→1024 bits/token", "bits/char", "bits/word",
-           "word ppl", "token ppl", "vocab", "tokens/byte", "tokens/word", "bytes/token", "window", "lossy docs"]
-
-
-def _cells(e: dict, token_comparable: bool) -> list[str]:
-    d, dci, sig = _delta(e["delta"])
-    tppl = f"{e['token_perplexity']:.3f}" + ("" if token_comparable else "†")
-    ratio = "–" if e.get("compression_ratio") is None else f"{e['compression_ratio']:.3f}"
-    return [e["model"], f"{e['bits_per_byte']:.4f}", _ci(e["bits_per_byte_ci"]), d, dci, sig, ratio,
-            gain_text(e.get("gain_64_1024")),
-            f"{e['bits_per_char']:.4f}", f"{e['bits_per_word']:.4f}", f"{e['word_perplexity']:.2f}", tppl,
-            str(e["vocab_size"]), f"{e['tokens_per_byte']:.4f}", f"{e['tokens_per_word']:.3f}",
-            f"{e['bytes_per_token']:.3f}", str(e["window"]), str(e["lossy_documents"])]
-
 
 def _note(t: dict) -> str:
     n = t["rows"][0]["docs"]
@@ -142,29 +128,40 @@ def _note(t: dict) -> str:
         note += (f" Few documents ({n} < {MIN_DOCUMENTS}): the intervals are rough and no difference is marked "
                  "significant.")
     runs = {e["run"]: e["protocol"] for e in t["rows"] if e.get("run") and e.get("protocol")}
-    if len(runs) > 1 or t.get("protocol_mismatch"):
+    if t.get("protocol_mismatch"):
         note += " Protocols: " + "; ".join(f"{e['model']}: {protocol_text(e['protocol'])}"
                                           for e in t["rows"] if e.get("protocol")) + "."
+    elif len(runs) > 1:
+        note += f" Protocol (every run): {' | '.join(sorted({protocol_text(p) for p in runs.values()}))}."
     if t.get("protocol_mismatch"):
         note += " The runs' protocols DIFFER (compared with --allow-protocol-mismatch): differences may not be the models'."
     if not t["token_comparable"]:
         note += " † The tokenizers differ: token perplexity is not comparable across these models; use bits/byte."
     if any(e["lossy_documents"] for e in t["rows"]):
         note += " Some tokenizers are lossy here (lossy docs > 0): their bits/byte is over normalised text."
+    if not t.get("same_bytes", True):
+        note += " " + bytes_note(t)
     return note
+
+
+def bytes_note(t: dict) -> str:
+    """Why a table's models scored different bytes, and what that means for bits/byte and Δ."""
+    counts = "; ".join(f"{e['model']}: {e['bytes']:,}" for e in t["rows"])
+    why = ("with prefix none each tokenizer's first token of a document is context only, and it covers different "
+           "bytes per tokenizer" if any(e["prefix"] == "none" for e in t["rows"]) else "the scored text differs")
+    return (f"‡ The models scored different bytes ({counts}): {why}. Their bits/byte, and the Δ bits/byte, are "
+            "not over the same bytes (Δ is still paired by document); prefix auto scores every byte for every model.")
 
 
 def comparison_markdown(tables: list[dict]) -> str:
     out = []
     for t in tables:
-        out += [f"### {t['dataset']}", "", "| " + " | ".join(HEADERS) + " |",
-                "|---|" + "|".join("--:" for _ in HEADERS[1:]) + "|"]
-        out += ["| " + " | ".join(_cells(e, t["token_comparable"])) + " |" for e in t["rows"]]
-        out += ["", _note(t), ""]
+        (_, main), *details = compare_tables.tables(t, html=False)
+        out += [f"### {t['dataset']}", "", *compare_tables.markdown(main), "", _note(t), ""]
+        for title, d in details:
+            out += [f"#### {title}", "", *compare_tables.markdown(d), ""]
         for title, g in group_tables(t):
-            out += [f"#### {title}", "", "| " + " | ".join(g["headers"]) + " |",
-                    "|---|" + "|".join("--:" for _ in g["headers"][1:]) + "|"]
-            out += ["| " + " | ".join(c) + " |" for c in g["rows"]] + [""]
+            out += [f"#### {title}", "", *compare_tables.markdown(g), ""]
         out += [GROUP_NOTE, ""] if group_tables(t) else []
     return "\n".join(out)
 
@@ -175,7 +172,8 @@ def comparison_csv(tables: list[dict]) -> str:
     w.writerow(["dataset", "model", "bits_per_byte", "bpb_low", "bpb_high", "delta_bpb", "delta_low", "delta_high",
                 "significant", "bits_per_char", "bits_per_word", "word_perplexity", "token_perplexity",
                 "token_comparable", "vocab_size", "tokens_per_byte", "tokens_per_word", "bytes_per_token", "window",
-                "lossy_documents", "model_to_best_compressor", "gain_64_1024", "gain_low", "gain_high"])
+                "lossy_documents", "model_to_best_compressor", "gain_64_1024", "gain_low", "gain_high",
+                "dtype", "backend", "gguf_file", "bytes", "same_bytes", "tokens_per_second", "stride", "prefix"])
     for t in tables:
         for e in t["rows"]:
             ci, d = e["bits_per_byte_ci"] or [None, None], e["delta"] or {}
@@ -185,29 +183,23 @@ def comparison_csv(tables: list[dict]) -> str:
                         d.get("high"), d.get("significant"), e["bits_per_char"], e["bits_per_word"],
                         e["word_perplexity"], e["token_perplexity"], t["token_comparable"], e["vocab_size"],
                         e["tokens_per_byte"], e["tokens_per_word"], e["bytes_per_token"], e["window"],
-                        e["lossy_documents"], e.get("compression_ratio"), g.get("gain"), giv[0], giv[1]])
+                        e["lossy_documents"], e.get("compression_ratio"), g.get("gain"), giv[0], giv[1],
+                        e.get("dtype"), e.get("backend"), e.get("gguf_file"), e["bytes"], t.get("same_bytes", True),
+                        e.get("tokens_per_second"), e.get("stride"), e["prefix"]])
     return buf.getvalue()
 
 
-def _plot_png(t: dict) -> bytes:
-    from .plots import _png, plt
-
-    rows = t["rows"][::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.45 * len(rows)))
-    vals = [e["bits_per_byte"] for e in rows]
-    cis = [e["bits_per_byte_ci"] or [v, v] for v, e in zip(vals, rows)]
-    err = [[v - c[0] for v, c in zip(vals, cis)], [c[1] - v for v, c in zip(vals, cis)]]
-    ax.barh([e["model"] for e in rows], vals, xerr=err, color="#4878a8", capsize=3)
-    ax.set_xlabel("bits per byte (lower is better), 95% bootstrap interval")
-    ax.set_title(t["dataset"])
-    return _png(fig)
-
-
 def comparison_sections(tables: list[dict]) -> list[tuple[str, str]]:
-    """(dataset, HTML) per table: the table with intervals and paired Δ, the note, the plot."""
-    return [(t["dataset"], render("comparison_section.html.j2", dataset=t["dataset"], note=_note(t), png=_plot_png(t),
-                                  t={"headers": HEADERS, "rows": [_cells(e, t["token_comparable"]) for e in t["rows"]]},
-                                  groups=group_tables(t), group_note=GROUP_NOTE)) for t in tables]
+    """(dataset, HTML) per table: the main table with intervals and paired Δ, the note, the plot, the details."""
+    from .plots import comparison_plot  # matplotlib: loaded only when a page is drawn
+
+    out = []
+    for t in tables:
+        (_, main), *details = compare_tables.tables(t, html=True)
+        out.append((t["dataset"], render("comparison_section.html.j2", dataset=t["dataset"], note=_note(t),
+                                         png=comparison_plot(t), t=main, details=details, groups=group_tables(t),
+                                         group_note=GROUP_NOTE, baseline=t["baseline"])))
+    return out
 
 
 def comparison_html(tables: list[dict], title: str = "lm_eval_it comparison") -> str:
@@ -221,82 +213,3 @@ def write_comparison(folder: Path, tables: list[dict], title: str = "lm_eval_it 
     atomic_write(folder / "comparison.html", comparison_html(tables, title))
     if groups_csv(tables):
         atomic_write(folder / "comparison_groups.csv", groups_csv(tables))
-
-
-# ----------------------------------------------------------------------------- across runs
-
-def _newest_complete(folder: Path) -> Path | None:
-    import json
-
-    def key(p: Path):
-        stamp, _, n = p.parent.name.partition("-")
-        return stamp, int(n) if n.isdigit() else 0
-
-    for f in sorted(folder.glob("*/results.json"), key=key, reverse=True):
-        try:
-            if json.loads(f.read_text()).get("complete"):
-                return f
-        except (OSError, ValueError):
-            continue
-    return None
-
-
-def find_results(path: str | Path, base: str | Path = "results") -> Path:
-    """``results.json`` of a run folder, or of the newest complete run of a run name (a folder, or a name under ``base``)."""
-    from .errors import did_you_mean
-
-    p = Path(path)
-    if not p.exists() and (Path(base) / p).exists():
-        p = Path(base) / p
-    if (p / "results.json").is_file():
-        return p / "results.json"
-    if p.is_dir():
-        found = _newest_complete(p)
-        if found is not None:
-            return found
-        raise UserError(f"{str(p)!r} holds no complete run (expected results/<run>/<timestamp>/results.json)")
-    names = sorted(d.name for d in Path(base).iterdir() if d.is_dir()) if Path(base).is_dir() else []
-    raise UserError(f"{str(path)!r} is neither a run folder nor a run name under {str(base)!r} "
-                    f"(run names there: {', '.join(names) or 'none'}){did_you_mean(str(path), names)}")
-
-
-def run_protocol(row: dict, models: list[dict]) -> dict:
-    """What a row's numbers depend on besides the model and text: window, stride, prefix, window unit, dtype."""
-    ev = row.get("eval") or {}
-    dtype = next((m.get("dtype") for m in models if m.get("name") == row["model"]), None)
-    return {"window": ev.get("window"), "stride": ev.get("stride"), "prefix": str(ev.get("prefix", "")).split(":")[0],
-            "window_unit": ev.get("window_unit", "tokens"), "dtype": dtype}
-
-
-def protocol_text(proto: dict) -> str:
-    return (f"window {proto['window']} {proto['window_unit']}, stride {proto['stride']}, prefix {proto['prefix']}, "
-            f"dtype {proto['dtype']}")
-
-
-def rows_from_runs(paths: list[str], base: str | Path = "results") -> list[dict]:
-    """All result rows of several runs, each with its ``run`` label and ``protocol``.
-
-    Model names that collide get the run label appended.
-    """
-    import json
-
-    loaded = []
-    for path in paths:
-        f = find_results(path, base)
-        data = json.loads(f.read_text())
-        if not data.get("complete"):
-            raise UserError(f"{f} is not a complete run; finish or resume it before comparing")
-        label = f"{data['run_name']}/{f.parent.name}"
-        rows = [dict(r, run=label, protocol=run_protocol(r, data.get("models") or [])) for r in data["results"]]
-        loaded.append((label, rows))
-    counts: dict[tuple, int] = {}
-    for _, rows in loaded:
-        for r in rows:
-            counts[(r["model"], r["dataset"])] = counts.get((r["model"], r["dataset"]), 0) + 1
-    out = []
-    for label, rows in loaded:
-        for r in rows:
-            if counts[(r["model"], r["dataset"])] > 1:
-                r["model"] = f"{r['model']} @ {label}"
-            out.append(r)
-    return out

@@ -87,3 +87,15 @@ def summarize(t: Totals) -> dict:
         "tokens_per_word": _ratio(t.tokens, t.words),
         "bytes_per_token": _ratio(t.bytes, t.tokens),
     }
+
+
+def same_scored_bytes(rows: list[dict]) -> bool:
+    """Whether result rows (one dataset) scored the same UTF-8 bytes in every document.
+
+    They do with a prefix token; with ``prefix: none`` each tokenizer's first token is context only, so
+    models with different tokenizers score different bytes.
+
+    >>> same_scored_bytes([{"per_document": [{"bytes": 5}]}, {"per_document": [{"bytes": 4}]}])
+    False
+    """
+    return len({tuple(d["bytes"] for d in r["per_document"]) for r in rows}) <= 1

@@ -7,7 +7,10 @@
 * :func:`entropy_histogram` - per-token entropy histograms at a few temperatures;
 * :func:`context_length_plot` - bits/token against context length (log x), one line
   per model, bins seen only in documents' first windows shaded;
-* :func:`group_plot` - per-group Δ bits/byte against a baseline (or bits/byte), sorted.
+* :func:`group_plot` - per-group Δ bits/byte against a baseline (or bits/byte), sorted;
+* :func:`comparison_plot` - one comparison table as a dot plot: bits/byte per model with its
+  interval, and Δ bits/byte against the baseline with its paired interval, each x-axis fitted
+  to the data (:func:`fitted_range`), so that 0.9848 and 0.9858 look different.
 
 Each returns PNG bytes, so a caller can write them or embed them in HTML.
 
@@ -19,6 +22,8 @@ Example::
 from __future__ import annotations
 
 import io
+import math
+import textwrap
 
 import matplotlib
 
@@ -178,6 +183,67 @@ def group_plot(rows: list[dict], comparison: dict | None = None) -> bytes | None
     ax.set_title(f"Per group · {rows[0]['dataset']}", fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
+    return _png(fig)
+
+
+def fitted_range(values, intervals, pad: float = 0.08) -> tuple[float, float]:
+    """An x-range holding every finite value and interval end, padded by ``pad`` of its span on each side.
+
+    >>> lo, hi = fitted_range([0.9848, 0.9858], [[0.984, 0.9856], [0.985, 0.9866]])
+    >>> round(lo, 5), round(hi, 5)
+    (0.98379, 0.98681)
+    """
+    xs = [x for x in values if x is not None and math.isfinite(x)]
+    xs += [x for iv in intervals if iv for x in iv if x is not None and math.isfinite(x)]
+    if not xs:
+        return 0.0, 1.0
+    lo, hi = min(xs), max(xs)
+    span = hi - lo or max(abs(hi) * 0.01, 1e-3)  # one point: a small range around it
+    return lo - pad * span, hi + pad * span
+
+
+def _dots(ax, vals, ivs, colors, names) -> None:
+    y = list(range(len(vals)))
+    for k, (v, iv, c) in enumerate(zip(vals, ivs, colors)):
+        if v is None or not math.isfinite(v):
+            continue
+        ax.errorbar([v], [k], xerr=_err([v], [iv]), fmt="o", ms=6, color=c, ecolor=c, elinewidth=1.6, capsize=4)
+    ax.set_yticks(y, names)
+    ax.set_ylim(-0.6, len(vals) - 0.4)
+    ax.set_xlim(*fitted_range(vals, ivs))
+    ax.ticklabel_format(axis="x", useOffset=False)  # 0.9848, not +9.8e-1 and an offset
+    ax.grid(alpha=0.3, axis="x")
+
+
+def comparison_plot(table: dict) -> bytes | None:
+    """One comparison table (:func:`lm_eval_it.compare.build_comparison`): bits/byte per model, a dot with its
+    95% interval (best on top); beside it Δ bits/byte against the baseline with its paired interval (filled:
+    significant; the baseline a hollow mark at 0). Each x-axis spans the data, not 0 to the largest value."""
+    rows = table["rows"][::-1]
+    if not rows:
+        return None
+    names = [e["model"] for e in rows]
+    deltas = [e["delta"] for e in rows]
+    paired = any(d is not None for d in deltas)
+    fig, axes = plt.subplots(1, 2 if paired else 1, figsize=(10 if paired else 6.5, 1.1 + 0.42 * len(rows)),
+                             sharey=True, squeeze=False)
+    ax = axes[0][0]
+    _dots(ax, [e["bits_per_byte"] for e in rows], [e["bits_per_byte_ci"] for e in rows], ["#4878a8"] * len(rows),
+          names)
+    ax.set_title("bits per byte, 95% interval\n(lower is better)", fontsize=9)
+    if paired:
+        ax2 = axes[0][1]
+        vals = [0.0 if d is None else d["delta"] for d in deltas]
+        ivs = [None if d is None or d.get("low") is None else [d["low"], d["high"]] for d in deltas]
+        colors = ["0.6" if d is None else ("#c44e52" if d.get("significant") else "#4878a8") for d in deltas]
+        ax2.axvline(0, color="black", lw=0.8)
+        _dots(ax2, vals, ivs, colors, names)
+        for k, d in enumerate(deltas):
+            if d is None:
+                ax2.plot([0], [k], "D", ms=7, mfc="white", mec="black", zorder=3)
+        ax2.set_title("\n".join(textwrap.wrap(f"Δ bits/byte against {table['baseline']} (◇), 95% paired "
+                                             "interval", 48)) + "\n(below 0: better; red: significant)", fontsize=9)
+    fig.suptitle(table["dataset"], fontsize=10)
     return _png(fig)
 
 

@@ -25,6 +25,7 @@ import math
 from pathlib import Path
 
 from .io import atomic_write_bytes, atomic_write_text
+from .headers import prefix_text, same_text_note
 
 COLUMNS = [
     ("model", "model", None),
@@ -154,7 +155,7 @@ def summary_markdown(results: dict) -> str:
         f"# {results['run_name']}",
         "",
         f"Created {results['created']} · device {results['provenance']['device']} · "
-        f"window {ev['window']}, stride {ev['stride']}, prefix {ev['prefix']} · "
+        f"window {ev['window']}, stride {ev['stride']}, prefix {prefix_text(results, code=True)} · "
         f"lm_eval_it {results['provenance']['versions'].get('lm_eval_it')} "
         f"(commit {results['provenance'].get('git_commit')})",
         "",
@@ -162,7 +163,7 @@ def summary_markdown(results: dict) -> str:
         "",
         "In brackets: 95% bootstrap intervals over documents (2000 resamples, seed 1234). "
         "Token-level figures (token ppl, bits/token) compare only models that share a tokenizer; "
-        "bits/byte, bits/word and bits/char are over the same text for every model.",
+        + same_text_note(results),
     ]
     return "\n".join(lines) + "\n"
 
@@ -276,6 +277,7 @@ def report_html(results: dict, pngs: dict[str, bytes] | None = None,
     plots = ((results.get("config") or {}).get("output") or {}).get("plots", True)
     insights = [(t, Markup(h)) for t, h in insights_sections(results, plots=plots)]
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
+                  prefix=prefix_text(results), same_text=same_text_note(results),
                   comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections,
                   sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, kl_table=_kl_table,
                   kl_temperature_rows=_kl_temperature_rows)

@@ -312,7 +312,7 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
         }
         extra_md = ""
         if len(cfg.models) > 1:
-            results["comparison"] = build_comparison(rows, cfg.output.baseline)
+            results["comparison"] = build_comparison(rows, cfg.output.baseline, models=models)
             write_comparison(folder, results["comparison"], title=f"{cfg.output.run_name}: model comparison")
             extra_md = "## Comparison\n\n" + comparison_markdown(results["comparison"])
         extra_md += "".join("\n" + kl_markdown(r) for r in rows if r.get("kl"))

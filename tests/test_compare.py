@@ -75,7 +75,7 @@ def latest(tmp_path, run="cmp"):
 
 def test_two_tokenizers_same_text(tmp_path, tiny_model_dir, word_model_dir, caplog):
     cfg = two_model_config(tmp_path, tiny_model_dir, word_model_dir)
-    assert main(["run", str(cfg), "--quiet"]) == 0
+    assert main(["run", str(cfg), "--quiet", "models.1.dtype=bfloat16"]) == 0
     folder = latest(tmp_path)
     res = json.loads((folder / "results.json").read_text())
     by = {r["model"]: r for r in res["results"]}
@@ -99,6 +99,8 @@ def test_two_tokenizers_same_text(tmp_path, tiny_model_dir, word_model_dir, capl
     assert delta["delta"] == pytest.approx(w["bits_per_byte"] - b["bits_per_byte"], rel=1e-9)
     md = (folder / "comparison.md").read_text()
     assert "| words |" in md and "†" in md and "not comparable" in md
+    assert {e["model"]: e["dtype"] for e in table["rows"]} == {"bytes": "float32", "words": "bfloat16"}
+    assert "| words | bfloat16 |" in md and "| bytes | float32 |" in md  # each model's dtype, beside it
     rows = list(csv.DictReader(io.StringIO((folder / "comparison.csv").read_text())))
     assert {r["model"] for r in rows} == {"bytes", "words"} and rows[0]["token_comparable"] == "False"
     page = (folder / "comparison.html").read_text()
@@ -114,7 +116,9 @@ def test_compare_across_runs_and_refusal(tmp_path, tiny_model_dir, word_model_di
                  "--out", str(out), "--baseline", "bytes @ cmp8/" + latest(tmp_path, "cmp8").name,
                  "--allow-protocol-mismatch"]) == 0  # stride 16 vs 8
     md = (out / "comparison.md").read_text()
-    assert md.count("| bytes @ ") == 2 and md.count("| words @ ") == 2
+    main_table = next(b for b in md.split("\n\n") if b.startswith("| model |"))
+    assert main_table.count("| bytes @ ") == 2 and main_table.count("| words @ ") == 2
+    assert md.count("| bytes @ ") == 6  # and in each of the two detail tables
     assert (out / "comparison.csv").is_file() and (out / "comparison.html").is_file()
     # a different text under the same dataset name cannot be paired
     res = json.loads((latest(tmp_path, "cmp8") / "results.json").read_text())
@@ -136,3 +140,26 @@ def test_window_in_bytes_converts_per_model(tmp_path, tiny_model_dir, word_model
         assert r["eval"]["stride"] == max(1, min(r["eval"]["window"], round(60 / bpt)))
     windows = {r["model"]: r["eval"]["window"] for r in res["results"]}
     assert windows["bytes"] > 2 * windows["words"]  # about the same text as context for both
+
+
+def test_prefix_none_with_two_tokenizers_says_the_bytes_differ(tmp_path, tiny_model_dir, word_model_dir):
+    cfg = two_model_config(tmp_path, tiny_model_dir, word_model_dir, prefix="none")
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    folder = latest(tmp_path)
+    res = json.loads((folder / "results.json").read_text())
+    scored = {r["model"]: r["metrics"]["bytes"] for r in res["results"]}
+    assert scored["bytes"] != scored["words"]  # each tokenizer's unscored first token covers other bytes
+    (table,) = res["comparison"]
+    assert table["same_bytes"] is False
+    assert {e["model"]: e["bytes"] for e in table["rows"]} == scored
+    md = (folder / "comparison.md").read_text()
+    main_table = next(b for b in md.split("\n\n") if b.startswith("| model |")).splitlines()
+    assert "bytes" in main_table[0].split(" | ")
+    for line in main_table[2:]:
+        model = line.split(" | ")[0].strip("| ")
+        assert f" {scored[model]:,}‡ |" in line
+    note = next(line for line in md.splitlines() if "‡ The models scored different bytes" in line)
+    assert all(f"{m}: {n:,}" in note for m, n in scored.items()) and "not over the same bytes" in note
+    summary = (folder / "summary.md").read_text()
+    assert "over the same text for every model" not in summary
+    assert "over the same text for every model" not in (folder / "report.html").read_text()

@@ -91,6 +91,16 @@ def test_comparison_page(run):
     assert page.count("data:image/png;base64,") == 2 and "† The tokenizers differ" in page
 
 
+def test_report_headers_show_the_prefix_that_ran(run):
+    res = json.loads((run / "results.json").read_text())
+    assert res["config"]["eval"]["prefix"] == "auto"
+    assert {r["eval"]["prefix"] for r in res["results"]} == {"bos:<s>"}
+    summary_head = (run / "summary.md").read_text().splitlines()[2]
+    assert "prefix `bos:<s>` (configured: auto)" in summary_head and "prefix auto" not in summary_head
+    meta = re.search(r'<p class="meta">(.*?)</p>', (run / "report.html").read_text(), re.S).group(1)
+    assert "prefix bos:&lt;s&gt; (configured: auto)" in meta and "prefix auto" not in meta
+
+
 # ----------------------------------------------------------------------------- headless chromium
 
 FIT_CHECK = """<script>
@@ -104,7 +114,8 @@ window.addEventListener("load", () => {
   const pre = document.createElement("pre");
   pre.id = "fit";
   pre.textContent = JSON.stringify({innerWidth: w, scrollWidth: document.documentElement.scrollWidth,
-    images: [...document.images].map(i => i.getBoundingClientRect().width), overflowing: bad.slice(0, 10)});
+    images: [...document.images].map(i => i.getBoundingClientRect().width), overflowing: bad.slice(0, 10),
+    scrolled: [...document.querySelectorAll(".scroll")].map(d => d.scrollWidth - d.clientWidth)});
   document.body.appendChild(pre);
 });
 </script>"""
@@ -140,6 +151,8 @@ def test_nothing_overflows_in_chromium(run, tmp_path, name, width):
     assert fit["innerWidth"] == width
     assert fit["scrollWidth"] <= width and fit["overflowing"] == [], fit
     assert fit["images"] and all(0 < w <= width for w in fit["images"])
+    if name == "comparison.html" and width == 1280:  # the main and detail tables fit without scrolling sideways
+        assert len(fit["scrolled"]) == 2 * 4 and fit["scrolled"] == [0] * 8, fit
     shots = os.environ.get("LM_EVAL_IT_SCREENSHOTS")  # set it to keep a screenshot of each page and width
     if shots:
         os.makedirs(shots, exist_ok=True)

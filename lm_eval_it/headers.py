@@ -1,0 +1,51 @@
+"""What the report headers say about the run: the prefix that ran, and what bits/byte is over.
+
+The config may say ``prefix: auto``; what ran is recorded per model × dataset in
+``results[].eval.prefix`` (``bos:<s>``, ``eos:</s>``, ``none``, ``literal:<tok>``,
+``bos_every_window:<s>``), and that is what summary.md and report.html show.
+
+Example::
+
+    >>> res = {"config": {"eval": {"prefix": "auto"}},
+    ...        "results": [{"model": "m", "dataset": "d", "eval": {"prefix": "bos:<s>"},
+    ...                     "per_document": [{"bytes": 5}]}]}
+    >>> prefix_text(res)
+    'bos:<s> (configured: auto)'
+    >>> same_text_note(res)
+    'bits/byte, bits/word and bits/char are over the same text for every model.'
+"""
+
+from __future__ import annotations
+
+from .metrics import same_scored_bytes
+
+
+def prefix_text(results: dict, code: bool = False) -> str:
+    """The prefix that ran (``results[].eval.prefix``, e.g. ``bos:<s>``), per model where they differ, and
+    the configured one when it is another (``auto``). ``code``: each in backticks (Markdown)."""
+    q = (lambda x: f"`{x}`") if code else str  # noqa: E731
+    configured = str(results["config"]["eval"]["prefix"])
+    ran: dict[str, list[str]] = {}
+    for r in results["results"]:
+        models = ran.setdefault(str(r["eval"]["prefix"]), [])
+        if r["model"] not in models:
+            models.append(r["model"])
+    if not ran:
+        return q(configured)
+    text = (q(next(iter(ran))) if len(ran) == 1 else
+            ", ".join(f"{q(p)} ({', '.join(ms)})" for p, ms in ran.items()))
+    return text if list(ran) == [configured] else f"{text} (configured: {configured})"
+
+
+def same_text_note(results: dict) -> str:
+    """What bits/byte, bits/word and bits/char are over: the same text for every model, unless some
+    models scored other bytes (``prefix: none`` with different tokenizers)."""
+    by_data: dict[str, list[dict]] = {}
+    for r in results["results"]:
+        by_data.setdefault(r["dataset"], []).append(r)
+    differ = [name for name, rows in by_data.items() if not same_scored_bytes(rows)]
+    if not differ:
+        return "bits/byte, bits/word and bits/char are over the same text for every model."
+    return (f"bits/byte, bits/word and bits/char are over the same documents but not the same bytes on "
+            f"{', '.join(differ)}: with prefix none each tokenizer's first token of a document is context only, "
+            "so each model scored other bytes (see bytes).")

@@ -1,0 +1,39 @@
+"""plots: the comparison dot plot spans the data, so that close bits/byte look different."""
+
+import pytest
+
+from lm_eval_it import plots
+
+
+def close_table():
+    """Two models 0.0010 bits/byte apart, the Δ significant: the case a bar chart from 0 hides."""
+    delta = {"delta": 0.0010, "low": 0.0006, "high": 0.0014, "significant": True, "few_documents": False}
+    return {"dataset": "wiki", "baseline": "a", "rows": [
+        {"model": "a", "bits_per_byte": 0.9848, "bits_per_byte_ci": [0.9790, 0.9905], "delta": None},
+        {"model": "b", "bits_per_byte": 0.9858, "bits_per_byte_ci": [0.9801, 0.9916], "delta": delta}]}
+
+
+def drawn(monkeypatch, table):
+    figs = []
+    monkeypatch.setattr(plots, "_png", lambda fig: figs.append(fig) or b"\x89PNG")
+    assert plots.comparison_plot(table) == b"\x89PNG"
+    return figs[0]
+
+
+def test_comparison_plot_dots_with_intervals_on_a_fitted_range(monkeypatch):
+    fig = drawn(monkeypatch, close_table())
+    left, right = fig.axes
+    lo, hi = left.get_xlim()
+    assert 0.97 < lo < 0.9790 and 0.9916 < hi < 1.0  # the whiskers fit, 0 is far outside
+    assert (0.9858 - 0.9848) / (hi - lo) > 0.06  # 0.001 apart is visible: 6.8% of the axis, not 0.1%
+    assert not left.patches  # dots, no bars
+    dlo, dhi = right.get_xlim()
+    assert dlo < 0 < 0.0014 < dhi and dhi - dlo < 0.003  # the Δ axis shows 0 and the paired interval
+    assert [t.get_text() for t in left.get_yticklabels()] == ["b", "a"]  # the best on top
+
+
+def test_fitted_range_covers_every_value_and_interval_end():
+    lo, hi = plots.fitted_range([0.9848, 0.9858, None, float("nan")], [[0.9790, 0.9905], None, [0.9801, 0.9916]])
+    assert lo == pytest.approx(0.9790 - 0.08 * 0.0126) and hi == pytest.approx(0.9916 + 0.08 * 0.0126)
+    assert plots.fitted_range([2.0], [None]) == pytest.approx((2.0 - 0.08 * 0.02, 2.0 + 0.08 * 0.02))
+    assert plots.fitted_range([], []) == (0.0, 1.0)
