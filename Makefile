@@ -1,9 +1,9 @@
-# Two commands: `make demo` (fresh machine → quickstart results) and `make test`.
+# Two commands: `make demo` (fresh machine → quickstart results) and `make test`; `make docs` builds the site.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install models compare clean chromium domains
+.PHONY: demo test install models compare clean chromium domains docs
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,13 @@ results/domains.jsonl: benchmarks/make_domains.py
 
 test: install
 	$(BIN)/python -m pytest
+
+docs: $(VENV)/.docs-installed   # the documentation site, into site/; --strict: a broken link or stale symbol fails
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test,docs]'
+	touch $@
 
 chromium:   # headless browser for the report layout test (tests/test_html_report.py); Debian/Ubuntu, run as root
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \

@@ -49,7 +49,7 @@ def search_temperatures(swept: list[float]) -> list[float]:
 
     >>> search_temperatures([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.5, 1.7, 2.0])
     [0.001, 0.01, 0.1, 10.0, 100.0, 1000.0]
-    >>> search_temperatures([1.0])[3:]
+    >>> search_temperatures([1.0])[3:]  # a single T: fill points, then the decades above
     [0.5, 0.5946, 0.7071, 0.8409, 1.189, 1.414, 1.682, 2.0, 10.0, 100.0, 1000.0]
     """
     swept = sorted(set(swept))

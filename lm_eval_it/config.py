@@ -64,17 +64,29 @@ class _Strict(BaseModel):
 class ModelConfig(_Strict):
     """One model: a hub id or a local folder, optionally a GGUF file in it."""
 
-    path: str = Field(min_length=1)
-    name: str | None = None
-    gguf_file: str | None = None
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    revision: str | None = None
-    trust_remote_code: bool = False
-    allow_pickle: bool = False  # load .bin (pickle) weights; safetensors only unless set
-    quantize: Literal["none", "int8"] = "none"  # int8: torch dynamic quantisation of Linear layers but the head (CPU)
-    compare_to: str | None = None  # name of a reference model: adds KL, top-1 agreement and Δp against it
-    device_map: str | None = None  # e.g. "auto": accelerate spreads a model too big for one device
-    compile: bool = False  # torch.compile the model body (same numbers within 1e-6; see benchmarks/throughput.py)
+    path: str = Field(min_length=1, description="A hub id (`org/name`), a local folder, a `.gguf` file, or "
+                      "`pkg://<installed package>` for a model shipped in a wheel. Relative to the config file's folder "
+                      "when it starts with `.` or exists there.")
+    name: str | None = Field(default=None, description="The name in tables and results; default: the GGUF file's "
+                             "stem, else the last part of `path`.")
+    gguf_file: str | None = Field(default=None, description="A GGUF file inside `path`: de-quantised once to "
+                                  "float weights and cached as safetensors under `$LM_EVAL_IT_CACHE`.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="Weights dtype (`fp32`, `bf16`, `fp16` are accepted too); auto: bfloat16 on CUDA (float16 "
+                                    "where bf16 is unsupported), float32 on CPU and MPS. Log-softmax is float32 whatever the dtype.")
+    revision: str | None = Field(default=None, description="Hub revision (branch, tag or commit) of a hub model.")
+    trust_remote_code: bool = Field(default=False, description="Allow a model's own Python code from its repository "
+                                    "(off unless you say so).")
+    allow_pickle: bool = Field(default=False, description="Load `.bin` (pickle) weights; safetensors only unless set.")
+    quantize: Literal["none", "int8"] = Field(
+        default="none", description="int8: torch dynamic quantisation of the Linear layers but the LM head (CPU only; "
+                                    "int8 weights per channel, activations per tensor at run time).")
+    compare_to: str | None = Field(default=None, description="The name of another model in this config: adds KL, "
+                                   "top-1 agreement and Δp against it, scored in lockstep.")
+    device_map: str | None = Field(default=None, description="E.g. `auto`: accelerate spreads a model too big for "
+                                   "one device over the visible devices.")
+    compile: bool = Field(default=False, description="`torch.compile` the model body (same numbers within 1e-6; "
+                          "slower on the CPU where it was measured, so off by default).")
 
     @field_validator("dtype", mode="before")
     @classmethod
@@ -98,22 +110,38 @@ def default_model_name(path: str, gguf_file: str | None = None) -> str:
 class DatasetConfig(_Strict):
     """One dataset: exactly one of ``builtin``, ``hub`` or ``path`` (``builtin`` + ``path``: a local copy)."""
 
-    name: str | None = None
-    builtin: Literal[BUILTIN_DATASETS] | None = None  # type: ignore[valid-type]  # see named_data
-    hub: str | None = None
-    config: str | None = None
-    split: str = "test"
-    revision: str | None = None
-    path: str | None = None
-    format: Literal["auto", "text", "jsonl", "parquet", "csv"] = "auto"
-    text_field: str = "text"
-    doc_regex: str | None = None
-    mode: Literal["documents", "stream"] = "documents"
-    separator: str = "\n\n"
-    limit: int | None = Field(default=None, ge=1)
-    encoding_errors: Literal["strict", "replace"] = "strict"
-    group_by: str | None = None  # rows (jsonl/parquet/csv/hub): the field naming each document's group
-    streaming: bool = False  # hub only: read the rows as a stream (datasets' IterableDataset), never all in memory
+    name: str | None = Field(
+        default=None, description="The name in tables and results; default: the builtin name, the hub id's last part with "
+        "config and split, or the file's stem (a glob: its folder's name).")
+    builtin: Literal[BUILTIN_DATASETS] | None = Field(  # type: ignore[valid-type]  # see named_data
+        default=None, description="A named dataset (see Datasets): it fixes the hub id, config, split, text field and "
+        "how rows become documents; keys you set yourself win. With `path:` a local copy gets the same shaping.")
+    hub: str | None = Field(default=None, description="A Hugging Face datasets hub id, e.g. `Salesforce/wikitext`.")
+    config: str | None = Field(default=None, description="The hub dataset's configuration, e.g. `wikitext-2-raw-v1`.")
+    split: str = Field(default="test", description="The hub dataset's split.")
+    revision: str | None = Field(default=None, description="Hub dataset revision; pin it to notice upstream changes.")
+    path: str | None = Field(
+        default=None, description="A local file (`.txt`/`.raw`/`.md`, `.jsonl`, `.parquet`, `.csv`, `.gz` allowed) or a "
+        "glob of text files (each file one group); relative to the config file's folder.")
+    format: Literal["auto", "text", "jsonl", "parquet", "csv"] = Field(
+        default="auto", description="The file format; auto: from the suffix.")
+    text_field: str = Field(default="text", description="The column holding the text (jsonl/parquet/csv/hub rows).")
+    doc_regex: str | None = Field(
+        default=None, description="Text (or rows taken as lines): a document starts at each line this regular "
+        "expression matches, e.g. `'^ = [^=].* = \\r?$'` for WikiText articles.")
+    mode: Literal["documents", "stream"] = Field(
+        default="documents", description="documents: each document scored alone; stream: all rows joined by "
+        "`separator` into one document.")
+    separator: str = Field(default="\n\n", description="The joiner of rows in `mode: stream`.")
+    limit: int | None = Field(default=None, ge=1, description="Only the first N rows or documents.")
+    encoding_errors: Literal["strict", "replace"] = Field(
+        default="strict", description="strict: non-UTF-8 bytes are an error naming the byte offset; replace: U+FFFD.")
+    group_by: str | None = Field(
+        default=None, description="Rows (jsonl/parquet/csv/hub): the field naming each document's group, for "
+        "per-group tables; a row without it is an error.")
+    streaming: bool = Field(
+        default=False, description="Hub only: read the rows as a stream (datasets' IterableDataset), never all in "
+        "memory; the fingerprint is then taken over the source, not the text.")
 
     @field_validator("doc_regex")
     @classmethod
@@ -180,19 +208,40 @@ class DatasetConfig(_Strict):
 class EvalConfig(_Strict):
     """How windows are cut and scored."""
 
-    window: int = Field(default=1024, ge=2)
-    stride: int | None = Field(default=None, ge=1)
-    window_unit: Literal["tokens", "bytes"] = "tokens"
-    strict_window: bool = False  # error (instead of clamping) when window exceeds the model's positions
-    prefix: str = "auto"
-    batch_size: int | str = "auto"
-    device: str = "auto"
-    seed: int = 0
-    temperatures: list[float] = Field(default_factory=list)
-    best_temperature: Literal["interpolated", "exact"] = "interpolated"  # exact: extra scoring passes
-    min_k: float = Field(default=20.0, gt=0, le=100)  # Min-K% prob: the k% least likely tokens per document
-    compressors: list[Literal["gzip", "bz2", "xz", "zstd"]] = Field(default_factory=lambda: ["gzip", "bz2", "xz", "zstd"])
-    threads: int | Literal["auto"] = "auto"  # torch intra-op threads; auto: all cores for the model, 1 for statistics
+    window: int = Field(
+        default=1024, ge=2, description="Tokens of context per forward pass (the prefix included); clamped to the "
+        "model's maximum positions, with the stride scaled by the same factor.")
+    stride: int | None = Field(
+        default=None, ge=1, description="How far each window advances, 1 <= stride <= window; default: the window. "
+        "Each window scores only tokens no earlier window scored.")
+    window_unit: Literal["tokens", "bytes"] = Field(
+        default="tokens", description="bytes: window and stride are bytes of text, converted per model at its "
+        "bytes per token on the dataset (equal context across tokenizers).")
+    strict_window: bool = Field(
+        default=False, description="true: a window beyond the model's positions is an error instead of a clamp.")
+    prefix: str = Field(
+        default="auto", description="The token put before each document: auto (BOS, else EOS), bos, eos, none (the "
+        "first text token is context only), bos_every_window, or a literal token.")
+    batch_size: int | str = Field(
+        default="auto", description="Windows per forward pass, or auto (about 4096 tokens a pass on CPU; from free "
+        "memory on CUDA). Halved and retried on out-of-memory.")
+    device: str = Field(default="auto", description="auto (cuda, then mps, then cpu), cpu, mps, cuda or cuda:N.")
+    seed: int = Field(default=0, description="torch's seed, set before scoring (scoring itself draws no random "
+                      "numbers).")
+    temperatures: list[float] = Field(
+        default_factory=list, description="A temperature sweep (each T > 0; T = 1 is always added): entropy, NLL and "
+        "calibration at each T, and the best T. Empty: no sweep.")
+    best_temperature: Literal["interpolated", "exact"] = Field(
+        default="interpolated", description="interpolated: from the streamed sweep, no extra pass; exact: extra "
+        "scoring passes until the best T is bracketed to 1e-6.")
+    min_k: float = Field(default=20.0, gt=0, le=100, description="Min-K% prob: the k% least likely tokens of each "
+                         "document, a memorisation signal.")
+    compressors: list[Literal["gzip", "bz2", "xz", "zstd"]] = Field(
+        default_factory=lambda: ["gzip", "bz2", "xz", "zstd"], description="Compression baselines on the same bytes; "
+        "[] turns them off.")
+    threads: int | Literal["auto"] = Field(
+        default="auto", description="torch intra-op threads for the forward; auto: one per physical core. The "
+        "per-token statistics always run on 1 thread.")
 
     @field_validator("temperatures")
     @classmethod
@@ -233,18 +282,26 @@ class EvalConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    dir: str = "results"
-    run_name: str | None = None
-    baseline: str | None = None  # model name that Δ bits per byte is measured against
-    per_token: bool = False  # write per-token NLL/entropy arrays (NPZ) for analysis
-    plots: bool = True  # PNG plots and report.html
+    """Where a run writes, and what."""
+
+    dir: str = Field(default="results", description="The results folder, relative to the current directory; a "
+                     "run writes `<dir>/<run_name>/<UTC timestamp>/`.")
+    run_name: str | None = Field(default=None, description="Default: the config file's name (`stdin` for a config "
+                                 "read from stdin).")
+    baseline: str | None = Field(default=None, description="The model that Δ bits per byte is measured against in "
+                                 "comparison tables; default: the first.")
+    per_token: bool = Field(default=False, description="Write per-token NLL (and entropy and NLL at each swept T) as "
+                            "Parquet shards while scoring.")
+    plots: bool = Field(default=True, description="PNG plots and report.html.")
 
 
 class RunConfig(_Strict):
-    models: list[ModelConfig] = Field(min_length=1)
-    datasets: list[DatasetConfig] = Field(min_length=1)
-    eval: EvalConfig = EvalConfig()
-    output: OutputConfig = OutputConfig()
+    """A whole run: every model on every dataset, under one ``eval`` section."""
+
+    models: list[ModelConfig] = Field(min_length=1, description="The models; every model runs on every dataset.")
+    datasets: list[DatasetConfig] = Field(min_length=1, description="The datasets.")
+    eval: EvalConfig = Field(default=EvalConfig(), description="How windows are cut and scored.")
+    output: OutputConfig = Field(default=OutputConfig(), description="Where results go.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "RunConfig":
