@@ -51,7 +51,7 @@ from .config import DatasetConfig
 from .errors import UserError
 from .hub_data import StreamedTexts, open_hub
 from .named_data import NAMED
-from .readers import Columns, read_jsonl, read_text, rows_column, rows_groups
+from .readers import read_jsonl, read_text, rows_column, rows_groups
 
 
 @dataclass
@@ -154,7 +154,8 @@ def _lines_to_documents(rows: list[str], doc_regex: str | None) -> list[str]:
 
 
 def _from_rows(rows, cfg: DatasetConfig, where: str) -> tuple[list[str], list[str] | None]:
-    texts = _lines_to_documents(rows_column(rows, cfg.text_field, where), cfg.doc_regex)
+    texts = _lines_to_documents(rows_column(rows, cfg.text_field, where, null_is_empty=cfg.format == "csv"),
+                                cfg.doc_regex)
     return texts, rows_groups(rows, cfg.group_by, where) if cfg.group_by else None
 
 
@@ -184,7 +185,7 @@ def _local(cfg: DatasetConfig) -> tuple[list[str], list[str] | None]:
     if cfg.format == "text":
         return split_documents(read_text(path, cfg.encoding_errors), cfg.doc_regex), None
     if cfg.format == "jsonl":
-        return _from_rows(Columns(read_jsonl(path, cfg.encoding_errors)), cfg, str(path))
+        return _from_rows(read_jsonl(path, cfg.encoding_errors), cfg, str(path))
     import datasets
 
     kind = cfg.format
