@@ -66,6 +66,7 @@ class ModelConfig(_Strict):
 
     path: str = Field(min_length=1)
     name: str | None = None
+    backend: Literal["hf"] = "hf"  # what scores the model: hf = transformers (PyTorch); the only one so far
     gguf_file: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     revision: str | None = None

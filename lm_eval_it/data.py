@@ -27,8 +27,11 @@ matching files in sorted order, each file a group named by its stem.
 
 Text is kept byte for byte: files are read without newline translation, so
 CRLF line endings are scored and counted as they are. ``mode: documents``
-scores each document on its own (empty ones are skipped and counted);
-``mode: stream`` joins the rows with ``separator`` into one document.
+scores each document on its own (empty ones are skipped and counted; a row
+without its text field, or with null there, is an error naming the row);
+``mode: stream`` joins the rows with ``separator`` into one document. A
+``hub:`` id without ``org/`` that reads like a builtin name misspelt
+(``pydoc_topic``) is an error that suggests the name, before any hub lookup.
 
 Example::
 
@@ -50,7 +53,7 @@ from pathlib import Path
 from .config import DatasetConfig
 from .errors import UserError
 from .hub_data import StreamedTexts, open_hub
-from .named_data import NAMED
+from .named_data import NAMED, builtin_typo
 from .readers import read_jsonl, read_text, rows_column, rows_groups
 
 
@@ -196,6 +199,14 @@ def _local(cfg: DatasetConfig) -> tuple[list[str], list[str] | None]:
     return _from_rows(rows, cfg, str(path))
 
 
+def _not_a_typo(cfg: DatasetConfig, hub_id: str) -> None:
+    """``hub: pydoc_topic`` is a typo of a builtin name, not a hub lookup (that would fail on the network)."""
+    typo = None if cfg.builtin else builtin_typo(hub_id)
+    if typo:
+        raise UserError(f"datasets[{cfg.name}].hub: {hub_id!r} reads like a typo of a builtin name; did you mean "
+                        f"`builtin: {typo}`? (a hub dataset id reads org/name)")
+
+
 def _hub(cfg: DatasetConfig, hub_id: str) -> tuple[list[str], list[str] | None]:
     rows = open_hub(hub_id, cfg.config, cfg.split, cfg.revision, where=f"datasets[{cfg.name}]")
     return _from_rows(rows, cfg, f"hub dataset {hub_id}")
@@ -217,6 +228,8 @@ def _streamed(cfg: DatasetConfig, hub_id: str) -> Documents:
 def load_documents(cfg: DatasetConfig) -> Documents:
     """Load, limit and shape the documents of one dataset entry."""
     hub_id = NAMED[cfg.builtin].hub if cfg.builtin else cfg.hub
+    if hub_id and not cfg.path:
+        _not_a_typo(cfg, hub_id)
     if cfg.streaming:
         return _streamed(cfg, hub_id)
     groups = None

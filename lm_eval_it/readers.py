@@ -12,9 +12,9 @@ Example::
     >>> rows = Columns([{"text": "a", "lang": "en"}, {"text": "", "lang": 3}])
     >>> rows_column(rows, "text", "demo"), rows_groups(rows, "lang", "demo")
     (['a', ''], ['en', '3'])
-    >>> rows_column(Columns([{"text": "a"}, {"title": "b"}], lines=[1, 3]), "text", "d.jsonl")
+    >>> rows_column(Columns([{"text": "a"}, {"title": "b"}], lines=[1, 3]), "text", "d.jsonl")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    lm_eval_it.errors.UserError: d.jsonl: line 3 has no 'text' (the key is missing); give it a text, or "text": "" to skip it as an empty document
+    lm_eval_it.errors.UserError: d.jsonl: line 3 has no 'text' (the key is missing); give it a text, or ...
 """
 
 from __future__ import annotations

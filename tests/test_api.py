@@ -96,4 +96,5 @@ def test_help_shows_the_real_signature_and_docstring_of_evaluate():
     assert "Returns:" in text and "output_dir:" in text and "bits_per_byte" in text
     # importing the package stays light: torch loads only when evaluate runs
     probe = "import sys, lm_eval_it; print('torch' in sys.modules, 'transformers' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False False\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out == "False False\n"
