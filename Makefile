@@ -23,7 +23,7 @@ domains: results/domains.jsonl   # a two-domain corpus for the per-group tables 
 results/domains.jsonl: benchmarks/make_domains.py
 	$(BIN)/python benchmarks/make_domains.py --out $@
 
-test: install
+test: install chromium   # chromium: the report layout tests skip without it
 	$(BIN)/python -m pytest
 
 docs: $(VENV)/.docs-installed   # the documentation site, into site/; --strict: a broken link or stale symbol fails
@@ -33,7 +33,7 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $@
 
-chromium:   # headless browser for the report layout test (tests/test_html_report.py); Debian/Ubuntu, run as root
+chromium:   # headless browser for the report layout tests; once (a no-op when on PATH); Debian/Ubuntu, root or sudo
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -q && \
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; }

@@ -9,13 +9,14 @@ Example::
     $ lm-eval-it run configs/quickstart.yaml
 
     >>> from lm_eval_it import evaluate   # the Python API (lm_eval_it.api)
+    >>> list(__import__("inspect").signature(evaluate).parameters)[:3]
+    ['model', 'tokenizer', 'texts']
+
+Importing the package is light: torch and transformers load when ``evaluate`` runs.
 """
 
 __version__ = "0.2.0"
 
+from .api import EvalResult, evaluate  # noqa: E402 - after __version__, which the CLI reads
 
-def evaluate(*args, **kwargs):
-    """See :func:`lm_eval_it.api.evaluate` (imported lazily: torch loads only when used)."""
-    from .api import evaluate as _evaluate
-
-    return _evaluate(*args, **kwargs)
+__all__ = ["EvalResult", "evaluate", "__version__"]

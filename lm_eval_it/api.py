@@ -74,8 +74,35 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
              output_dir: str | Path | None = None, progress: bool = False, **eval_options) -> EvalResult | list:
     """Score ``model`` on ``texts`` (a list of documents) or ``dataset`` (a dataset entry as in a config).
 
-    ``model`` is a live model (with ``tokenizer``) or a path / hub id / ``.gguf`` file; ``eval_options``
-    are any other ``eval`` keys (``prefix``, ``batch_size``, ``device``, ``best_temperature``, ...).
+    Args:
+        model: a live ``PreTrainedModel`` (then ``tokenizer`` too; scored as it is, its training mode
+            restored, no gradients kept) or a hub id, a local folder or a ``.gguf`` file.
+        tokenizer: the live model's tokenizer (ignored for a path).
+        texts: the documents, one string each (empty ones are skipped). Give this or ``dataset``.
+        dataset: a dataset entry as in a config (``{"builtin": "wikitext2"}``, ``{"path": "notes.jsonl"}``,
+            ``{"hub": "org/name", "split": "test"}``), or a file path.
+        window, stride: tokens of context per forward pass, and tokens scored per window (default: the window).
+        temperatures: also sweep these sampling temperatures (T = 1 is added); see ``EvalResult.temperature``.
+        name: the model's name in the results (and the run name).
+        output_dir: also write the run folder (results.json, summary.md, report.html) under it;
+            by default nothing is written.
+        progress: show a progress bar (default: print nothing).
+        **eval_options: any other ``eval`` key of a config: ``prefix``, ``batch_size``, ``device``,
+            ``best_temperature``, ``window_unit``, ``min_k`` ...
+
+    Returns:
+        An :class:`EvalResult`: ``bits_per_byte``, ``perplexity`` (per token), ``metrics`` (sums, then
+        every ratio), ``intervals`` (95% bootstrap over documents), ``per_document``, and the sweep,
+        context-length, compression, memorisation and group blocks; ``to_dict()`` is the results.json entry.
+
+    Raises:
+        ValueError: neither or both of ``texts`` and ``dataset``, or a live model without its tokenizer.
+        lm_eval_it.errors.UserError: a bad option, path or dataset (its message says which).
+
+    Example::
+
+        res = evaluate(model=model, tokenizer=tok, texts=["The cat sat.", "Another one."], window=512)
+        res.bits_per_byte, res.intervals["bits_per_byte"], res.per_document[0]["nll"]
     """
     if (texts is None) == (dataset is None):
         raise ValueError("give exactly one of texts= or dataset=")

@@ -3,9 +3,16 @@
 Errors the user can fix print one line and exit with code 2 (``--debug``
 shows the traceback instead).
 
+A run prints one compact table and where the files are; ``--details`` adds the
+other tables. ``--model``/``--data`` stand in for a config on every command
+but ``compare``; ``--device``, ``--dtype``, ``--batch-size``, ``--backend``,
+``--window``, ``--stride``, ``--limit``, ``--name`` and ``--out`` set config keys
+(:data:`lm_eval_it.shorthands.KEY_FLAGS`), as ``key=value`` overrides do.
+
 Example::
 
     $ lm-eval-it run configs/quickstart.yaml eval.stride=256 models.0.dtype=bfloat16
+    $ lm-eval-it run --model HuggingFaceTB/SmolLM2-135M --data pydoc_topics --dtype bf16 --device cpu --details
     $ lm-eval-it sweep configs/quickstart.yaml --temperatures 0.2:2.0:0.1
     $ lm-eval-it kl configs/kl_smollm2.yaml --reference fp32 --candidate int8
     $ lm-eval-it context configs/quickstart.yaml
@@ -23,15 +30,16 @@ import shutil
 import sys
 
 from .errors import UserError
+from .shorthands import add_flags
 
 
 def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
-    """A subcommand that runs a config: CONFIG, key=value overrides, --quiet, --resume, --debug."""
+    """A subcommand that runs a config (or --model/--data): overrides, the key flags, --quiet, --resume, --debug."""
     p = sub.add_parser(name, help=help_text)
-    p.add_argument("config", nargs="?" if name == "run" else None,
-                   help="path to a YAML config, or - for stdin" + (" (or use --model/--data)" if name == "run" else ""))
+    p.add_argument("config", nargs="?", help="path to a YAML config, or - for stdin (or use --model/--data)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="override config keys, e.g. eval.stride=256 models.0.dtype=bfloat16")
+    add_flags(p, name)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--resume", metavar="RUN_FOLDER", help="continue an interrupted run (the same command also does)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -45,21 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"lm-eval-it {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     r = _config_command(sub, "run", "run the evaluation a YAML config describes, or one model on one dataset")
-    r.add_argument("--model", help="without a config: a hub id, a local model folder or a .gguf file")
-    r.add_argument("--data", help="without a config: a local file, a hub dataset id or a builtin name")
-    r.add_argument("--limit", type=int, help="score the first N documents of each dataset")
-    r.add_argument("--window", type=int, help="tokens of context per forward pass (eval.window)")
-    r.add_argument("--stride", type=int, help="tokens scored per window (eval.stride)")
     r.add_argument("--temperatures", help="also sweep these temperatures (start:stop:step or a comma list)")
-    r.add_argument("--name", help="run name (output.run_name)")
-    r.add_argument("--out", help="results folder (output.dir; default results)")
-    r.add_argument("--json", action="store_true", help="print results.json to stdout (everything else to stderr)")
     w = _config_command(sub, "sweep", "run a config with a temperature sweep (shorthand for eval.temperatures=...)")
     w.add_argument("--temperatures", help="start:stop:step or a comma list (default: the config's "
                    "eval.temperatures, else 0.2:2.0:0.1)")
     k = _config_command(sub, "kl", "KL divergence, top-1 agreement and Δp of a candidate model against a reference")
-    k.add_argument("--reference", required=True, help="name of the reference model")
-    k.add_argument("--candidate", required=True, help="name of the candidate model")
+    k.add_argument("--reference", required=True, help="name of the reference model (without a config: a variant "
+                   "of --model such as fp32, or a model)")
+    k.add_argument("--candidate", required=True, help="name of the candidate model (without a config: a variant "
+                   "of --model such as int8 or bf16, or a model)")
     _config_command(sub, "context", "NLL by context length: run a config with stride = window, so that every "
                     "context length from 1 to the window is observed")
     c = sub.add_parser("compare", help="compare the results of earlier runs in one table")
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
               f"see lm-eval-it {args.command} --help", file=sys.stderr)
         return UserError.exit_code
     args.overrides = list(getattr(args, "overrides", [])) + extra
-    if args.command == "run" and args.config and "=" in args.config and not os.path.exists(args.config):
+    if args.command != "compare" and args.config and "=" in args.config and not os.path.exists(args.config):
         args.overrides.insert(0, args.config)  # `run --model M key=value`: the first override is no config
         args.config = None
     _setup_logging()
@@ -186,29 +188,27 @@ def main(argv: list[str] | None = None) -> int:
                 raise UserError(f"compare takes run folders, not overrides: {' '.join(args.overrides)}")
             _compare(args)
             return 0
-        from .config import finish_config, load_raw
+        from .config import finish_config
         from .runner import run
-        from .shorthands import context_protocol, raw_for_run, select_kl_pair, sweep_temperatures
+        from .shorthands import (command_line_origins, context_protocol, kl_names, raw_for_run, select_kl_pair,
+                                 sweep_temperatures)
 
-        if args.command == "run":
-            raw = raw_for_run(args)
-        else:
-            raw = load_raw(args.config, args.overrides)
+        raw = raw_for_run(args)
         if args.command == "sweep":
             sweep_temperatures(raw, args.temperatures)
         if args.command == "kl":
-            select_kl_pair(raw, args.reference, args.candidate)
+            select_kl_pair(raw, *kl_names(args, raw))
         if args.command == "context":
             context_protocol(raw)
-        cfg = finish_config(raw, args.config)
+        cfg = finish_config(raw, args.config, command_line_origins(args, raw))
         if args.command == "context":  # its own run name, so `compare NAME` finds the plain run
             cfg.output.run_name = f"{cfg.output.run_name}-context"
         _quiet_libraries()
-        if not getattr(args, "json", False):
-            run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
+        if not args.json:
+            run(cfg, raw, show_progress=not args.quiet, resume=args.resume, details=args.details)
             return 0
         with contextlib.redirect_stdout(sys.stderr):
-            folder = run(cfg, raw, show_progress=not args.quiet, resume=args.resume)
+            folder = run(cfg, raw, show_progress=not args.quiet, resume=args.resume, details=args.details)
         sys.stdout.write((folder / "results.json").read_text(encoding="utf-8"))
         sys.stdout.flush()
         return 0

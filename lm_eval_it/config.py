@@ -69,6 +69,8 @@ class ModelConfig(_Strict):
                       "when it starts with `.` or exists there.")
     name: str | None = Field(default=None, description="The name in tables and results; default: the GGUF file's "
                              "stem, else the last part of `path`.")
+    backend: Literal["hf"] = Field(default="hf", description="What scores the model: `hf` = transformers "
+                                   "(PyTorch), the only backend so far.")
     gguf_file: str | None = Field(default=None, description="A GGUF file inside `path`: de-quantised once to "
                                   "float weights and cached as safetensors under `$LM_EVAL_IT_CACHE`.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(

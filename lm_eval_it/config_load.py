@@ -1,6 +1,8 @@
 """Loading a config: YAML files or stdin, ``key=value`` overrides, config-relative paths, one-line errors.
 
 The typed config itself is :mod:`lm_eval_it.config` (which re-exports these functions).
+An error at a key that a command-line override or flag set names that override
+(``override 'eval.windw=5': eval.windw: unknown key …``), not the config file.
 
 Example::
 
@@ -12,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,6 @@ from pydantic import BaseModel, ValidationError
 
 from .config import RunConfig
 from .errors import UserError, did_you_mean
-
 
 
 def _field_names(loc: tuple) -> list[str]:
@@ -40,34 +42,68 @@ def _field_names(loc: tuple) -> list[str]:
     return list(cls.model_fields)
 
 
-def _format_error(err: ValidationError) -> str:
+def _format_error(err: ValidationError) -> tuple[tuple, str]:
+    """The key the first error is at (a typo explains a missing key, so an unknown key goes first) and its line."""
     errors = err.errors()
-    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])  # a typo explains a missing key
+    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in ("int", "str"))))
     key = ".".join(str(p) for p in loc)
     if e["type"] == "extra_forbidden":
         allowed = _field_names(loc)
-        return f"{key}: unknown key{did_you_mean(loc[-1], allowed)}; expected one of: {', '.join(allowed)}"
+        return loc, f"{key}: unknown key{did_you_mean(loc[-1], allowed)}; expected one of: {', '.join(allowed)}"
     if e["type"] == "missing":
-        return f"{key}: required key is missing"
+        return loc, f"{key}: required key is missing"
     msg = e["msg"].removeprefix("Value error, ")
     msg = msg.replace("Input should be", "expected").replace("List should have", "expected")
     shown = e.get("input")
+    if e["type"] == "literal_error" and isinstance(shown, str):  # `builtin: pydoc_topic`
+        msg += did_you_mean(shown, re.findall(r"'([^']*)'", str((e.get("ctx") or {}).get("expected", ""))))
     if not key:
-        return msg
+        return loc, msg
     if "input" not in e or isinstance(shown, (dict, list)):
-        return f"{key}: {msg}"
-    return f"{key}: got {shown!r}, {msg}"
+        return loc, f"{key}: {msg}"
+    return loc, f"{key}: got {shown!r}, {msg}"
 
 
-def parse_config(raw: Any, source: str = "config") -> RunConfig:
-    """Validate a plain dict into a :class:`RunConfig`, or raise :class:`UserError`."""
+def override_origins(overrides: list[str]) -> dict[str, str]:
+    """Each ``key=value`` override's key → how an error there is blamed: ``override 'key=value'``.
+
+    >>> override_origins(["eval.windw=5"])
+    {'eval.windw': "override 'eval.windw=5'"}
+    """
+    return {item.partition("=")[0].strip(): f"override {item!r}" for item in overrides if "=" in item}
+
+
+def blame(loc: tuple, origins: dict[str, str]) -> str | None:
+    """The origin (an override, a flag) that set the key at ``loc``, or a key above or below it; None if none did.
+
+    >>> blame(("eval", "windw"), {"eval.windw": "override 'eval.windw=5'", "eval.stride": "--stride"})
+    "override 'eval.windw=5'"
+    >>> blame(("models", 0, "dtype"), {"eval.window": "--window"}) is None
+    True
+    """
+    key, best = [str(p) for p in loc], None
+    for order, (path, label) in enumerate(origins.items()):
+        parts = path.split(".")
+        n = min(len(parts), len(key))
+        if n and parts[:n] == key[:n] and (best is None or (n, order) >= best[:2]):
+            best = (n, order, label)
+    return best[2] if best else None
+
+
+def parse_config(raw: Any, source: str = "config", origins: dict[str, str] | None = None) -> RunConfig:
+    """Validate a plain dict into a :class:`RunConfig`, or raise :class:`UserError`.
+
+    ``origins`` maps the keys that overrides or flags set to their names (:func:`override_origins`): an
+    error at one of those keys is blamed on it instead of on ``source``.
+    """
     if not isinstance(raw, dict):
         raise UserError(f"{source}: expected a mapping with 'models' and 'datasets', got {type(raw).__name__}")
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as err:
-        raise UserError(f"{source}: {_format_error(err)}") from None
+        loc, message = _format_error(err)
+        raise UserError(f"{blame(loc, origins or {}) or source}: {message}") from None
 
 
 def apply_override(raw: dict, assignment: str) -> None:
@@ -160,10 +196,12 @@ def load_raw(path: str | Path, overrides: list[str] = ()) -> dict:
     return raw
 
 
-def finish_config(raw: Any, path: str | Path | None) -> RunConfig:
-    """Validate ``raw``; the run name defaults to the config file's stem (``stdin`` for ``-``, ``run`` for none)."""
+def finish_config(raw: Any, path: str | Path | None, origins: dict[str, str] | None = None) -> RunConfig:
+    """Validate ``raw``; the run name defaults to the config file's stem (``stdin`` for ``-``, ``run`` for none).
+
+    ``origins``: see :func:`parse_config` (the CLI passes its overrides and flags)."""
     source = "stdin" if str(path) == "-" else "command line" if path is None else str(path)
-    cfg = parse_config(raw, source=source)
+    cfg = parse_config(raw, source=source, origins=origins)
     if cfg.output.run_name is None:
         cfg.output.run_name = "stdin" if str(path) == "-" else "run" if path is None else Path(path).stem
     return cfg

@@ -27,8 +27,11 @@ matching files in sorted order, each file a group named by its stem.
 
 Text is kept byte for byte: files are read without newline translation, so
 CRLF line endings are scored and counted as they are. ``mode: documents``
-scores each document on its own (empty ones are skipped and counted);
-``mode: stream`` joins the rows with ``separator`` into one document.
+scores each document on its own (empty ones are skipped and counted; a row
+without its text field, or with null there, is an error naming the row);
+``mode: stream`` joins the rows with ``separator`` into one document. A
+``hub:`` id without ``org/`` that reads like a builtin name misspelt
+(``pydoc_topic``) is an error that suggests the name, before any hub lookup.
 
 Example::
 
@@ -50,8 +53,8 @@ from pathlib import Path
 from .config import DatasetConfig
 from .errors import UserError
 from .hub_data import StreamedTexts, open_hub
-from .named_data import NAMED
-from .readers import Columns, read_jsonl, read_text, rows_column, rows_groups
+from .named_data import NAMED, builtin_typo
+from .readers import read_jsonl, read_text, rows_column, rows_groups
 
 
 @dataclass
@@ -154,7 +157,8 @@ def _lines_to_documents(rows: list[str], doc_regex: str | None) -> list[str]:
 
 
 def _from_rows(rows, cfg: DatasetConfig, where: str) -> tuple[list[str], list[str] | None]:
-    texts = _lines_to_documents(rows_column(rows, cfg.text_field, where), cfg.doc_regex)
+    texts = _lines_to_documents(rows_column(rows, cfg.text_field, where, null_is_empty=cfg.format == "csv"),
+                                cfg.doc_regex)
     return texts, rows_groups(rows, cfg.group_by, where) if cfg.group_by else None
 
 
@@ -184,7 +188,7 @@ def _local(cfg: DatasetConfig) -> tuple[list[str], list[str] | None]:
     if cfg.format == "text":
         return split_documents(read_text(path, cfg.encoding_errors), cfg.doc_regex), None
     if cfg.format == "jsonl":
-        return _from_rows(Columns(read_jsonl(path, cfg.encoding_errors)), cfg, str(path))
+        return _from_rows(read_jsonl(path, cfg.encoding_errors), cfg, str(path))
     import datasets
 
     kind = cfg.format
@@ -193,6 +197,14 @@ def _local(cfg: DatasetConfig) -> tuple[list[str], list[str] | None]:
     except Exception as e:  # noqa: BLE001 - surface the library's reason on one line
         raise UserError(f"{path}: could not read as {kind}: {str(e).splitlines()[0]}") from None
     return _from_rows(rows, cfg, str(path))
+
+
+def _not_a_typo(cfg: DatasetConfig, hub_id: str) -> None:
+    """``hub: pydoc_topic`` is a typo of a builtin name, not a hub lookup (that would fail on the network)."""
+    typo = None if cfg.builtin else builtin_typo(hub_id)
+    if typo:
+        raise UserError(f"datasets[{cfg.name}].hub: {hub_id!r} reads like a typo of a builtin name; did you mean "
+                        f"`builtin: {typo}`? (a hub dataset id reads org/name)")
 
 
 def _hub(cfg: DatasetConfig, hub_id: str) -> tuple[list[str], list[str] | None]:
@@ -216,6 +228,8 @@ def _streamed(cfg: DatasetConfig, hub_id: str) -> Documents:
 def load_documents(cfg: DatasetConfig) -> Documents:
     """Load, limit and shape the documents of one dataset entry."""
     hub_id = NAMED[cfg.builtin].hub if cfg.builtin else cfg.hub
+    if hub_id and not cfg.path:
+        _not_a_typo(cfg, hub_id)
     if cfg.streaming:
         return _streamed(cfg, hub_id)
     groups = None

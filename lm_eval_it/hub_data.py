@@ -90,8 +90,10 @@ def open_hub(hub_id: str, config: str | None, split: str, revision: str | None, 
 class StreamedTexts:
     """The documents of a streamed hub dataset: re-iterable, each pass re-opens the stream.
 
-    ``limit`` rows are read (``itertools.islice``); ``mode: documents`` yields each
-    non-empty row, ``mode: stream`` one document, the rows joined by ``separator``.
+    ``limit`` rows are read (``itertools.islice``); a row without the text field, or
+    with null there, is an error naming it (``row N``, from 1). ``mode: documents``
+    yields each non-empty row (empty ones are counted in ``skipped_empty``),
+    ``mode: stream`` one document, the rows joined by ``separator``.
     ``len()`` raises :class:`TypeError` (the count is unknown before a full pass);
     after one, ``counted`` and ``skipped_empty`` hold the numbers.
 
@@ -114,14 +116,16 @@ class StreamedTexts:
         self.skipped_empty: int | None = None
 
     def _values(self):
-        for i, row in enumerate(itertools.islice(iter(self.rows), self.limit)):
+        for i, row in enumerate(itertools.islice(iter(self.rows), self.limit), 1):
             if self.text_field not in row:
                 raise UserError(f"{self.where}: row {i} has no field {self.text_field!r}; "
                                 f"available fields: {', '.join(row)}")
             v = row[self.text_field]
-            if v is not None and not isinstance(v, str):
+            if v is None:
+                raise UserError(f"{self.where}: row {i} has no {self.text_field!r} (it is null); a row needs a text")
+            if not isinstance(v, str):
                 raise UserError(f"{self.where}: row {i} field {self.text_field!r} is {type(v).__name__}, expected text")
-            yield v or ""
+            yield v
 
     def __iter__(self):
         if self.mode == "stream":

@@ -37,6 +37,7 @@ from typing import Any
 from .config import ModelConfig
 from .errors import UserError
 from .fingerprints import cache_root, file_digest, folder_fingerprint, tokenizer_fingerprint
+from .io import honour_umask
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,7 @@ def _gguf_to_cache(folder: str, gguf_file: str, trust: bool) -> tuple[Path, str]
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "lm_eval_it_source.json").write_text(json.dumps({"gguf": str(gguf_path), "sha256": digest}))
+    honour_umask(tmp)  # safetensors writes its file 0600; the cache is shared like the rest
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
     return target, digest

@@ -15,6 +15,9 @@ benchmark runs offline.
   the first 1000 documents.
 * ``lambada``: ``EleutherAI/lambada_openai``, test, ``text``; one document a row.
 
+A hub id without ``org/`` that is close to one of these names is taken for a
+typo of it (:func:`builtin_typo`), before any hub lookup.
+
 Fields the user sets (``limit``, ``text_field``, ``mode`` ...) win over the
 name's defaults.
 
@@ -28,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 WIKITEXT_ARTICLE = r"^ = [^=].* = \r?$"  # an article starts at each " = Title = " line
@@ -73,3 +77,17 @@ def named_defaults(name: str, local: bool) -> dict:
 def hub_ids() -> list[str]:
     """Hub ids behind the names (for did-you-mean hints)."""
     return sorted({s.hub for s in NAMED.values() if s.hub})
+
+
+def builtin_typo(name: str) -> str | None:
+    """The builtin name a dataset id without ``org/`` most likely misspells, or None.
+
+    Hub ids that the names read from (``wikitext``, ``ptb_text_only``) are no typo.
+
+    >>> builtin_typo("pydoc_topic"), builtin_typo("wikitext"), builtin_typo("org/pydoc_topic")
+    ('pydoc_topics', None, None)
+    """
+    if "/" in name or name in NAMED or name in hub_ids():
+        return None
+    close = difflib.get_close_matches(name, list(NAMED), n=1, cutoff=0.6)
+    return close[0] if close else None

@@ -165,7 +165,19 @@ def summary_markdown(results: dict) -> str:
         "Token-level figures (token ppl, bits/token) compare only models that share a tokenizer; "
         + same_text_note(results),
     ]
-    return "\n".join(lines) + "\n"
+    note = empty_skipped_note(results.get("datasets") or [])
+    return "\n".join(lines + (["", note] if note else [])) + "\n"
+
+
+def empty_skipped_note(datasets: list[dict]) -> str:
+    """How many empty documents each dataset skipped, in one sentence ('' when none did).
+
+    >>> empty_skipped_note([{"name": "a", "skipped_empty": 1}, {"name": "b", "skipped_empty": 0}])
+    'a: 1 empty document skipped.'
+    """
+    parts = [f"{d['name']}: {n} empty document{'' if n == 1 else 's'} skipped"
+             for d in datasets if (n := d.get("skipped_empty"))]
+    return "; ".join(parts) + "." if parts else ""
 
 
 def sweep_markdown(rows: list[dict]) -> str:

@@ -32,8 +32,8 @@ from .models import LoadedModel, cache_root, load_model, resolve_device
 from .pertoken import PerTokenWriter
 from .prepare import Prepared, min_context, prepare
 from .provenance import collect
-from .report import sweep_markdown, text_table, write_run
-from .report_sections import insights_markdown
+from .report import write_run
+from .terminal import terminal_report
 from .rundir import RunInterrupted, open_checkpoint
 from .scoring import Scorer, auto_batch_size
 from .summarize import Reduction, dataset_metrics
@@ -223,8 +223,12 @@ def _model_entry(lm: LoadedModel, scorer: Scorer, tok_info: dict) -> dict:
             "tokenizer_fingerprint": getattr(lm, "tokenizer_fingerprint", None)}
 
 
-def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | None = None) -> Path:
+def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | None = None,
+        details: bool = False) -> Path:
     """Run every model on every dataset and write the results folder; return it.
+
+    It prints one compact table and the folder; ``details`` adds the other tables
+    (:mod:`lm_eval_it.terminal`).
 
     Finished documents are checkpointed as they complete; the same command (or
     ``resume=<run folder>``) continues an interrupted run to identical numbers.
@@ -307,7 +311,7 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             "models": models,
             "datasets": [{"name": d.name, "fingerprint": d.fingerprint, "source": d.source,
                           "documents": next((r["documents"] for r in rows if r["dataset"] == d.name), None),
-                          "skipped_empty": d.skipped_empty} for d in datasets],
+                          "skipped_empty": skipped_empty(d)} for d in datasets],
             "results": rows,
         }
         extra_md = ""
@@ -331,20 +335,15 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
         if ctx.main and ck.count() == 0 and not (folder / "results.json").exists():
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    print(text_table(rows))
-    insights = insights_markdown(rows, terminal=True)
-    if insights:
-        print("\n" + insights)
-    if "comparison" in results:
-        print("\n" + comparison_markdown(results["comparison"]))
-    sweep_md = sweep_markdown(rows)
-    if sweep_md:
-        print("\n" + sweep_md)
-    for r in rows:
-        if r.get("kl"):
-            print("\n" + kl_markdown(r))
-    print(f"\nresults: {folder}")
+    print(terminal_report(results, folder, details))
     return folder
+
+
+def skipped_empty(docs: Documents) -> int | None:
+    """Empty documents a dataset skipped; a streamed one knows it after its pass."""
+    if docs.skipped_empty is not None:
+        return docs.skipped_empty
+    return getattr(docs.texts, "skipped_empty", None)
 
 
 def check_same_vocab(cand: Scorer, ref: Scorer, cand_tok, ref_tok) -> None:

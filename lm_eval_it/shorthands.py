@@ -1,7 +1,13 @@
 """Command-line shorthands as edits of the raw config dict (before it is validated).
 
-``sweep`` fills in ``eval.temperatures``; ``kl`` keeps just the two models it
-names. Both run after the ``key=value`` overrides, so an override may add or
+``--model``/``--data`` build a one-model, one-dataset config (for ``kl``,
+``--reference``/``--candidate`` name variants of ``--model`` such as ``fp32``
+and ``int8``, or two models). The key flags (:data:`KEY_FLAGS`: ``--device``,
+``--dtype``, ``--batch-size``, ``--backend``, ``--window`` ...) set config keys
+after the ``key=value`` overrides; :func:`command_line_origins` records which
+key each one set, so a validation error names the flag or override, not the
+file. ``sweep`` fills in ``eval.temperatures``; ``kl`` keeps just the two
+models it names. Both run after the overrides, so an override may add or
 change the models they pick.
 
 Example::
@@ -19,8 +25,10 @@ import os
 import re
 from typing import Any
 
-from .config import BUILTIN_DATASETS, default_model_name, load_raw
+from .config import BUILTIN_DATASETS, apply_override, default_model_name, load_raw
+from .config_load import override_origins
 from .errors import UserError, did_you_mean
+from .named_data import builtin_typo
 
 DEFAULT_TEMPERATURES = "0.2:2.0:0.1"
 
@@ -71,8 +79,52 @@ def select_kl_pair(raw: Any, reference: str, candidate: str) -> None:
         out.pop("baseline")
 
 
-USAGE = ("run needs a config or --model and --data, e.g. `lm-eval-it run configs/quickstart.yaml` or "
-         "`lm-eval-it run --model HuggingFaceTB/SmolLM2-135M --data notes.txt --limit 20`")
+def _count(text: str) -> int | str:
+    """``--batch-size``: a number, or a word such as ``auto`` (validated with the config)."""
+    return int(text) if text.strip().isdigit() else text
+
+
+# flag, the config key it sets ("*": every model's or every dataset's), type, help
+KEY_FLAGS = [
+    ("--limit", "datasets.*.limit", int, "score the first N documents of each dataset"),
+    ("--window", "eval.window", int, "tokens of context per forward pass"),
+    ("--stride", "eval.stride", int, "tokens scored per window"),
+    ("--device", "eval.device", str, "auto, cpu, cuda, cuda:N or mps"),
+    ("--batch-size", "eval.batch_size", _count, "windows per forward pass, or auto"),
+    ("--dtype", "models.*.dtype", str, "every model's dtype: auto, float32, bfloat16 or float16 "
+                                       "(or fp32, bf16, fp16)"),
+    ("--backend", "models.*.backend", str, "every model's backend: hf (transformers), the only one today"),
+    ("--name", "output.run_name", str, "run name"),
+    ("--out", "output.dir", str, "results folder (default results)"),
+]
+VARIANTS = {"fp32": {"dtype": "float32"}, "float32": {"dtype": "float32"}, "bf16": {"dtype": "bfloat16"},
+            "bfloat16": {"dtype": "bfloat16"}, "fp16": {"dtype": "float16"}, "float16": {"dtype": "float16"},
+            "int8": {"dtype": "float32", "quantize": "int8"}}
+
+
+def add_flags(p, command: str) -> None:
+    """The flags every config command takes: --model/--data instead of a config, then the key flags."""
+    if command == "kl":
+        p.add_argument("--model", help="without a config: the model whose variants --reference and --candidate "
+                       f"name ({', '.join(VARIANTS)})")
+    else:
+        p.add_argument("--model", help="without a config: a hub id, a local model folder or a .gguf file")
+    p.add_argument("--data", help="without a config: a local file, a hub dataset id or a builtin name")
+    for flag, key, kind, text in KEY_FLAGS:
+        if not (command == "context" and flag == "--stride"):  # context sets stride = window
+            p.add_argument(flag, type=kind, help=f"{text} ({key.replace('*', 'N')})")
+    p.add_argument("--json", action="store_true", help="print results.json to stdout (everything else to stderr)")
+    p.add_argument("--details", action="store_true", help="also print every metric and the context-length, "
+                   "compression, memorisation, group, comparison, sweep and KL tables")
+
+
+def _usage(command: str) -> str:
+    if command == "kl":
+        return ("kl needs a config, or --data and --reference/--candidate, e.g. `lm-eval-it kl configs/kl_smollm2.yaml "
+                "--reference fp32 --candidate bf16` or `lm-eval-it kl --model HuggingFaceTB/SmolLM2-135M "
+                "--data pydoc_topics --reference fp32 --candidate int8`")
+    return (f"{command} needs a config or --model and --data, e.g. `lm-eval-it {command} configs/quickstart.yaml` or "
+            f"`lm-eval-it {command} --model HuggingFaceTB/SmolLM2-135M --data notes.txt --limit 20`")
 
 
 def _model_entry(spec: str) -> dict:
@@ -89,43 +141,103 @@ def _data_entry(spec: str) -> dict:
         return {"builtin": spec}
     if spec.startswith((".", "/", "~")) or re.search(r"\.(txt|raw|md|jsonl|json|parquet|csv|gz)$", spec):
         raise UserError(f"--data: file {spec!r} does not exist")
+    typo = builtin_typo(spec)
+    if typo:
+        raise UserError(f"--data: {spec!r} is not a file or a builtin name (did you mean {typo!r}?); builtin names: "
+                        f"{', '.join(BUILTIN_DATASETS)}; a hub dataset id reads org/name")
     return {"hub": spec}
 
 
-def raw_for_run(args) -> dict:
-    """The raw config of ``run``: the file (or stdin), or one built from --model/--data; then the flags."""
-    if args.config is None and not args.model:
-        raise UserError(USAGE)
-    if args.config is not None and (args.model or args.data):
-        raise UserError("run: give either a config or --model/--data, not both")
-    if args.config is None:
-        if not args.data:
-            raise UserError(f"run --model needs --data (a file, a hub dataset id or one of {list(BUILTIN_DATASETS)})")
-        raw: dict = {"models": [_model_entry(args.model)], "datasets": [_data_entry(args.data)], "eval": {},
-                     "output": {"run_name": args.name or default_model_name(**_model_entry(args.model))}}
-        for item in args.overrides:
-            from .config import apply_override
+def _kl_models(args) -> list[dict]:
+    """``kl`` without a config: --reference and --candidate are variants of --model (fp32, int8 ...) or models."""
+    entries = []
+    for flag, want in (("--reference", args.reference), ("--candidate", args.candidate)):
+        if want in VARIANTS:
+            if not args.model:
+                raise UserError(f"{flag} {want}: a variant of --model; give --model too, or a model for {flag}")
+            entries.append({**_model_entry(args.model), "name": want, **VARIANTS[want]})
+        else:
+            entries.append(_model_entry(want))
+    if args.model and not any(e.get("name") for e in entries):
+        raise UserError(f"kl: --model is used by variant names ({', '.join(VARIANTS)}) in --reference/--candidate; "
+                        f"got neither")
+    return entries
 
-            apply_override(raw, item)
-    else:
-        raw = load_raw(args.config, args.overrides)
+
+def kl_names(args, raw: Any) -> tuple[str, str]:
+    """The names of the reference and the candidate: as given with a config, else the models' names."""
+    if args.config is not None:
+        return args.reference, args.candidate
+    ref, cand = raw["models"][:2]
+    return _name(ref), _name(cand)
+
+
+def _built(args) -> dict:
+    """The raw config that --model/--data (and for kl --reference/--candidate) stand for."""
+    if not args.data:
+        raise UserError(f"{args.command} --model needs --data (a file, a hub dataset id or one of "
+                        f"{list(BUILTIN_DATASETS)})" if args.command != "kl" or args.model else _usage("kl"))
+    models = _kl_models(args) if args.command == "kl" else [_model_entry(args.model)]
+    name = args.name or default_model_name(**_model_entry(args.model or args.candidate))
+    raw: dict = {"models": models, "datasets": [_data_entry(args.data)], "eval": {}, "output": {"run_name": name}}
+    for item in args.overrides:
+        apply_override(raw, item)
+    return raw
+
+
+def raw_for_run(args) -> dict:
+    """The raw config of a config command: the file (or stdin), or one built from --model/--data; then the flags."""
+    if args.config is None and not (args.model or (args.command == "kl" and args.data)):
+        raise UserError(_usage(args.command))
+    if args.config is not None and (args.model or args.data):
+        raise UserError(f"{args.command}: give either a config or --model/--data, not both")
+    raw = _built(args) if args.config is None else load_raw(args.config, args.overrides)
     if not isinstance(raw, dict):
         return raw
-    ev, out = raw.setdefault("eval", {}), raw.setdefault("output", {})
-    for key in ("window", "stride"):
-        if getattr(args, key) is not None:
-            ev[key] = getattr(args, key)
-    if args.limit is not None:
-        for d in raw.get("datasets") or []:
-            if isinstance(d, dict):
-                d["limit"] = args.limit
-    if args.temperatures is not None:
+    for flag, key, _, _ in KEY_FLAGS:
+        value = getattr(args, _dest(flag), None)
+        if value is not None:
+            for path in flag_paths(raw, key):
+                _set(raw, path, value)
+    if args.command == "run" and args.temperatures is not None:  # sweep's own are set by the sweep command
         sweep_temperatures(raw, args.temperatures)
-    if args.name:
-        out["run_name"] = args.name
-    if args.out:
-        out["dir"] = args.out
     return raw
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def flag_paths(raw: dict, key: str) -> list[str]:
+    """The dotted keys a flag's key stands for: ``models.*.dtype`` → ``models.0.dtype``, ``models.1.dtype`` ..."""
+    head, _, tail = key.partition(".*.")
+    if not tail:
+        return [key]
+    items = raw.get(head)
+    return [f"{head}.{i}.{tail}" for i, x in enumerate(items)] if isinstance(items, list) else []
+
+
+def _set(raw: dict, path: str, value: Any) -> None:
+    node: Any = raw
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        if not isinstance(node, (dict, list)):
+            return  # validation reports the bad section
+    if isinstance(node, dict):
+        node[parts[-1]] = value
+
+
+def command_line_origins(args, raw: Any) -> dict[str, str]:
+    """Each config key the command line set → its name, so that an error there is blamed on it."""
+    origins = override_origins(args.overrides)
+    if isinstance(raw, dict):
+        for flag, key, _, _ in KEY_FLAGS:
+            if getattr(args, _dest(flag), None) is not None:
+                origins.update({path: flag for path in flag_paths(raw, key)})
+        if getattr(args, "temperatures", None) is not None:
+            origins["eval.temperatures"] = "--temperatures"
+    return origins
 
 
 def context_protocol(raw: Any) -> None:

@@ -77,3 +77,24 @@ def test_evaluate_a_path_on_texts_scores_those_texts_and_leaves_nothing(tmp_path
     on_data = evaluate(model=str(tiny_model_dir), dataset={"builtin": "pydoc_topics", "limit": 1}, window=16,
                        device="cpu")
     assert on_data.folder is None and list(tmp_path.iterdir()) == []  # nothing written or left behind
+
+
+def test_help_shows_the_real_signature_and_docstring_of_evaluate():
+    import inspect
+    import pydoc
+    import subprocess
+    import sys
+
+    import lm_eval_it
+    import lm_eval_it.api
+
+    assert lm_eval_it.evaluate is lm_eval_it.api.evaluate
+    params = inspect.signature(lm_eval_it.evaluate).parameters
+    assert list(params)[:4] == ["model", "tokenizer", "texts", "dataset"] and params["window"].default == 1024
+    text = pydoc.render_doc(lm_eval_it.evaluate, renderer=pydoc.plaintext)
+    assert "evaluate(model" in text and "*args" not in text
+    assert "Returns:" in text and "output_dir:" in text and "bits_per_byte" in text
+    # importing the package stays light: torch loads only when evaluate runs
+    probe = "import sys, lm_eval_it; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out == "False False\n"

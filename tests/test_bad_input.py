@@ -146,6 +146,10 @@ CASES = {
     "missing-text-field": (set_("datasets.0.text_field", "body"), "unknown text_field 'body'"),
     "empty-dataset": (data_file("empty.jsonl", b'{"text": ""}\n{"text": ""}\n'), "no non-empty documents"),
     "bad-json-line": (data_file("bad.jsonl", b'{"text": "ok"}\n{"text": \n'), "line 2 is not valid JSON"),
+    "row-without-text": (data_file("nokey.jsonl", b'{"text": "ok"}\n{"title": "x"}\n'),
+                         "nokey.jsonl: line 2 has no 'text' (the key is missing)"),
+    "row-with-null-text": (data_file("null.jsonl", b'{"text": "ok"}\n{"text": null}\n'),
+                           "null.jsonl: line 2 has no 'text' (it is null)"),
     # runtime
     "nan-logits": (use_model("nan"), "non-finite logits in document #0, window 0"),
     "unwritable-output": (out_under_a_file, "output.dir: cannot write"),

@@ -18,7 +18,7 @@ def interrupted_run(monkeypatch, tmp_path):
     """Make the runner stop at once as Ctrl-C would, with 3 documents checkpointed."""
     seen = {}
 
-    def fake_run(cfg, raw, show_progress=True, resume=None):
+    def fake_run(cfg, raw, show_progress=True, resume=None, details=False):
         seen["cfg"], seen["raw"] = cfg, raw
         raise RunInterrupted(tmp_path / "results" / "my run" / "20260101T000000Z", 3)
 
@@ -52,7 +52,7 @@ def test_resume_line_reparses_to_the_same_argv(monkeypatch, tmp_path, capsys, ti
 def captured_run(monkeypatch, tmp_path):
     seen = {}
 
-    def fake_run(cfg, raw, show_progress=True, resume=None):
+    def fake_run(cfg, raw, show_progress=True, resume=None, details=False):
         seen["cfg"], seen["raw"] = cfg, raw
         return tmp_path
 
@@ -182,3 +182,81 @@ def test_resume_line_names_the_program_as_started_when_path_does_not_find_it(mon
     assert resume_command(["run", "c.yaml"], "r/f") == shlex.join([str(prog), "run", "c.yaml", "--resume", "r/f"])
     monkeypatch.setenv("PATH", str(prog.parent))  # an activated venv: the short name resumes the same program
     assert resume_command(["run", "c.yaml"], "r/f").startswith("lm-eval-it run")
+
+
+def test_a_typo_of_a_builtin_name_is_said_before_any_hub_lookup(monkeypatch, tmp_path, capsys):
+    seen = captured_run(monkeypatch, tmp_path)
+    monkeypatch.setattr("lm_eval_it.hub_data.check_reachable", lambda *a: pytest.fail("the hub was asked"))
+    assert main(["run", "--model", "org/m", "--data", "pydoc_topic"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --data: 'pydoc_topic' is not a file or a builtin name (did you mean "
+                          "'pydoc_topics'?)") and err.count("\n") == 1
+    assert main(["run", "--model", "org/m", "--data", "wikitext"]) == 0  # a hub id behind a name is no typo
+    assert seen["cfg"].datasets[0].hub == "wikitext"
+    assert main(["run", "--model", "org/m", "--data", "someone/pydoc_topic"]) == 0
+    assert seen["cfg"].datasets[0].hub == "someone/pydoc_topic"
+
+
+def test_a_builtin_typo_in_a_config_suggests_the_name(tmp_path, capsys):
+    from lm_eval_it.config import DatasetConfig
+    from lm_eval_it.data import load_documents
+    from lm_eval_it.errors import UserError
+
+    with pytest.raises(UserError, match=r"'pydoc_topic' reads like a typo of a builtin name; did you mean "
+                                        r"`builtin: pydoc_topics`\?"):
+        load_documents(DatasetConfig(hub="pydoc_topic"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [{path: org/m}]\ndatasets: [{builtin: pydoc_topic}]\n")
+    assert main(["run", str(cfg)]) == 2
+    assert "datasets.0.builtin: got 'pydoc_topic'" in capsys.readouterr().err.split("(did you mean 'pydoc_topics'?)")[0]
+
+
+def test_an_override_error_names_the_override_not_the_config_file(tmp_path, capsys):
+    cfg = tmp_path / "base.yaml"
+    cfg.write_text("models: [{path: org/m}]\ndatasets: [{builtin: pydoc_topics}]\n")
+    assert main(["run", str(cfg), "eval.windw=5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: override 'eval.windw=5': eval.windw: unknown key (did you mean 'window'?)")
+    assert "base.yaml" not in err and err.count("\n") == 1
+    assert main(["run", str(cfg), "models.0.dtype=fp8"]) == 2
+    assert capsys.readouterr().err.startswith("error: override 'models.0.dtype=fp8': models.0.dtype: got 'fp8'")
+    assert main(["run", str(cfg), "--window", "1"]) == 2
+    assert capsys.readouterr().err.startswith("error: --window: eval.window: got 1")
+    cfg.write_text("models: [{path: org/m}]\ndatasets: [{builtin: pydoc_topics}]\neval: {windw: 5}\n")
+    assert main(["run", str(cfg), "eval.stride=4"]) == 2  # the file's own typo is still the file's
+    assert capsys.readouterr().err.startswith(f"error: {cfg}: eval.windw: unknown key")
+
+
+def test_device_dtype_batch_size_and_backend_flags_set_every_model(monkeypatch, tmp_path, tiny_model_dir, capsys):
+    seen = captured_run(monkeypatch, tmp_path)
+    assert main(["run", three_models(tmp_path, tiny_model_dir), "--device", "cpu", "--dtype", "bf16",
+                 "--batch-size", "3", "--backend", "hf"]) == 0
+    c = seen["cfg"]
+    assert (c.eval.device, c.eval.batch_size) == ("cpu", 3)
+    assert [(m.dtype, m.backend) for m in c.models] == [("bfloat16", "hf")] * 3
+    assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "--batch-size", "auto"]) == 0
+    assert seen["cfg"].eval.batch_size == "auto" and seen["cfg"].models[0].backend == "hf"
+    assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "--backend", "llama.cpp"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --backend: models.0.backend: got 'llama.cpp', expected 'hf'") and err.count("\n") == 1
+
+
+def test_sweep_and_context_take_model_and_data(monkeypatch, tmp_path):
+    seen = captured_run(monkeypatch, tmp_path)
+    assert main(["sweep", "--model", "org/m", "--data", "pydoc_topics", "--limit", "3"]) == 0
+    c = seen["cfg"]
+    assert c.models[0].path == "org/m" and c.datasets[0].limit == 3 and len(c.eval.temperatures) == 19
+    assert main(["context", "--model", "org/m", "--data", "pydoc_topics", "--window", "64", "--device", "cpu"]) == 0
+    c = seen["cfg"]
+    assert (c.eval.window, c.eval.stride, c.output.run_name, c.eval.device) == (64, 64, "m-context", "cpu")
+
+
+def test_kl_takes_model_and_data_with_variants_or_two_models(monkeypatch, tmp_path, capsys):
+    seen = captured_run(monkeypatch, tmp_path)
+    assert main(["kl", "--model", "org/m", "--data", "pydoc_topics", "--reference", "fp32", "--candidate", "int8"]) == 0
+    assert [(m.name, m.path, m.dtype, m.quantize, m.compare_to) for m in seen["cfg"].models] == [
+        ("fp32", "org/m", "float32", "none", None), ("int8", "org/m", "float32", "int8", "fp32")]
+    assert main(["kl", "--data", "pydoc_topics", "--reference", "org/big", "--candidate", "org/small"]) == 0
+    assert [(m.name, m.compare_to) for m in seen["cfg"].models] == [("big", None), ("small", "big")]
+    assert main(["kl", "--data", "pydoc_topics", "--reference", "fp32", "--candidate", "bf16"]) == 2
+    assert "--reference fp32: a variant of --model; give --model too" in capsys.readouterr().err

@@ -77,3 +77,22 @@ def test_fingerprint_depends_on_boundaries():
     assert fingerprint_texts(["ab", "c"]) != fingerprint_texts(["a", "bc"])
     assert fingerprint_texts(["ab"]) == fingerprint_texts(["ab"])
     assert split_documents("x", None) == ["x"]
+
+
+@pytest.mark.parametrize("row,why", [({"title": "no text key"}, "the key is missing"), ({"text": None}, "it is null")])
+def test_a_jsonl_row_without_text_is_an_error_naming_its_line(tmp_path, row, why):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"text": "a"}) + "\n\n" + json.dumps(row) + "\n" + json.dumps({"text": "b"}) + "\n")
+    with pytest.raises(UserError) as e:
+        load_documents(DatasetConfig(path=str(path)))
+    assert str(e.value) == (f"{path}: line 3 has no 'text' ({why}); give it a text, or \"text\": \"\" to skip it "
+                            f"as an empty document")
+
+
+def test_a_null_text_in_parquet_or_csv_rows_is_an_error_naming_the_row(tmp_path):
+    import pandas as pd
+
+    rows = [{"text": "a"}, {"text": "b"}, {"text": None}]
+    pd.DataFrame(rows).to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(UserError, match=r"d.parquet: row 3 has no 'text' \(it is null\)"):
+        load_documents(DatasetConfig(path=str(tmp_path / "d.parquet")))

@@ -57,7 +57,7 @@ def test_fingerprint_changes_with_the_groups(tmp_path):
 def test_missing_group_value_names_the_row(tmp_path):
     rows = [{"text": "a", "domain": "x"}, {"text": "b"}, {"text": "c", "domain": None}]
     (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    with pytest.raises(UserError, match=r"d.jsonl: row 1 has no value for group_by field 'domain'"):
+    with pytest.raises(UserError, match=r"d.jsonl: line 2 has no value for group_by field 'domain'"):
         load_documents(DatasetConfig(path=str(tmp_path / "d.jsonl"), group_by="domain"))
     with pytest.raises(UserError, match=r"unknown group_by field 'domian' \(did you mean 'domain'\?\)"):
         load_documents(DatasetConfig(path=str(tmp_path / "d.jsonl"), group_by="domian"))

@@ -52,3 +52,19 @@ def test_run_and_comparison_files_are_0644(tmp_path, tiny_model_dir, umask_022):
     modes = {p.name: mode(p) for p in folder.iterdir()}
     assert names <= set(modes)
     assert modes == dict.fromkeys(modes, 0o644)
+
+
+def test_honour_umask_gives_library_written_files_the_umask_mode(tmp_path):
+    from lm_eval_it.io import honour_umask
+
+    (tmp_path / "sub").mkdir(mode=0o700)
+    for p in (tmp_path / "a.safetensors", tmp_path / "sub" / "b.json"):
+        p.write_text("x")
+        p.chmod(0o600)
+    old = os.umask(0o027)
+    try:
+        honour_umask(tmp_path)
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "a.safetensors") == mode(tmp_path / "sub" / "b.json") == 0o640
+    assert mode(tmp_path / "sub") == mode(tmp_path) == 0o750

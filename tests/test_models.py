@@ -71,3 +71,28 @@ def test_token_cache_tokenizes_once(tmp_path, monkeypatch, tiny):
     assert [again.store.read(d, 0, again.store.length(d)).tolist() for d in range(2)] == ids and calls == []
     prep.prepare(tok, texts, "d", "tok:other", tmp_path, ev, 512, "m")
     assert calls == [1]
+
+
+def test_the_gguf_cache_files_get_the_umask_mode_like_their_neighbours(tmp_path, monkeypatch, tiny_model_dir):
+    """safetensors writes model.safetensors 0600; under umask 022 every cached file is 0644, folders 0755."""
+    import os
+    import stat
+
+    import transformers
+
+    from conftest import byte_level_tokenizer, tiny_llama
+
+    tok = byte_level_tokenizer()
+    monkeypatch.setattr(models, "cache_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **kw: tok)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **kw: tiny_llama(len(tok)))
+    (tmp_path / "m.gguf").write_bytes(b"GGUF stand-in: the conversion is stubbed")
+    old = os.umask(0o022)
+    try:
+        target, _ = models._gguf_to_cache(str(tmp_path), "m.gguf", trust=False)
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in target.iterdir()}
+    assert "model.safetensors" in modes and "config.json" in modes
+    assert modes == {name: 0o644 for name in modes}, modes
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755

@@ -43,7 +43,7 @@ def test_streamed_texts_reiterate_by_reopening_and_honour_limit(monkeypatch):
 
 
 def test_streaming_matches_the_in_memory_load(monkeypatch):
-    rows = {"text": ["alpha", "", "beta\r\n", None, "gamma"]}
+    rows = {"text": ["alpha", "", "beta\r\n", "", "gamma"]}
     monkeypatch.setattr(datasets, "load_dataset",
                         lambda *a, **kw: datasets.Dataset.from_dict(rows).to_iterable_dataset()
                         if kw.get("streaming") else datasets.Dataset.from_dict(rows))
@@ -94,10 +94,20 @@ def test_stream_errors_are_one_line(monkeypatch):
         load_documents(DatasetConfig(hub="org/x", streaming=True))
     monkeypatch.setattr(datasets, "load_dataset",
                         lambda *a, **kw: datasets.Dataset.from_dict({"text": [1, 2]}).to_iterable_dataset())
-    with pytest.raises(UserError, match=r"row 0 field 'text' is int, expected text"):
+    with pytest.raises(UserError, match=r"row 1 field 'text' is int, expected text"):
         list(load_documents(DatasetConfig(hub="org/x", streaming=True)).texts)
     with pytest.raises(ValueError, match="streaming: true reads a hub dataset"):
         DatasetConfig(path="x.jsonl", streaming=True)
     with pytest.raises(ValueError, match="cannot be used with streaming"):
         DatasetConfig(hub="org/x", streaming=True, doc_regex="^=")
     assert DatasetConfig(builtin="c4-validation", path="c4.json.gz").streaming is False
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_hub_row_with_null_text_is_an_error_naming_the_row(monkeypatch, streaming):
+    rows = {"text": ["alpha", "", "beta", None]}
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda *a, **kw: datasets.Dataset.from_dict(rows).to_iterable_dataset()
+                        if kw.get("streaming") else datasets.Dataset.from_dict(rows))
+    with pytest.raises(UserError, match=r"row 4 has no 'text' \(it is null\)"):
+        list(load_documents(DatasetConfig(hub="org/x", split="test", streaming=streaming)).texts)
