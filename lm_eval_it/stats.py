@@ -183,6 +183,10 @@ def paired_delta(nll_a, bytes_a, nll_b, bytes_b, level: float = 0.95) -> dict:
     return out
 
 
+def _exp(v: float) -> float:
+    return math.exp(v) if v < 709.0 else math.inf
+
+
 def metric_intervals(per_document: list[dict], level: float = 0.95) -> dict:
     """95% intervals of the bits-per-unit metrics (and token perplexity) over documents.
 
@@ -205,5 +209,5 @@ def metric_intervals(per_document: list[dict], level: float = 0.95) -> dict:
         out[f"bits_per_{unit}"] = [r["low"] / LN2, r["high"] / LN2]
         out["se"][f"bits_per_{unit}"], out["df"][f"bits_per_{unit}"] = r["se"] / LN2, r["df"]
         if unit == "token":
-            out["token_perplexity"] = [math.exp(r["low"]), math.exp(r["high"])]
+            out["token_perplexity"] = [_exp(r["low"]), _exp(r["high"])]
     return out
