@@ -25,7 +25,8 @@ Methods: ``old`` is the percentile bootstrap of lm_eval_it ≤ 0.2 (2000 documen
 1234, stratified by group for micro and macro), reimplemented here as the reference; ``new`` is
 the shipped code (:mod:`lm_eval_it.stats`, :mod:`lm_eval_it.groups`). "significant" applies each
 method's own gate (``new``: at least 10 documents, and for macro ``N − G ≥ 9``); "excludes 0" is
-the interval alone. ± is the Monte-Carlo 95% half-width.
+the interval alone. ± is the Monte-Carlo 95% half-width; "width new/old" is the ratio of the
+median interval widths (the price of holding the level).
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class Tally:
 
     def __init__(self):
         self.hits: dict = {}
+        self.widths: dict = {}
 
     def add(self, key, value: bool | None) -> None:
         h = self.hits.setdefault(key, [0, 0])
@@ -140,6 +142,7 @@ class Tally:
             self.add((method, quantity, "significant"), excl and gate_ok)
         else:
             self.add((method, quantity, "coverage"), ok and lo <= truth <= hi)
+            self.widths.setdefault((method, quantity), []).append(hi - lo if ok else math.inf)
 
     def rows(self, case: str, docs: int) -> list[dict]:
         out = []
@@ -147,6 +150,8 @@ class Tally:
             p = k / n
             out.append({"case": case, "documents": docs, "method": method, "quantity": quantity, "measure": what,
                         "rate": p, "mc_half_width": 1.96 * math.sqrt(max(p * (1 - p), 1.0 / n) / n), "datasets": n})
+            if what == "coverage":
+                out[-1]["median_width"] = float(np.median(self.widths[(method, quantity)]))
         return out
 
 
@@ -207,14 +212,16 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         key.setdefault((r["case"], r["quantity"]), {})[(r["method"], r["measure"])] = r
     head = ("| case | quantity | coverage old | coverage new | excludes 0 old | excludes 0 new "
-            "| significant old | significant new |")
-    out = [head, "|" + "---|" * 8]
+            "| significant old | significant new | width new/old |")
+    out = [head, "|" + "---|" * 9]
     for (case, quantity), m in key.items():
         cells = []
         for measure in ("coverage", "excludes_0", "significant"):
             for method in ("old", "new"):
                 r = m.get((method, measure))
                 cells.append("" if r is None else f"{100 * r['rate']:.1f}% ± {100 * r['mc_half_width']:.1f}")
+        w_old, w_new = (m[(method, "coverage")]["median_width"] for method in ("old", "new"))
+        cells.append(f"{w_new / w_old:.2f}")
         out.append(f"| {case} | {quantity} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 

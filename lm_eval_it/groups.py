@@ -131,7 +131,7 @@ def group_results(rows: list[dict], level: float = 0.95) -> dict:
     micro = {**summarize(_totals(rows)), "bits_per_byte_interval": overall["bits_per_byte"],
              "se": overall["se"].get("bits_per_byte"), "df": overall["df"].get("bits_per_byte"), "method": METHOD}
     macro_bpb = float(sum(per[g]["bits_per_byte"] for g in per) / len(per))
-    m = _bits(pooled_mean(parts, level)) if len(parts) == len(per) else {"low": None, "se": None, "df": None}
+    m = _bits(pooled_mean(parts, level)) if len(parts) == len(per) else dict.fromkeys(("low", "high", "se", "df"))
     macro = {"bits_per_byte": macro_bpb, "groups": len(per), "groups_too_small_for_variance": small,
              "bits_per_byte_interval": None if m["low"] is None else [m["low"], m["high"]],
              "se": m["se"], "df": m["df"], "method": MACRO_METHOD}
@@ -165,15 +165,14 @@ def compare_groups(rows_a: list[dict], rows_b: list[dict], level: float = 0.95) 
         keep = scored_mask(*cols)
         if cols[1][keep].sum() > 0 and cols[3][keep].sum() > 0:
             parts.append(paired_residuals(*(c[keep] for c in cols)))
-    per.sort(key=lambda d: (d["delta"] is None, d["delta"] if d["delta"] is not None else 0.0))
+    per.sort(key=lambda d: (not math.isfinite(d["delta"]), d["delta"] if math.isfinite(d["delta"]) else 0.0))
     cols = [_column(rows, list(range(len(rows_a))), k) for rows in (rows_a, rows_b) for k in ("nll", "bytes")]
     micro = paired_delta(*cols, level=level)
-    m = _bits(pooled_mean(parts, level)) if len(parts) == len(groups) else None
-    macro = {"delta": None if m is None else m["estimate"], "low": None if m is None else m["low"],
-             "high": None if m is None else m["high"], "se": None if m is None else m["se"],
-             "df": None if m is None else m["df"], "method": MACRO_METHOD,
+    m = _bits(pooled_mean(parts, level)) if len(parts) == len(groups) else dict.fromkeys(("low", "high", "se", "df"))
+    macro = {"delta": float(sum(d["delta"] for d in per) / len(per)), **{k: m[k] for k in ("low", "high", "se", "df")},
+             "method": MACRO_METHOD,
              "groups_too_small_for_variance": [d["group"] for d in per if d["too_small_for_variance"]]}
-    residual_docs = sum(d["documents"] for d in per) - len(per)
+    residual_docs = sum(max(d["documents"] - 1, 0) for d in per)   # documents beyond one per group
     _significance(macro, residual_docs < MIN_DOCUMENTS - 1)
     return {"groups": per, "micro": micro, "macro": macro, "level": level, "resamples": 0, "seed": None,
             "documents_without_scored_tokens": micro["documents_without_scored_tokens"]}

@@ -155,6 +155,7 @@ def paired_residuals(nll_a, bytes_a, nll_b, bytes_b):
 def paired_delta(nll_a, bytes_a, nll_b, bytes_b, level: float = 0.95) -> dict:
     """Δ bits per byte (A − B) on the same documents, with a paired t interval (linearised, see module doc).
 
+    ``delta`` is NaN only when a model scored no bytes at all.
     ``significant`` is true when the interval excludes 0, and never with fewer than
     :data:`MIN_DOCUMENTS` scored documents (``few_documents`` is then true and ``significant`` ``None``).
     Also ``se`` and ``df`` (of Δ in bits/byte), ``documents`` used, ``documents_without_scored_tokens``
@@ -166,7 +167,7 @@ def paired_delta(nll_a, bytes_a, nll_b, bytes_b, level: float = 0.95) -> dict:
     keep = scored_mask(*arrays) if arrays[0].size else np.zeros(0, bool)
     na, ba, nb, bb = (a[keep] for a in arrays)
     n = int(keep.sum())
-    out = {"delta": None, "low": None, "high": None, "significant": None, "few_documents": bool(n < MIN_DOCUMENTS),
+    out = {"delta": math.nan, "low": None, "high": None, "significant": None, "few_documents": bool(n < MIN_DOCUMENTS),
            "se": None, "df": None, "documents": n, "documents_without_scored_tokens": int((~keep).sum()),
            "method": METHOD, "level": level, "resamples": 0}
     if ba.sum() <= 0 or bb.sum() <= 0:

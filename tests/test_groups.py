@@ -166,3 +166,19 @@ def test_compare_needs_the_same_documents():
         compare_groups([row("a", 1, 1)], [row("b", 1, 1)])
     with pytest.raises(ValueError):
         compare_groups([row("a", 1, 1)], [])
+
+
+def test_a_group_that_scored_nothing_leaves_the_other_intervals_finite():
+    # prefix: none: one-token documents score 0 tokens, 0 bytes, 0 NLL; group "z" has only such documents
+    nothing = dict(row("z", 0, 0, tokens=0, words=0), nll=0.0)
+    a = [row("p", 10, 10), row("p", 12, 10), row("q", 20, 8), row("q", 22, 9), nothing, nothing]
+    b = [row("p", 11, 10), row("p", 13, 10), row("q", 23, 8), row("q", 25, 9), nothing, nothing]
+    c = compare_groups(a, b)
+    z = next(g for g in c["groups"] if g["group"] == "z")
+    assert z["too_small_for_variance"] and z["low"] is None and z["documents_without_scored_tokens"] == 2
+    assert c["micro"]["documents"] == 4 and c["micro"]["documents_without_scored_tokens"] == 2
+    assert math.isfinite(c["micro"]["low"]) and math.isfinite(c["micro"]["high"])
+    assert c["macro"]["low"] is None and c["macro"]["significant"] is None   # a group with no bytes has no bits/byte
+    r = group_results(a)
+    assert r["documents_without_scored_tokens"] == 2 and r["groups"]["z"]["too_small_for_variance"]
+    assert r["micro"]["bits_per_byte_interval"] == metric_intervals(a[:4])["bits_per_byte"]
