@@ -18,8 +18,9 @@ comparison of two models on the same documents applies the same construction to 
 per-document difference of their residuals (the document-to-document variation cancels).
 Documents with nothing scored (no bytes and no NLL, e.g. a one-token document under
 ``prefix: none``) are counted in ``documents_without_scored_tokens`` and left out.
-``benchmarks/coverage.py`` measures the coverage (≥ 95% at 5–50 documents with
-WikiText-like lengths, where the percentile bootstrap this replaced gave 84–93%).
+``benchmarks/coverage.py`` measures the coverage: 96–98.5% at 5–50 documents with
+WikiText-like lengths, where the percentile bootstrap this replaced gave 79–93%; the
+price is width (about 2× the bootstrap's at 10 documents, 1.3× at 50).
 
 Example::
 
@@ -40,7 +41,6 @@ import numpy as np
 from .student_t import t_quantile
 
 METHOD = "linearised_t"  # delta-method variance, Bell–McCaffrey df from document sizes, Student-t quantile
-METHOD_TEXT = "linearised (delta-method) variance over documents, Student-t with Bell–McCaffrey df"
 DEFAULT_RESAMPLES = 2000  # for the document bootstrap of lm_eval_it.context (the intervals here do not resample)
 DEFAULT_SEED = 1234
 MIN_DOCUMENTS = 10  # below this no difference is called significant (intervals are still shown)
