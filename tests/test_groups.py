@@ -182,3 +182,12 @@ def test_a_group_that_scored_nothing_leaves_the_other_intervals_finite():
     r = group_results(a)
     assert r["documents_without_scored_tokens"] == 2 and r["groups"]["z"]["too_small_for_variance"]
     assert r["micro"]["bits_per_byte_interval"] == metric_intervals(a[:4])["bits_per_byte"]
+
+
+def test_group_notes_name_the_interval_method_and_too_small_groups():
+    from lm_eval_it.compare_insights import GROUP_NOTE as COMPARE_NOTE
+    from lm_eval_it.report_sections import GROUP_NOTE as REPORT_NOTE
+
+    for note in (COMPARE_NOTE, REPORT_NOTE):
+        assert "bootstrap" not in note and "Student-t" in note and "pooled" in note
+        assert "too small for a variance of its own" in note
