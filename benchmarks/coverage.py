@@ -1,6 +1,6 @@
 """Do the harness's 95% intervals hold 95%? A seeded simulation over documents (issue #19, items 2-3).
 
-    python benchmarks/coverage.py            # 4000 datasets per case, ~3 min on one core → benchmarks/data/coverage.json
+    python benchmarks/coverage.py          # 4000 datasets per case, ~4-5 min on one core → benchmarks/data/coverage.json
     python benchmarks/coverage.py --quick    # 400 per case, prints only (does not write over the recorded figures)
 
 Each simulated dataset is a set of documents with WikiText-like, heavy-tailed lengths:
@@ -78,7 +78,8 @@ def true_ratio(mu: float, slope: float = SLOPE) -> float:
 
 
 def grouped_documents(rng, sds):
-    parts = [documents(rng, n, off, mu, 0.0, sd) for n, off, mu, sd in zip(GROUP_SIZES, GROUP_LOG_OFFSET, GROUP_MU, sds)]
+    parts = [documents(rng, n, off, mu, 0.0, sd)
+             for n, off, mu, sd in zip(GROUP_SIZES, GROUP_LOG_OFFSET, GROUP_MU, sds)]
     labels = np.concatenate([np.full(n, i) for i, n in enumerate(GROUP_SIZES)])
     return labels, [np.concatenate(cols) for cols in zip(*parts)]
 
