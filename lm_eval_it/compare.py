@@ -1,9 +1,10 @@
 """Comparison tables: models (and runs) side by side on the same documents.
 
 For each dataset the models are sorted by bits per byte, each with a 95%
-bootstrap interval, and with Δ bits per byte against a baseline model and a
-**paired** bootstrap interval of that Δ (documents resampled with a fixed
-seed, the same resample for both models). A Δ is significant when its
+Student-t interval over documents (:mod:`lm_eval_it.stats`: linearised variance,
+Bell–McCaffrey degrees of freedom), and with Δ bits per byte against a baseline model
+and a **paired** interval of that Δ (the same construction on the per-document
+differences). A Δ is significant when its
 interval excludes 0. Each model also gets its ratio to the best compressor, its gain from
 64 to 1024 tokens of context and, on grouped datasets, per-group Δ
 (:mod:`lm_eval_it.compare_insights`). Token-level figures are flagged as not comparable when
@@ -122,10 +123,11 @@ def build_comparison(rows: list[dict], baseline: str | None = None, allow_protoc
 
 def _note(t: dict) -> str:
     n = t["rows"][0]["docs"]
-    note = (f"{n} documents; intervals: paired bootstrap over documents, 2000 resamples, seed 1234; "
+    note = (f"{n} documents; intervals: 95% Student-t over documents (linearised variance, Bell–McCaffrey "
+            f"degrees of freedom), paired for Δ; "
             f"Δ against {t['baseline']}. {INSIGHT_NOTE}")
     if n < MIN_DOCUMENTS:
-        note += (f" Few documents ({n} < {MIN_DOCUMENTS}): the intervals are rough and no difference is marked "
+        note += (f" Few documents ({n} < {MIN_DOCUMENTS}): the intervals are shown, but no difference is marked "
                  "significant.")
     runs = {e["run"]: e["protocol"] for e in t["rows"] if e.get("run") and e.get("protocol")}
     if t.get("protocol_mismatch"):

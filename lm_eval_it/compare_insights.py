@@ -8,7 +8,7 @@ For each model in a comparison table (:func:`lm_eval_it.compare.build_comparison
   (:func:`lm_eval_it.context.information_gain`, with a paired document interval), else the
   same point estimate from the stored bins (no interval), else ``None`` (window < 1024);
 * ``groups``: for a grouped dataset, :func:`lm_eval_it.groups.compare_groups` of the model
-  against the baseline on their per-document rows (paired bootstrap within each group;
+  against the baseline on their per-document rows (paired t intervals within each group;
   micro and macro Δ), ``None`` for the baseline itself.
 
 Example::
@@ -96,8 +96,11 @@ def group_tables(t: dict) -> list[tuple[str, dict]]:
              {"headers": GROUP_HEADERS, "rows": group_rows(e)}) for e in t["rows"] if e.get("groups")]
 
 
-GROUP_NOTE = ("Δ per group: paired bootstrap over the group's documents (2000 resamples); micro Δ: over all "
-              "bytes, macro Δ: mean of the groups' Δ, both with a paired bootstrap stratified by group.")
+GROUP_NOTE = ("Δ per group: paired 95% Student-t interval over the group's documents (linearised variance); micro "
+              "Δ: over all bytes, the dataset's Δ and interval; macro Δ: mean of the groups' Δ, its variance from "
+              "the within-group spread pooled over the groups. A group with fewer than 2 scored documents is too "
+              "small for a variance of its own (– in its row) and never makes a Δ significant; the macro Δ is "
+              "marked significant only with at least 9 documents beyond one per group.")
 
 
 INSIGHT_NOTE = ("÷ best compressor: the model's bits/byte over the best general-purpose compressor's on the same "

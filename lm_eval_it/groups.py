@@ -3,20 +3,23 @@
 Like Paloma, a dataset made of several sources is reported per group as well
 as overall. Input is one row per document: ``nll`` (nats), ``tokens``,
 ``bytes``, ``words``, ``chars`` and ``group``. Each group's metrics come from
-:func:`lm_eval_it.metrics.summarize` on that group's summed totals, with
-intervals from resampling documents *within* the group.
+:func:`lm_eval_it.metrics.summarize` on that group's summed totals.
 
-* **micro** bits/byte: all NLL over all bytes (large groups weigh more).
-* **macro** bits/byte: the mean over groups of each group's bits/byte (every
-  group weighs the same).
+* **micro** bits/byte: all NLL over all bytes (large groups weigh more). It *is* the
+  dataset's bits/byte, so it carries the dataset's interval
+  (:func:`lm_eval_it.stats.metric_intervals` over all documents): one figure, one interval.
+* **macro** bits/byte: the mean over groups of each group's bits/byte (every group
+  weighs the same). Its variance is ``Σ_g Var(R_g) / G²`` with each ``Var(R_g)`` from a
+  **pooled** within-group spread: the groups' residuals (each document against its own
+  group's ratio) are pooled under the working model of :func:`lm_eval_it.stats.size_traces`
+  (one relative spread for every document), with Satterthwaite degrees of freedom (``N − G``
+  for equal sizes). A group with fewer than 2 scored documents has no spread of its own
+  (``too_small_for_variance``): it borrows the pooled one, so it can never narrow an interval.
+* Per-group intervals use only the group's own documents (``None`` for a group too small).
 
-Both intervals come from a stratified bootstrap: each resample redraws the
-documents within every group (group sizes stay fixed, as the dataset's design
-fixes them). Group ``i`` in sorted order uses
-``resample_weights(n_i, resamples, seed + i)``, the same draws as its own
-per-group intervals, so micro, macro and per-group figures agree resample by
-resample. A comparison of two runs on the same documents uses the same
-weights for both runs (paired), per group via :func:`lm_eval_it.stats.paired_delta`.
+Significance: a per-group or micro Δ as :func:`lm_eval_it.stats.paired_delta` (at least
+:data:`~lm_eval_it.stats.MIN_DOCUMENTS` documents); a macro Δ needs ``N − G ≥ MIN_DOCUMENTS − 1``
+residual degrees of freedom, as many as a dataset of ``MIN_DOCUMENTS`` ungrouped documents has.
 
 Example::
 
@@ -24,11 +27,13 @@ Example::
     >>> rows = [dict(group="web", nll=8 * ln2, tokens=4, bytes=8, words=2, chars=8),
     ...         dict(group="web", nll=8 * ln2, tokens=4, bytes=8, words=2, chars=8),
     ...         dict(group="code", nll=4 * ln2, tokens=2, bytes=1, words=1, chars=1)]
-    >>> r = group_results(rows, resamples=100)
+    >>> r = group_results(rows)
     >>> r["groups"]["web"]["bits_per_byte"], r["groups"]["code"]["bits_per_byte"]
     (1.0, 4.0)
     >>> round(r["micro"]["bits_per_byte"], 6), r["macro"]["bits_per_byte"]   # 20/17, (1 + 4)/2
     (1.176471, 2.5)
+    >>> r["groups"]["code"]["too_small_for_variance"], r["macro"]["groups_too_small_for_variance"]
+    (True, ['code'])
 """
 
 from __future__ import annotations
@@ -38,10 +43,12 @@ import math
 import numpy as np
 
 from .metrics import Totals, summarize
-from .stats import MIN_DOCUMENTS, DEFAULT_RESAMPLES, DEFAULT_SEED, metric_intervals, paired_delta, resample_weights
+from .stats import (MIN_DOCUMENTS, METHOD, metric_intervals, paired_delta, paired_residuals, scored_mask,
+                    size_traces, t_interval)
 
 LN2 = math.log(2.0)
 FIELDS = ("nll", "tokens", "bytes", "words", "chars")
+MACRO_METHOD = "pooled_linearised_t"  # pooled within-group linearised variance, Satterthwaite df, Student-t
 
 
 def split_groups(rows: list[dict]) -> dict:
@@ -60,99 +67,112 @@ def _totals(rows: list[dict]) -> Totals:
     return t
 
 
-def _interval(samples: np.ndarray, level: float) -> list[float]:
-    alpha = (1.0 - level) / 2.0
-    return [float(q) for q in np.quantile(samples, [alpha, 1.0 - alpha])]
-
-
-def _weights(groups: dict, resamples: int, seed: int) -> list[np.ndarray]:
-    return [resample_weights(len(ix), resamples, seed + i) for i, ix in enumerate(groups.values())]
-
-
 def _column(rows: list[dict], ix: list[int], key: str) -> np.ndarray:
     return np.array([rows[i][key] for i in ix], dtype=np.float64)
 
 
-def _resampled_sums(rows, groups, weights):
-    """``(groups, resamples)`` resampled NLL and byte sums."""
-    nll = np.stack([w @ _column(rows, ix, "nll") for w, ix in zip(weights, groups.values())])
-    byt = np.stack([w @ _column(rows, ix, "bytes") for w, ix in zip(weights, groups.values())])
-    return nll, byt
+def _scored(rows: list[dict], ix: list[int]) -> list[int]:
+    return [i for i in ix if rows[i]["tokens"] > 0]
 
 
-def _stratified(groups: dict) -> bool:
-    """Intervals need some variation: at least one group with 2+ documents."""
-    return any(len(ix) >= 2 for ix in groups.values())
+def pooled_mean(parts: list[tuple[float, np.ndarray, np.ndarray]], level: float = 0.95) -> dict:
+    """Mean of per-group ratios with a pooled within-group t interval.
+
+    ``parts``: per group ``(ratio, residuals e_i, sizes x_i)`` (nats; ``e = num − ratio·size``).
+    ``σ̂² = Σ_g Σ e² / Σ_g tr K_g``; ``Var(mean) = σ̂² Σ_g (Σ x²/(Σ x)²)_g / G²``;
+    ``df = (Σ tr K_g)² / Σ tr K²_g``. ``low``/``high`` ``None`` when no group has 2 documents.
+    """
+    g = len(parts)
+    est = sum(p[0] for p in parts) / g
+    traces = [size_traces(x) for _, _, x in parts]
+    tr, tr2 = sum(t[1] for t in traces), sum(t[2] for t in traces)
+    out = {"estimate": est, "low": None, "high": None, "se": None, "df": None, "method": MACRO_METHOD}
+    if not (tr > 0 and tr2 > 0):
+        return out
+    sigma2 = sum(float((e * e).sum()) for _, e, _ in parts) / tr
+    spread = sum(t[0] / float(x.sum()) ** 2 for t, (_, _, x) in zip(traces, parts))
+    se = math.sqrt(sigma2 * spread) / g
+    df = tr * tr / tr2
+    out["low"], out["high"] = t_interval(est, se, df, level)
+    out.update(se=se, df=df)
+    return out
 
 
-def group_results(rows: list[dict], resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                  level: float = 0.95) -> dict:
+def _bits(d: dict) -> dict:
+    return {k: (None if d[k] is None else d[k] / LN2) for k in ("estimate", "low", "high", "se")} | {
+        "df": d["df"], "method": d["method"]}
+
+
+def group_results(rows: list[dict], level: float = 0.95) -> dict:
     """Per-group metrics with intervals, and the micro and macro bits/byte with intervals.
 
     ``groups[g]`` is :func:`summarize` of the group's totals plus ``intervals``
-    (:func:`lm_eval_it.stats.metric_intervals` within the group). ``micro`` is
-    :func:`summarize` of all totals plus ``bits_per_byte_interval``; ``macro``
-    holds ``bits_per_byte``, ``bits_per_byte_interval`` and ``groups``.
-    Intervals are ``None`` when no group has 2 documents.
+    (:func:`lm_eval_it.stats.metric_intervals` within the group) and ``too_small_for_variance``.
+    ``micro`` is :func:`summarize` of all totals plus ``bits_per_byte_interval`` (the dataset's),
+    ``se``, ``df``, ``method``; ``macro`` holds ``bits_per_byte``, ``bits_per_byte_interval``, ``se``,
+    ``df``, ``method``, ``groups`` and ``groups_too_small_for_variance``.
     """
     if not rows:
         raise ValueError("no documents")
     groups = split_groups(rows)
-    per = {}
-    for i, (g, ix) in enumerate(groups.items()):
+    per, parts, small = {}, [], []
+    for g, ix in groups.items():
         sub = [rows[j] for j in ix]
-        per[g] = {**summarize(_totals(sub)), "intervals": metric_intervals(sub, resamples, seed + i, level)}
-    micro = summarize(_totals(rows))
+        scored = _scored(rows, ix)
+        per[g] = {**summarize(_totals(sub)), "intervals": metric_intervals(sub, level),
+                  "too_small_for_variance": len(scored) < 2}
+        if len(scored) < 2:
+            small.append(g)
+        nll, byt = _column(rows, scored, "nll"), _column(rows, scored, "bytes")
+        if byt.sum() > 0:
+            r = nll.sum() / byt.sum()
+            parts.append((r, nll - r * byt, byt))
+    overall = metric_intervals(rows, level)
+    micro = {**summarize(_totals(rows)), "bits_per_byte_interval": overall["bits_per_byte"],
+             "se": overall["se"].get("bits_per_byte"), "df": overall["df"].get("bits_per_byte"), "method": METHOD}
     macro_bpb = float(sum(per[g]["bits_per_byte"] for g in per) / len(per))
-    micro_iv = macro_iv = None
-    if _stratified(groups):
-        nll, byt = _resampled_sums(rows, groups, _weights(groups, resamples, seed))
-        micro_iv = _interval(nll.sum(axis=0) / byt.sum(axis=0) / LN2, level)
-        macro_iv = _interval((nll / byt / LN2).mean(axis=0), level)
-    return {"groups": per,
-            "micro": {**micro, "bits_per_byte_interval": micro_iv},
-            "macro": {"bits_per_byte": macro_bpb, "bits_per_byte_interval": macro_iv, "groups": len(per)},
-            "resamples": resamples, "seed": seed, "level": level}
+    m = _bits(pooled_mean(parts, level)) if len(parts) == len(per) else dict.fromkeys(("low", "high", "se", "df"))
+    macro = {"bits_per_byte": macro_bpb, "groups": len(per), "groups_too_small_for_variance": small,
+             "bits_per_byte_interval": None if m["low"] is None else [m["low"], m["high"]],
+             "se": m["se"], "df": m["df"], "method": MACRO_METHOD}
+    return {"groups": per, "micro": micro, "macro": macro, "level": level, "resamples": 0, "seed": None,
+            "documents_without_scored_tokens": overall["documents_without_scored_tokens"]}
 
 
-def compare_groups(rows_a: list[dict], rows_b: list[dict], resamples: int = DEFAULT_RESAMPLES,
-                   seed: int = DEFAULT_SEED, level: float = 0.95) -> dict:
+def _significance(out: dict, few: bool) -> None:
+    out["few_documents"] = few
+    out["significant"] = None if out["low"] is None or few else bool(out["low"] > 0 or out["high"] < 0)
+
+
+def compare_groups(rows_a: list[dict], rows_b: list[dict], level: float = 0.95) -> dict:
     """Δ bits/byte (A − B) per group, paired within each group, sorted by Δ ascending.
 
     ``rows_a[i]`` and ``rows_b[i]`` must be the same document (same group).
-    Each entry of ``groups`` is :func:`paired_delta`'s dict plus ``group`` and
-    ``docs``; ``micro`` and ``macro`` give the overall Δ with a paired
-    stratified interval (same weights for both runs).
+    Each entry of ``groups`` is :func:`paired_delta`'s dict plus ``group``, ``docs`` and
+    ``too_small_for_variance``; ``micro`` is the dataset's paired Δ (all documents) and
+    ``macro`` the mean of the groups' Δ with the pooled interval of :func:`pooled_mean`.
     """
     if len(rows_a) != len(rows_b) or any(a["group"] != b["group"] for a, b in zip(rows_a, rows_b)):
         raise ValueError("paired comparison needs the same documents, in the same order, for both runs")
     if not rows_a:
         raise ValueError("no documents")
     groups = split_groups(rows_a)
-    per = []
-    for i, (g, ix) in enumerate(groups.items()):
+    per, parts = [], []
+    for g, ix in groups.items():
         cols = [_column(rows, ix, k) for rows in (rows_a, rows_b) for k in ("nll", "bytes")]
-        d = paired_delta(*cols, resamples=resamples, seed=seed + i, level=level)
-        per.append({"group": g, "docs": len(ix), **d})
-    per.sort(key=lambda d: d["delta"])
-
-    def bpb(rows):
-        return {g: _column(rows, ix, "nll").sum() / _column(rows, ix, "bytes").sum() / LN2
-                for g, ix in groups.items()}
-
-    ga, gb = bpb(rows_a), bpb(rows_b)
-    ta, tb = _totals(rows_a), _totals(rows_b)
-    micro = {"delta": float((ta.nll / ta.bytes - tb.nll / tb.bytes) / LN2), "low": None, "high": None}
-    macro = {"delta": float(sum(ga[g] - gb[g] for g in groups) / len(groups)), "low": None, "high": None}
-    if _stratified(groups):
-        w = _weights(groups, resamples, seed)
-        (na, ba), (nb, bb) = _resampled_sums(rows_a, groups, w), _resampled_sums(rows_b, groups, w)
-        s_micro = (na.sum(axis=0) / ba.sum(axis=0) - nb.sum(axis=0) / bb.sum(axis=0)) / LN2
-        s_macro = ((na / ba - nb / bb) / LN2).mean(axis=0)
-        for out, s in ((micro, s_micro), (macro, s_macro)):
-            out["low"], out["high"] = _interval(s, level)
-    few = len(rows_a) < MIN_DOCUMENTS  # as for the whole dataset: too few documents to call a difference
-    for out in (micro, macro):
-        out["significant"] = None if out["low"] is None or few else bool(out["low"] > 0 or out["high"] < 0)
-        out["few_documents"] = few
-    return {"groups": per, "micro": micro, "macro": macro, "resamples": resamples, "seed": seed, "level": level}
+        d = paired_delta(*cols, level=level)
+        per.append({"group": g, "docs": len(ix), **d, "too_small_for_variance": d["documents"] < 2})
+        keep = scored_mask(*cols)
+        if cols[1][keep].sum() > 0 and cols[3][keep].sum() > 0:
+            parts.append(paired_residuals(*(c[keep] for c in cols)))
+    per.sort(key=lambda d: (not math.isfinite(d["delta"]), d["delta"] if math.isfinite(d["delta"]) else 0.0))
+    cols = [_column(rows, list(range(len(rows_a))), k) for rows in (rows_a, rows_b) for k in ("nll", "bytes")]
+    micro = paired_delta(*cols, level=level)
+    m = _bits(pooled_mean(parts, level)) if len(parts) == len(groups) else dict.fromkeys(("low", "high", "se", "df"))
+    macro = {"delta": float(sum(d["delta"] for d in per) / len(per)), **{k: m[k] for k in ("low", "high", "se", "df")},
+             "method": MACRO_METHOD,
+             "groups_too_small_for_variance": [d["group"] for d in per if d["too_small_for_variance"]]}
+    residual_docs = sum(max(d["documents"] - 1, 0) for d in per)   # documents beyond one per group
+    _significance(macro, residual_docs < MIN_DOCUMENTS - 1)
+    return {"groups": per, "micro": micro, "macro": macro, "level": level, "resamples": 0, "seed": None,
+            "documents_without_scored_tokens": micro["documents_without_scored_tokens"]}

@@ -162,14 +162,14 @@ def group_plot(rows: list[dict], comparison: dict | None = None) -> bytes | None
         series = [(e["model"], {g["group"]: g for g in e["groups"]["groups"]}) for e in entries]
         vals = [[s[g]["delta"] for g in order] for _, s in series]
         ivs = [[[s[g]["low"], s[g]["high"]] if s[g]["low"] is not None else None for g in order] for _, s in series]
-        xlabel = f"Δ bits/byte against {comparison['baseline']} (below 0: better), 95% paired bootstrap"
+        xlabel = f"Δ bits/byte against {comparison['baseline']} (below 0: better), 95% paired t interval"
     else:
         first = rows[0]["groups"]["groups"]
         order = sorted(first, key=lambda g: first[g]["bits_per_byte"], reverse=True)  # lowest on top
         series = [(r["model"], r["groups"]["groups"]) for r in rows]
         vals = [[s[g]["bits_per_byte"] for g in order] for _, s in series]
         ivs = [[s[g]["intervals"].get("bits_per_byte") for g in order] for _, s in series]
-        xlabel = "bits/byte (lower is better), 95% bootstrap within the group"
+        xlabel = "bits/byte (lower is better), 95% t interval within the group"
     n = len(series)
     fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.35 * len(order) * max(n, 1.5)))
     h = 0.8 / n

@@ -80,7 +80,7 @@ def _pairs(row: dict) -> list[tuple[str, str | None]]:
 
 
 def _cells(row: dict) -> list[str]:
-    """Formatted cells; a metric with a bootstrap interval shows it as ``value (low–high)``."""
+    """Formatted cells; a metric with an interval shows it as ``value (low–high)``."""
     return [v if iv is None else f"{v} ({iv})" for v, iv in _pairs(row)]
 
 
@@ -161,7 +161,8 @@ def summary_markdown(results: dict) -> str:
         "",
         markdown_table(results["results"]),
         "",
-        "In brackets: 95% bootstrap intervals over documents (2000 resamples, seed 1234). "
+        "In brackets: 95% intervals over documents (linearised variance, Student-t with Bell–McCaffrey degrees "
+        "of freedom; no resampling, documents that scored nothing left out). "
         "Token-level figures (token ppl, bits/token) compare only models that share a tokenizer; "
         + same_text_note(results),
     ]

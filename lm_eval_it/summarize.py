@@ -2,7 +2,7 @@
 
 :class:`Reduction` folds finished documents in, in any order: the exact sums
 make the totals independent of the order (and of resumes and process counts).
-It keeps, per document, only the few numbers the bootstrap intervals and the
+It keeps, per document, only the few numbers the intervals over documents and the
 per-document table need; every statistic's totals are then handed to that
 statistic's own pure ``summarize``.
 
@@ -102,6 +102,6 @@ class Reduction:
 
 
 def dataset_metrics(red: Reduction) -> tuple[dict, dict, list[dict]]:
-    """Metrics from summed totals, their bootstrap intervals, and the per-document rows."""
+    """Metrics from summed totals, their intervals over documents, and the per-document rows."""
     rows = red.per_document()
     return summarize(red.totals()), metric_intervals(rows), rows

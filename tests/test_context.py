@@ -7,7 +7,7 @@ import pytest
 
 from lm_eval_it.context import (bin_coverage, bin_edges, bin_index, doc_stats, information_gain, observed_range,
                                 summarize_context, window_context_lengths)
-from lm_eval_it.stats import ratio_interval, resample_weights
+from lm_eval_it.stats import resample_weights
 from lm_eval_it.windows import plan_windows
 
 LN2 = math.log(2)
@@ -82,6 +82,12 @@ def random_docs(d=30, nb=5, seed=0):
     nll = tok * (rng.uniform(1.0, 3.0, size=(d, nb)) - 0.2 * np.arange(nb))
     byt = tok * rng.uniform(3.0, 5.0, size=(d, nb))
     return np.stack([nll, tok, byt], axis=2), bin_edges(2 ** (nb - 1))
+
+
+def ratio_interval(num, den, resamples, seed):
+    """Percentile bootstrap of sum(num) / sum(den) over documents (the context intervals' method)."""
+    w = resample_weights(len(num), resamples, seed)
+    return np.quantile((w @ num) / (w @ den), [0.025, 0.975])
 
 
 def test_intervals_match_stats_bootstrap_and_brute_force_gains():
