@@ -24,6 +24,7 @@ import json
 import math
 from pathlib import Path
 
+from .besttemp import headline as best_headline
 from .io import atomic_write_bytes, atomic_write_text
 
 COLUMNS = [
@@ -181,9 +182,7 @@ def sweep_markdown(rows: list[dict]) -> str:
         out += [f"| {p['temperature']:g} | {p['entropy_bits_per_token']:.4f} | {p['nll_bits_per_token']:.4f} | "
                 f"{p['entropy_bits_per_byte']:.4f} | {p['nll_bits_per_byte']:.4f} | {p['mean_top1_prob']:.4f} |"
                 for p in sw["per_temperature"]]
-        best_t = f"{b['temperature']:.4f}" if b["temperature"] is not None else "n/a"
-        out += ["", f"Best T = {best_t} ({b.get('label', 'grid')}): "
-                f"NLL {b['nll_bits_per_token']:.4f} bits/token, {b['nll_bits_per_byte']:.4f} bits/byte."]
+        out += ["", best_headline(b)]
         near = b.get("calibration_at_temperature")
         pairs = [("T = 1", c1)] + ([] if near == 1.0 and c1 else
                                    [(f"T = {near:g} (swept T nearest the best)" if near else "best T", b["calibration"])])
@@ -277,7 +276,7 @@ def report_html(results: dict, pngs: dict[str, bytes] | None = None,
     insights = [(t, Markup(h)) for t, h in insights_sections(results, plots=plots)]
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
                   comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections,
-                  sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, kl_table=_kl_table,
+                  sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, best_headline=best_headline, kl_table=_kl_table,
                   kl_temperature_rows=_kl_temperature_rows)
 
 

@@ -26,7 +26,7 @@ import math
 import numpy as np
 import torch
 
-from ..besttemp import best_from_points, label, search_temperatures
+from ..besttemp import best_from_points, label, search_temperatures, wide_bracket
 from ..temperature import LN2, QUANTILES, softmax_stats
 from .base import Count, Statistic, Sum
 
@@ -178,14 +178,26 @@ class TemperatureStats(Statistic):
     def _best_block(self, best: dict, cal: list[dict], n: int, n_bytes: int) -> dict:
         t = best["temperature"]
         nll = best["nll_sum"]
-        # calibration at the swept T nearest to the best one (in β); the entropy at the minimum equals
-        # the NLL there exactly (dNLL/dβ = 0 ⇔ Σ entropy = Σ NLL)
+        # calibration at the swept T nearest to the best one (in β)
         ref_t = t if t is not None else (1.0 / (1.0 / min(best["bracket_temperatures"])))
         k = int(np.argmin([abs(1.0 / s - 1.0 / ref_t) for s in self.temperatures]))
-        return {"temperature": t, "exact": best["exact"], "method": best["method"], "label": label(best),
-                "bracket_temperatures": best["bracket_temperatures"],
-                "error_estimate_temperature": best["error_estimate_temperature"],
-                "evaluations": best.get("passes", 0),
-                "nll_bits_per_token": nll / n / LN2, "nll_bits_per_byte": nll / n_bytes / LN2,
-                "entropy_bits_per_token": nll / n / LN2 if t is not None else None,
-                "calibration": cal[k], "calibration_at_temperature": self.temperatures[k]}
+        per_tok = [v / n / LN2 for v in best["nll_interval"]]
+        # at the minimiser dNLL/dβ = 0 ⇔ Σ entropy = Σ NLL exactly, so the entropy shares the NLL's interval
+        # (only where the slope changes sign: beyond the range there is no interior minimiser)
+        interior = t is not None
+        out = {"temperature": t, "exact": best["exact"], "method": best["method"], "label": label(best),
+               "bracket_temperatures": best["bracket_temperatures"],
+               "error_estimate_temperature": best["error_estimate_temperature"],
+               "evaluations": best.get("passes", 0),
+               "nll_bits_per_token": nll / n / LN2, "nll_bits_per_byte": nll / n_bytes / LN2,
+               "entropy_bits_per_token": nll / n / LN2 if interior else None,
+               "calibration": cal[k], "calibration_at_temperature": self.temperatures[k],
+               "bound": "convexity", "temperature_interval": best["temperature_interval"],
+               "nll_bits_per_token_interval": per_tok,
+               "nll_bits_per_byte_interval": [v / n_bytes / LN2 for v in best["nll_interval"]],
+               "entropy_bits_per_token_interval": per_tok if interior else None,
+               "nll_measured_at_temperature": best["nll_upper_at_temperature"],
+               "wide_bracket": wide_bracket(best)}
+        if "nll_estimate_sum" in best:
+            out["nll_bits_per_token_estimate"] = best["nll_estimate_sum"] / n / LN2
+        return out
