@@ -165,20 +165,23 @@ def refinement_points(best: dict, passes_done: int) -> list[float]:
     return points if passes_done < 8 else []
 
 
-def outward(lo: float, hi: float | None, sig: int = 4) -> str:
-    """``[lo, hi]`` rounded outward to ``sig`` significant figures, so the printed interval still holds.
+def outward(lo: float, hi: float | None, sig: int = 4, decimals: int | None = None) -> str:
+    """``[lo, hi]`` rounded outward to ``sig`` significant figures (or ``decimals`` places), so the printed
+    interval still holds.
 
-    >>> outward(0.269849, 0.341101), outward(12.0, None)
-    ('[0.2698, 0.3412]', '[12, ∞)')
+    >>> outward(0.269849, 0.341101), outward(12.0, None), outward(0.95681, 1.98331, decimals=4)
+    ('[0.2698, 0.3412]', '[12, ∞)', '[0.9568, 1.9834]')
     """
     def r(x, up):
         if x == 0 or not math.isfinite(x):
             return x
-        q = 10.0 ** (math.floor(math.log10(abs(x))) - sig + 1)
+        exp = -decimals if decimals is not None else math.floor(math.log10(abs(x))) - sig + 1
+        q = 10.0 ** exp
         return (math.ceil(x / q - 1e-9) if up else math.floor(x / q + 1e-9)) * q
+    spec = f".{decimals}f" if decimals is not None else f".{sig}g"
     if hi is None:
-        return f"[{r(lo, False):.{sig}g}, ∞)"
-    return f"[{r(lo, False):.{sig}g}, {r(hi, True):.{sig}g}]"
+        return f"[{r(lo, False):{spec}}, ∞)"
+    return f"[{r(lo, False):{spec}}, {r(hi, True):{spec}}]"
 
 
 def label(best: dict) -> str:
@@ -213,6 +216,6 @@ def headline(block: dict) -> str:
     wide = " — a wide bracket: `best_temperature: exact` measures it" if block.get("wide_bracket") else ""
     return (f"Best T in {outward(*block['temperature_interval'])} (certain, by convexity; the slope changes sign "
             f"between T = {lo:g} and {hi:g}{wide}); estimate {t:.4f} (quintic Hermite, not a bound). Minimum NLL in "
-            f"{outward(*iv)} bits/token, {outward(*ivb)} bits/byte (certain; the upper end is the NLL measured at "
+            f"{outward(*iv, decimals=4)} bits/token, {outward(*ivb, decimals=4)} bits/byte (certain; the upper end is the NLL measured at "
             f"T = {block['nll_measured_at_temperature']:g}); the entropy at the best T lies in the same interval "
             "(at the NLL-optimal T the two are equal).")

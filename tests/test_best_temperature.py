@@ -202,7 +202,7 @@ def sweep_block(model, tok, temperatures, exact=False):
     """The results.json ``best`` block of a sweep, with the float64 logits it was computed from."""
     best, z, y, passes = run_sweep(model, tok, temperatures, exact=exact)
     stat = TemperatureStats(temperatures, len(tok))
-    block = stat._best_block(best, [None] * len(temperatures), y.numel(), 2 * y.numel())
+    block = stat._best_block(best, lambda k: None, y.numel(), 2 * y.numel())
     return block, z, y
 
 

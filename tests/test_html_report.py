@@ -71,7 +71,7 @@ def test_report_sections_render_from_results(run):
     if b["method"] == "interpolated":  # an interpolated best T is headlined by its certain interval
         assert f"Best T in {outward(*b['temperature_interval'])} (certain, by convexity" in page
         assert f"estimate {b['temperature']:.4f} (quintic Hermite, not a bound)" in page
-        assert f"Minimum NLL in {outward(*b['nll_bits_per_token_interval'])} bits/token" in page
+        assert f"Minimum NLL in {outward(*b['nll_bits_per_token_interval'], decimals=4)} bits/token" in page
     else:
         assert f"Best T = {b['temperature']:.4f}" in page
     kl = next(x for x in res["results"] if x.get("kl"))["kl"]
