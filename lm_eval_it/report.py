@@ -188,10 +188,12 @@ def sweep_markdown(rows: list[dict]) -> str:
                                    [(f"T = {near:g} (swept T nearest the best)" if near else "best T", b["calibration"])])
         for name, cal in pairs:
             if cal:
-                out.append(f"Calibration at {name}: ECE {cal['ece_equal_width']:.4f} (15 equal-width bins), "
-                           f"{cal['ece_equal_mass']:.4f} (equal-mass); top-1 accuracy {cal['top1_accuracy']:.4f} vs "
-                           f"mean confidence {cal['mean_top1_prob']:.4f}; entropy − NLL = "
-                           f"{cal['entropy_minus_nll_bits']:+.4f} bits/token ({cal['direction']}).")
+                out.append(f"Calibration at {name}: {cal['direction']} — top-1 accuracy {cal['top1_accuracy']:.4f} "
+                           f"vs mean confidence {cal['mean_top1_prob']:.4f} (accuracy − confidence "
+                           f"{_signed_iv(cal)}); ECE {cal['ece_equal_width']:.4f} {_iv(cal.get('ece_equal_width_interval'))}"
+                           f"(15 equal-width bins), {cal['ece_equal_mass']:.4f} (equal-mass). Entropy − NLL "
+                           f"{cal['entropy_minus_nll_bits']:+.4f} bits/token (0 at the NLL-optimal T for any model: "
+                           "not a calibration test).")
         out.append("")
     return "\n".join(out)
 
@@ -234,10 +236,22 @@ def _calibration_rows(sw: dict) -> dict:
         pairs.append((f"T = {near:g} (swept T nearest the best)" if near else "best T", sw["best"].get("calibration")))
     for name, cal in pairs:
         if cal:
-            rows.append([name, _num(cal["ece_equal_width"]), _num(cal["ece_equal_mass"]), _num(cal["top1_accuracy"]),
-                         _num(cal["mean_top1_prob"]), _num(cal["entropy_minus_nll_bits"], "+.4f"), cal["direction"]])
-    return {"headers": ["", "ECE (equal width)", "ECE (equal mass)", "top-1 accuracy", "mean confidence",
-                        "entropy − NLL bits/token", "direction"], "rows": rows, "left": 1}
+            rows.append([name, {"value": cal["direction"], "wrap": True}, _num(cal["top1_accuracy"]), _num(cal["mean_top1_prob"]),
+                         _signed_iv(cal), f"{_num(cal['ece_equal_width'])} {_iv(cal.get('ece_equal_width_interval'))}",
+                         _num(cal["ece_equal_mass"]), _num(cal["entropy_minus_nll_bits"], "+.4f")])
+    return {"headers": ["", "verdict", "top-1 accuracy", "mean confidence", "accuracy − confidence [95%]",
+                        "ECE (equal width) [95%]", "ECE (equal mass)", "entropy − NLL bits/token"],
+            "rows": rows, "left": 2, "text": [1]}
+
+
+def _iv(iv, spec: str = ".4f") -> str:
+    return f"[{format(iv[0], spec)}, {format(iv[1], spec)}] " if iv else ""
+
+
+def _signed_iv(cal: dict) -> str:
+    """Accuracy − confidence with its 95% interval over documents (none with fewer than 2 documents)."""
+    gap = cal.get("accuracy_minus_confidence")
+    return f"{_num(gap, '+.4f')} {_iv(cal.get('accuracy_minus_confidence_interval'), '+.4f')}".strip()
 
 
 def _kl_table(kl: dict) -> dict:
