@@ -13,7 +13,11 @@ temperatures, the exact total NLL and its first and second derivatives in
    each search temperature costs an exponential pass over the vocabulary, like a swept T.
 2. Inside the bracket the quintic Hermite polynomial through the values, slopes
    and curvatures at both ends is minimised. Its distance from the cubic
-   Hermite minimiser (values and slopes only) is reported as the error estimate.
+   Hermite minimiser (values and slopes only) is reported as the error estimate
+   (an estimate, not a bound). What is certain comes from convexity alone
+   (:mod:`lm_eval_it.tempbounds`): an interval that holds the minimiser and one
+   that holds the minimum NLL; an interpolated result reports the smallest
+   *measured* NLL (the upper end) and keeps the quintic's value as an estimate.
 3. An optional refinement (``eval.best_temperature: exact``) scores the text
    again at points around the estimate; once the bracket is narrower than
    1e-6 in β (relative) the result is labelled ``exact``
