@@ -218,8 +218,9 @@ def headline(block: dict) -> str:
         return f"Best T = {t:.4f} ({lab}): NLL {nll_t:.4f} bits/token, {nll_b:.4f} bits/byte."
     lo, hi = sorted(block["bracket_temperatures"])
     wide = " — a wide bracket: `best_temperature: exact` measures it" if block.get("wide_bracket") else ""
+    at = block["nll_measured_at_temperature"]
     return (f"Best T in {outward(*block['temperature_interval'])} (certain, by convexity; the slope changes sign "
-            f"between T = {lo:g} and {hi:g}{wide}); estimate {t:.4f} (quintic Hermite, not a bound). Minimum NLL in "
-            f"{outward(*iv, decimals=4)} bits/token, {outward(*ivb, decimals=4)} bits/byte (certain; the upper end is the NLL measured at "
-            f"T = {block['nll_measured_at_temperature']:g}); the entropy at the best T lies in the same interval "
+            f"between T = {lo:g} and {hi:g}{wide}); estimate {t:.4f} (quintic Hermite, not a bound). Minimum NLL "
+            f"in {outward(*iv, decimals=4)} bits/token, {outward(*ivb, decimals=4)} bits/byte (certain; the upper "
+            f"end is the NLL measured at T = {at:g}); the entropy at the best T lies in the same interval "
             "(at the NLL-optimal T the two are equal).")

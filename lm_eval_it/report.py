@@ -188,10 +188,11 @@ def sweep_markdown(rows: list[dict]) -> str:
                                    [(f"T = {near:g} (swept T nearest the best)" if near else "best T", b["calibration"])])
         for name, cal in pairs:
             if cal:
+                ece_iv = _iv(cal.get("ece_equal_width_interval"))
                 out.append(f"Calibration at {name}: {cal['direction']} — top-1 accuracy {cal['top1_accuracy']:.4f} "
                            f"vs mean confidence {cal['mean_top1_prob']:.4f} (accuracy − confidence "
-                           f"{_signed_iv(cal)}); ECE {cal['ece_equal_width']:.4f} {_iv(cal.get('ece_equal_width_interval'))}"
-                           f"(15 equal-width bins), {cal['ece_equal_mass']:.4f} (equal-mass). Entropy − NLL "
+                           f"{_signed_iv(cal)}); ECE {cal['ece_equal_width']:.4f} {ece_iv}(15 equal-width bins), "
+                           f"{cal['ece_equal_mass']:.4f} (equal-mass). Entropy − NLL "
                            f"{cal['entropy_minus_nll_bits']:+.4f} bits/token (0 at the NLL-optimal T for any model: "
                            "not a calibration test).")
         out.append("")
@@ -236,9 +237,10 @@ def _calibration_rows(sw: dict) -> dict:
         pairs.append((f"T = {near:g} (swept T nearest the best)" if near else "best T", sw["best"].get("calibration")))
     for name, cal in pairs:
         if cal:
-            rows.append([name, {"value": cal["direction"], "wrap": True}, _num(cal["top1_accuracy"]), _num(cal["mean_top1_prob"]),
-                         _signed_iv(cal), f"{_num(cal['ece_equal_width'])} {_iv(cal.get('ece_equal_width_interval'))}",
-                         _num(cal["ece_equal_mass"]), _num(cal["entropy_minus_nll_bits"], "+.4f")])
+            ece_cell = f"{_num(cal['ece_equal_width'])} {_iv(cal.get('ece_equal_width_interval'))}".strip()
+            rows.append([name, {"value": cal["direction"], "wrap": True}, _num(cal["top1_accuracy"]),
+                         _num(cal["mean_top1_prob"]), _signed_iv(cal), ece_cell, _num(cal["ece_equal_mass"]),
+                         _num(cal["entropy_minus_nll_bits"], "+.4f")])
     return {"headers": ["", "verdict", "top-1 accuracy", "mean confidence", "accuracy − confidence [95%]",
                         "ECE (equal width) [95%]", "ECE (equal mass)", "entropy − NLL bits/token"],
             "rows": rows, "left": 2, "text": [1]}
