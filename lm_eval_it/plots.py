@@ -68,19 +68,26 @@ def temperature_curves(rows: list[dict]) -> bytes | None:
     return _png(fig)
 
 
+def _reliability_panels(sw: dict) -> list[tuple[str, dict]]:
+    """(name, calibration) per panel: T = 1, and the swept T nearest the best T unless that is T = 1 again."""
+    near, c1 = sw["best"].get("calibration_at_temperature", 1.0), sw["calibration_T1"]
+    panels = [("T = 1", c1)] if c1 is not None else []
+    if not (near == 1.0 and c1 is not None) and sw["best"].get("calibration") is not None:
+        panels.append((f"T = {near:g} (nearest the best T)", sw["best"]["calibration"]))
+    return panels
+
+
 def reliability_diagram(rows: list[dict]) -> bytes | None:
     rows = _swept(rows)
     if not rows:
         return None
-    fig, axes = plt.subplots(len(rows), 2, figsize=(8, 3.6 * len(rows)), squeeze=False)
-    for (ax1, ax2), r in zip(axes, rows):
-        sw = r["temperature"]
-        for ax, cal, name in ((ax1, sw["calibration_T1"], "T = 1"),
-                              (ax2, sw["best"]["calibration"],
-                               f"T = {sw['best'].get('calibration_at_temperature', 1.0):g} (nearest the best T)")):
-            if cal is None:
-                ax.set_visible(False)
-                continue
+    panels = [_reliability_panels(r["temperature"]) for r in rows]
+    cols = max(1, max(len(p) for p in panels))
+    fig, axes = plt.subplots(len(rows), cols, figsize=(4 * cols, 3.6 * len(rows)), squeeze=False)
+    for row_axes, r, row_panels in zip(axes, rows, panels):
+        for ax in row_axes[len(row_panels):]:
+            ax.set_visible(False)
+        for ax, (name, cal) in zip(row_axes, row_panels):
             bins = [b for b in cal["reliability"] if b["count"]]
             ax.plot([0, 1], [0, 1], ":", color="gray")
             ax.bar([(b["low"] + b["high"]) / 2 for b in bins], [b["accuracy"] for b in bins], width=1 / 15,
@@ -90,7 +97,8 @@ def reliability_diagram(rows: list[dict]) -> bytes | None:
             ax.set_ylim(0, 1)
             ax.set_xlabel("top-1 confidence")
             ax.set_ylabel("top-1 accuracy")
-            ax.set_title(f"{r['model']} · {name}\nECE {cal['ece_equal_width']:.4f} ({cal['direction']})", fontsize=9)
+            ax.set_title(f"{r['model']} · {name}\nECE {cal['ece_equal_width']:.4f} ({cal['direction']})", fontsize=9,
+                         wrap=True)
     return _png(fig)
 
 

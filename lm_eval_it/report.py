@@ -24,6 +24,7 @@ import json
 import math
 from pathlib import Path
 
+from .besttemp import headline as best_headline
 from .io import atomic_write_bytes, atomic_write_text
 from .headers import prefix_text, same_text_note
 
@@ -195,18 +196,19 @@ def sweep_markdown(rows: list[dict]) -> str:
         out += [f"| {p['temperature']:g} | {p['entropy_bits_per_token']:.4f} | {p['nll_bits_per_token']:.4f} | "
                 f"{p['entropy_bits_per_byte']:.4f} | {p['nll_bits_per_byte']:.4f} | {p['mean_top1_prob']:.4f} |"
                 for p in sw["per_temperature"]]
-        best_t = f"{b['temperature']:.4f}" if b["temperature"] is not None else "n/a"
-        out += ["", f"Best T = {best_t} ({b.get('label', 'grid')}): "
-                f"NLL {b['nll_bits_per_token']:.4f} bits/token, {b['nll_bits_per_byte']:.4f} bits/byte."]
+        out += ["", best_headline(b)]
         near = b.get("calibration_at_temperature")
         pairs = [("T = 1", c1)] + ([] if near == 1.0 and c1 else
                                    [(f"T = {near:g} (swept T nearest the best)" if near else "best T", b["calibration"])])
         for name, cal in pairs:
             if cal:
-                out.append(f"Calibration at {name}: ECE {cal['ece_equal_width']:.4f} (15 equal-width bins), "
-                           f"{cal['ece_equal_mass']:.4f} (equal-mass); top-1 accuracy {cal['top1_accuracy']:.4f} vs "
-                           f"mean confidence {cal['mean_top1_prob']:.4f}; entropy − NLL = "
-                           f"{cal['entropy_minus_nll_bits']:+.4f} bits/token ({cal['direction']}).")
+                ece_iv = _iv(cal.get("ece_equal_width_interval"))
+                out.append(f"Calibration at {name}: {cal['direction']} — top-1 accuracy {cal['top1_accuracy']:.4f} "
+                           f"vs mean confidence {cal['mean_top1_prob']:.4f} (accuracy − confidence "
+                           f"{_signed_iv(cal)}); ECE {cal['ece_equal_width']:.4f} {ece_iv}(15 equal-width bins), "
+                           f"{cal['ece_equal_mass']:.4f} (equal-mass). Entropy − NLL "
+                           f"{cal['entropy_minus_nll_bits']:+.4f} bits/token (0 at the NLL-optimal T for any model: "
+                           "not a calibration test).")
         out.append("")
     return "\n".join(out)
 
@@ -249,10 +251,23 @@ def _calibration_rows(sw: dict) -> dict:
         pairs.append((f"T = {near:g} (swept T nearest the best)" if near else "best T", sw["best"].get("calibration")))
     for name, cal in pairs:
         if cal:
-            rows.append([name, _num(cal["ece_equal_width"]), _num(cal["ece_equal_mass"]), _num(cal["top1_accuracy"]),
-                         _num(cal["mean_top1_prob"]), _num(cal["entropy_minus_nll_bits"], "+.4f"), cal["direction"]])
-    return {"headers": ["", "ECE (equal width)", "ECE (equal mass)", "top-1 accuracy", "mean confidence",
-                        "entropy − NLL bits/token", "direction"], "rows": rows, "left": 1}
+            ece_cell = f"{_num(cal['ece_equal_width'])} {_iv(cal.get('ece_equal_width_interval'))}".strip()
+            rows.append([name, {"value": cal["direction"], "wrap": True}, _num(cal["top1_accuracy"]),
+                         _num(cal["mean_top1_prob"]), _signed_iv(cal), ece_cell, _num(cal["ece_equal_mass"]),
+                         _num(cal["entropy_minus_nll_bits"], "+.4f")])
+    return {"headers": ["", "verdict", "top-1 accuracy", "mean confidence", "accuracy − confidence [95%]",
+                        "ECE (equal width) [95%]", "ECE (equal mass)", "entropy − NLL bits/token"],
+            "rows": rows, "left": 2, "text": [1]}
+
+
+def _iv(iv, spec: str = ".4f") -> str:
+    return f"[{format(iv[0], spec)}, {format(iv[1], spec)}] " if iv else ""
+
+
+def _signed_iv(cal: dict) -> str:
+    """Accuracy − confidence with its 95% interval over documents (none with fewer than 2 documents)."""
+    gap = cal.get("accuracy_minus_confidence")
+    return f"{_num(gap, '+.4f')} {_iv(cal.get('accuracy_minus_confidence_interval'), '+.4f')}".strip()
 
 
 def _kl_table(kl: dict) -> dict:
@@ -292,7 +307,7 @@ def report_html(results: dict, pngs: dict[str, bytes] | None = None,
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
                   prefix=prefix_text(results), same_text=same_text_note(results),
                   comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections,
-                  sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, kl_table=_kl_table,
+                  sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, best_headline=best_headline, kl_table=_kl_table,
                   kl_temperature_rows=_kl_temperature_rows)
 
 

@@ -14,6 +14,7 @@ from lm_eval_it.prepare import from_sequences
 from lm_eval_it.refine import refine_best_temperature
 from lm_eval_it.scoring import Scorer
 from lm_eval_it.summarize import Reduction
+from lm_eval_it.temperature import LN2
 from lm_eval_it.tokenstats.base import Statistic, Sum
 from lm_eval_it.tokenstats.sweep import TemperatureStats
 from lm_eval_it.windows import plan_windows
@@ -186,3 +187,73 @@ def test_refinement_rows_are_float64_and_match_a_brute_force_slope():
         assert torch.allclose(rows["d1"][:, k], mean - zz[torch.arange(7), y], rtol=1e-12, atol=1e-12)
         assert torch.allclose(rows["d2"][:, k], (p * zz * zz).sum(-1) - mean**2, rtol=1e-10, atol=1e-10)
         assert torch.allclose(rows["nll"][:, k], -torch.log_softmax(zz / t, -1)[torch.arange(7), y], rtol=1e-12)
+
+
+def float64_nll(z: torch.Tensor, y: torch.Tensor, t: float) -> float:
+    return -torch.log_softmax(z / t, -1).gather(1, y[:, None]).sum().item()
+
+
+def float64_entropy(z: torch.Tensor, t: float) -> float:
+    lp = torch.log_softmax(z / t, -1)
+    return -(lp.exp() * lp).sum().item()
+
+
+def sweep_block(model, tok, temperatures, exact=False):
+    """The results.json ``best`` block of a sweep, with the float64 logits it was computed from."""
+    best, z, y, passes = run_sweep(model, tok, temperatures, exact=exact)
+    stat = TemperatureStats(temperatures, len(tok))
+    block = stat._best_block(best, lambda k: None, y.numel(), 2 * y.numel())
+    return block, z, y
+
+
+def test_best_nll_in_a_wide_gap_is_measured_or_certainly_bounded(tok, trained):
+    """Logits scaled by 1/4, temperatures [1]: the best T falls between the search points 0.1 and 0.5, and the
+    reported NLL was the quintic's value there (neither measured nor a bound); the stated ±error was no bound."""
+    model = scaled_model(trained, 0.25)
+    block, z, y = sweep_block(model, tok, [1.0])
+    n = y.numel()
+    truth = golden_best_t(z, y)
+    true_min = float64_nll(z, y, truth) / n / LN2
+    assert 0.1 < truth < 0.5
+    # the headline NLL is a measurement: the float64 NLL at the temperature it was measured at
+    at = block.get("nll_measured_at_temperature", block["temperature"])
+    assert block["nll_bits_per_token"] == pytest.approx(float64_nll(z, y, at) / n / LN2, rel=1e-6)
+    assert block["nll_bits_per_token"] >= true_min
+    # the certain intervals hold the truth: the minimiser, the minimum NLL and the entropy there (= the NLL)
+    t_lo, t_hi = block["temperature_interval"]
+    assert t_lo <= truth <= t_hi
+    lo, hi = block["nll_bits_per_token_interval"]
+    assert lo <= true_min <= hi
+    assert block["entropy_bits_per_token_interval"] == [lo, hi]
+    assert lo <= float64_entropy(z, truth) / n / LN2 <= hi
+    assert block["bound"] == "convexity"
+    # tighter than the bracket, and the wide bracket is said; the Hermite value is named an estimate
+    b_lo, b_hi = sorted(block["bracket_temperatures"])
+    assert (b_lo, b_hi) == (0.1, 0.5) and t_hi / t_lo < b_hi / b_lo
+    assert block["wide_bracket"] and "wide gap" in block["label"] and "estimate" in block["label"]
+    assert "±" not in block["label"]
+    assert lo <= block["nll_bits_per_token_estimate"] <= hi
+    assert t_lo <= block["temperature"] <= t_hi
+
+
+def slope_root_t(z: torch.Tensor, y: torch.Tensor) -> float:
+    """The best T by bisection on the sign of the float64 dNLL/dβ (sharper than a search on values)."""
+    zy = z.gather(1, y[:, None]).squeeze(1)
+    lo, hi = 1e-3, 1e3  # in β
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        p = torch.softmax(mid * z, -1)
+        lo, hi = (mid, hi) if ((p * z).sum(-1) - zy).sum().item() < 0 else (lo, mid)
+    return 1.0 / math.sqrt(lo * hi)
+
+
+def test_exact_best_temperature_keeps_its_value_and_gets_a_tight_certain_interval(tok, trained):
+    model = scaled_model(trained, 0.25)
+    block, z, y = sweep_block(model, tok, [1.0], exact=True)
+    n, truth = y.numel(), slope_root_t(z, y)
+    assert block["exact"] and block["temperature"] == pytest.approx(truth, rel=1e-6)
+    t_lo, t_hi = block["temperature_interval"]
+    assert t_lo <= truth <= t_hi and t_hi / t_lo - 1 < 1e-6
+    lo, hi = block["nll_bits_per_token_interval"]
+    assert lo <= float64_nll(z, y, truth) / n / LN2 <= hi and hi - lo < 1e-5
+    assert block["nll_bits_per_token"] == pytest.approx(float64_nll(z, y, truth) / n / LN2, rel=1e-9)

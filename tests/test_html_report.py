@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from lm_eval_it.besttemp import outward
 from lm_eval_it.cli import main
 from lm_eval_it.report import report_html
 
@@ -67,7 +68,12 @@ def test_report_sections_render_from_results(run):
     lo, hi = r["intervals"]["bits_per_byte"]
     assert f"{r['metrics']['bits_per_byte']:.4f}<br><span class=\"ci\">{lo:.4f}–{hi:.4f}</span>" in page
     b = r["temperature"]["best"]
-    assert f"Best T = <b>{b['temperature']:.4f}</b>" in page
+    if b["method"] == "interpolated":  # an interpolated best T is headlined by its certain interval
+        assert f"Best T in {outward(*b['temperature_interval'])} (certain, by convexity" in page
+        assert f"estimate {b['temperature']:.4f} (quintic Hermite, not a bound)" in page
+        assert f"Minimum NLL in {outward(*b['nll_bits_per_token_interval'], decimals=4)} bits/token" in page
+    else:
+        assert f"Best T = {b['temperature']:.4f}" in page
     kl = next(x for x in res["results"] if x.get("kl"))["kl"]
     assert f"{100 * kl['same_top1']:.3f}% ± {100 * kl['same_top1_se']:.3f}%" in page
     # plots (3), comparison charts (2) and context-length plots (2) embedded; every wide table in its own scroll box

@@ -26,7 +26,8 @@ import math
 import numpy as np
 import torch
 
-from ..besttemp import best_from_points, label, search_temperatures
+from ..besttemp import best_from_points, label, search_temperatures, wide_bracket
+from ..calibration import CALIBRATED_WITHIN, UNDETERMINED, confidence_verdict
 from ..temperature import LN2, QUANTILES, softmax_stats
 from .base import Count, Statistic, Sum
 
@@ -59,12 +60,19 @@ def hist_quantiles(counts: np.ndarray, edges: np.ndarray, qs) -> list[float]:
 
 
 def calibration_from_bins(n: np.ndarray, sums: np.ndarray, fine: np.ndarray, ent_sum: float, nll_sum: float,
-                          tokens: int) -> dict:
-    """Calibration at one T from 15 equal-width bins (count, Σ confidence, Σ correct) and the fine histogram."""
+                          tokens: int, per_document: dict | None = None) -> dict:
+    """Calibration at one T from 15 equal-width bins (count, Σ confidence, Σ correct) and the fine histogram.
+
+    ``per_document`` (from :func:`lm_eval_it.calibration.confidence_verdict`) carries the intervals over
+    documents and the verdict (``direction``); without it the verdict is "not distinguishable".
+    """
     total = max(int(n.sum()), 1)
     conf, corr = sums[:, 0], sums[:, 1]
     ece_w = float(sum(abs(corr[b] - conf[b]) for b in range(CAL_BINS) if n[b])) / total
     gap = (ent_sum - nll_sum) / max(tokens, 1) / LN2
+    doc = per_document or {"accuracy_minus_confidence": float((corr.sum() - conf.sum()) / total),
+                           "accuracy_minus_confidence_interval": None, "ece_equal_width_interval": None,
+                           "verdict": UNDETERMINED, "documents": None, "calibrated_within": CALIBRATED_WITHIN}
     return {
         "ece_equal_width": round(ece_w, 12),
         "ece_equal_mass": round(_ece_mass(fine), 12),
@@ -74,7 +82,12 @@ def calibration_from_bins(n: np.ndarray, sums: np.ndarray, fine: np.ndarray, ent
         "top1_accuracy": float(corr.sum() / total),
         "mean_top1_prob": float(conf.sum() / total),
         "entropy_minus_nll_bits": gap,
-        "direction": "over-confident" if gap < -1e-4 else "under-confident" if gap > 1e-4 else "calibrated",
+        "entropy_minus_nll_note": "mean entropy − mean NLL, bits/token: 0 at the NLL-optimal T for any model "
+                                  "(H − NLL = −β·dNLL/dβ), so not a calibration test",
+        "direction": doc["verdict"],
+        "direction_method": "top-1 accuracy − mean top-1 confidence and the equal-width ECE, 95% intervals over "
+                            f"documents; calibrated only when both lie within {CALIBRATED_WITHIN}",
+        **{k: v for k, v in doc.items() if k != "verdict"},
         "reliability": [{"low": b / CAL_BINS, "high": (b + 1) / CAL_BINS, "count": int(n[b]),
                          "confidence": float(conf[b] / n[b]) if n[b] else None,
                          "accuracy": float(corr[b] / n[b]) if n[b] else None} for b in range(CAL_BINS)],
@@ -111,7 +124,10 @@ class TemperatureStats(Statistic):
     def fields(self) -> list:
         t, s = len(self.temperatures), len(self.search)
         out = [Sum(k, (t,)) for k in ("entropy", "nll", "top1_prob", "d1", "d2")]
-        out += [Sum("top1_correct"), Sum("calibration", (t, CAL_BINS, 2)),
+        # calibration bins are also kept per document (Σ confidence, Σ correct per bin): the intervals of the
+        # calibration verdict resample documents
+        out += [Sum("top1_correct"), Sum("calibration", (t, CAL_BINS, 2), per_document=True),
+                Sum("doc_tokens", (), per_document=True),
                 Count("entropy_hist", (t,), ENTROPY_BINS), Count("calibration_n", (t,), CAL_BINS),
                 Count("confidence_fine", (t,), 2 * FINE_BINS)]
         if s:
@@ -129,7 +145,8 @@ class TemperatureStats(Statistic):
         fine = (prob * FINE_BINS).long().clamp_(0, FINE_BINS - 1) * 2 + correct.long().unsqueeze(-1)
         ent_bin = (st["entropy"] / LN2 / self.top * ENTROPY_BINS).long().clamp_(0, ENTROPY_BINS - 1)
         out = {k: st[k] for k in ("entropy", "nll", "top1_prob", "d1", "d2")}
-        out.update(top1_correct=correct.float(), calibration=cal, entropy_hist=ent_bin,
+        out.update(top1_correct=correct.float(), calibration=cal, doc_tokens=torch.ones(prob.shape[0]),
+                   entropy_hist=ent_bin,
                    calibration_n=cal_bin, confidence_fine=fine)
         if self.search:
             ss = softmax_stats(chunk.logits, chunk.targets, self.search, derivatives=True)
@@ -154,14 +171,21 @@ class TemperatureStats(Statistic):
                 "entropy_histogram": {"edges_bits": edges[::13].tolist(),
                                       "counts": hist.reshape(40, 13).sum(1).tolist()},
             })
-        cal = [calibration_from_bins(totals["calibration_n"][k], totals["calibration"][k],
-                                     totals["confidence_fine"][k], float(totals["entropy"][k]),
-                                     float(totals["nll"][k]), n) for k in range(len(temps))]
+        docs = context.get("per_document") or {}
+
+        def cal(k: int) -> dict:
+            verdict = None
+            if "calibration" in docs and "doc_tokens" in docs:
+                per_bin = docs["calibration"][:, k]
+                verdict = confidence_verdict(per_bin[..., 1] - per_bin[..., 0], docs["doc_tokens"])
+            return calibration_from_bins(totals["calibration_n"][k], totals["calibration"][k],
+                                         totals["confidence_fine"][k], float(totals["entropy"][k]),
+                                         float(totals["nll"][k]), n, verdict)
         best = self.best(totals, context.get("refined"))
         best["passes"] = context.get("refine_passes", 0)
         return {"temperatures": list(temps), "tokens": n, "bytes": n_bytes, "per_temperature": per_t,
                 "best": self._best_block(best, cal, n, n_bytes),
-                "calibration_T1": cal[temps.index(1.0)] if 1.0 in temps else None}
+                "calibration_T1": cal(temps.index(1.0)) if 1.0 in temps else None}
 
     def points(self, totals: dict, refined: list | None = None) -> tuple:
         temps = list(self.temperatures) + list(self.search)
@@ -175,17 +199,30 @@ class TemperatureStats(Statistic):
     def best(self, totals: dict, refined: list | None = None) -> dict:
         return best_from_points(*self.points(totals, refined))
 
-    def _best_block(self, best: dict, cal: list[dict], n: int, n_bytes: int) -> dict:
+    def _best_block(self, best: dict, cal, n: int, n_bytes: int) -> dict:
+        """The results.json ``best`` block; ``cal(k)`` is the calibration at swept temperature ``k``."""
         t = best["temperature"]
         nll = best["nll_sum"]
-        # calibration at the swept T nearest to the best one (in β); the entropy at the minimum equals
-        # the NLL there exactly (dNLL/dβ = 0 ⇔ Σ entropy = Σ NLL)
+        # calibration at the swept T nearest to the best one (in β)
         ref_t = t if t is not None else (1.0 / (1.0 / min(best["bracket_temperatures"])))
         k = int(np.argmin([abs(1.0 / s - 1.0 / ref_t) for s in self.temperatures]))
-        return {"temperature": t, "exact": best["exact"], "method": best["method"], "label": label(best),
-                "bracket_temperatures": best["bracket_temperatures"],
-                "error_estimate_temperature": best["error_estimate_temperature"],
-                "evaluations": best.get("passes", 0),
-                "nll_bits_per_token": nll / n / LN2, "nll_bits_per_byte": nll / n_bytes / LN2,
-                "entropy_bits_per_token": nll / n / LN2 if t is not None else None,
-                "calibration": cal[k], "calibration_at_temperature": self.temperatures[k]}
+        per_tok = [v / n / LN2 for v in best["nll_interval"]]
+        # at the minimiser dNLL/dβ = 0 ⇔ Σ entropy = Σ NLL exactly, so the entropy shares the NLL's interval
+        # (only where the slope changes sign: beyond the range there is no interior minimiser)
+        interior = t is not None
+        out = {"temperature": t, "exact": best["exact"], "method": best["method"], "label": label(best),
+               "bracket_temperatures": best["bracket_temperatures"],
+               "error_estimate_temperature": best["error_estimate_temperature"],
+               "evaluations": best.get("passes", 0),
+               "nll_bits_per_token": nll / n / LN2, "nll_bits_per_byte": nll / n_bytes / LN2,
+               "entropy_bits_per_token": nll / n / LN2 if interior else None,
+               "calibration": cal(k), "calibration_at_temperature": self.temperatures[k],
+               "bound": "convexity", "temperature_interval": best["temperature_interval"],
+               "nll_bits_per_token_interval": per_tok,
+               "nll_bits_per_byte_interval": [v / n_bytes / LN2 for v in best["nll_interval"]],
+               "entropy_bits_per_token_interval": per_tok if interior else None,
+               "nll_measured_at_temperature": best["nll_upper_at_temperature"],
+               "wide_bracket": wide_bracket(best)}
+        if "nll_estimate_sum" in best:
+            out["nll_bits_per_token_estimate"] = best["nll_estimate_sum"] / n / LN2
+        return out

@@ -1,0 +1,91 @@
+"""Certain bounds on the best temperature and the minimum NLL, from convexity alone (pure numpy).
+
+The total NLL ``f(β)`` of softmax(z·β) is convex in β = 1/T. At each measured β_i the
+value ``f_i`` and the slope ``g_i`` are known exactly (up to float rounding), so:
+
+* ``U = min_i f_i`` is a measured NLL, hence an upper bound on the minimum;
+* every tangent ``t_i(β) = f_i + g_i·(β − β_i)`` lies below ``f`` everywhere, so
+  ``L = min_β max_i t_i(β)`` is a lower bound on the minimum;
+* the minimiser β* has ``max_i t_i(β*) ≤ f(β*) ≤ U``: it lies in the interval where every
+  tangent is at most ``U`` (closed form, one end per sign of slope), and between the two
+  neighbouring points where the slope changes sign;
+* at β* the total entropy equals the total NLL (``H − NLL = −β·dNLL/dβ = 0``), so the
+  entropy at the best T lies in the same ``[L, U]``.
+
+No curvature is used: the bounds hold for any convex function with these values and
+slopes, however few the points. The measured values are sums of float32 per-token values;
+:data:`ROUND_RTOL` of ``U`` is allowed for their rounding on both sides of the NLL bounds.
+
+Example::
+
+    >>> import numpy as np
+    >>> b = np.array([0.5, 1.0, 1.5, 2.0]); f = (b - 1.2) ** 2 + 1; g = 2 * (b - 1.2)  # minimum 1 at β = 1.2
+    >>> c = convexity_bounds(b, f, g)
+    >>> [round(x, 4) for x in c["beta_interval"]], [round(x, 4) for x in c["nll_interval"]]
+    ([1.0, 1.4167], [0.94, 1.04])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+ROUND_RTOL = 1e-6  # allowance, relative to the smallest measured NLL, for the rounding of the summed values
+
+
+def _tangent_max(beta: float, b: np.ndarray, f: np.ndarray, g: np.ndarray) -> float:
+    return float(np.max(f + g * (beta - b)))
+
+
+def _lowest_tangent_max(lo: float, hi: float, b, f, g) -> float:
+    """``min over [lo, hi] of max_i t_i``: at an end or where two tangents cross (the max is piecewise linear)."""
+    cands = [lo] + ([hi] if math.isfinite(hi) else [])
+    for i in range(b.size):
+        for j in range(i + 1, b.size):
+            if g[i] != g[j]:
+                x = (f[j] - f[i] + g[i] * b[i] - g[j] * b[j]) / (g[i] - g[j])
+                if lo <= x <= hi:
+                    cands.append(float(x))
+    if not math.isfinite(hi) and np.all(g < 0):  # every tangent falls without end: only f ≥ 0 is left
+        return 0.0
+    return max(0.0, min(_tangent_max(x, b, f, g) for x in cands))
+
+
+def convexity_bounds(betas, f, g) -> dict:
+    """Certain bounds from values ``f`` and slopes ``g`` of a convex, non-negative ``f(β)`` at ``betas`` (β ≥ 0).
+
+    Returns ``beta_interval`` ``[lo, hi]`` holding the minimiser (``hi`` is ``inf`` when every slope is
+    negative), ``nll_interval`` ``[L, U]`` holding the minimum (rounding allowance included),
+    ``upper_at_beta`` (where ``U`` was measured) and ``bracket_beta`` (the neighbouring points where the
+    slope changes sign, or ``None`` when it does not change sign). ``consistent`` is false for values and
+    slopes that no convex function has; the interval is then only the bracket.
+    """
+    b, f, g = (np.asarray(x, dtype=np.float64) for x in (betas, f, g))
+    k = int(np.argmin(f))
+    upper = float(f[k])
+    tol = ROUND_RTOL * abs(upper)
+    level = upper + tol
+    neg, pos = g < 0, g > 0
+    # bracket: the largest β with a falling slope and the smallest with a rising one (a zero slope is both)
+    lo_b = float(np.max(b[~pos])) if np.any(~pos) else 0.0
+    hi_b = float(np.min(b[~neg])) if np.any(~neg) else math.inf
+    # where every tangent is at most the smallest measured NLL (closed form per tangent)
+    lo = max([lo_b] + [float(x) for x in b[neg] + (level - f[neg]) / g[neg]])
+    hi = min([hi_b] + [float(x) for x in b[pos] + (level - f[pos]) / g[pos]])
+    lo = max(lo, 0.0)
+    consistent = hi >= lo and hi_b >= lo_b
+    if not consistent:  # values and slopes no convex function has (e.g. hand-made): keep only the bracket
+        lo, hi = sorted((lo_b, hi_b))
+    lower = _lowest_tangent_max(lo, hi, b, f, g)
+    bracket = [lo_b, hi_b] if np.any(~pos) and np.any(~neg) else None
+    low = min(lower, upper) - tol
+    low = max(low, 0.0) if upper >= 0 else low  # an NLL is never negative
+    return {"beta_interval": [lo, hi], "nll_interval": [low, level],
+            "upper_at_beta": float(b[k]), "bracket_beta": bracket, "consistent": consistent}
+
+
+def temperature_interval(beta_interval) -> list:
+    """``[T_low, T_high]`` from a β interval; ``None`` for an end at T = ∞ (β = 0)."""
+    lo, hi = beta_interval
+    return [1.0 / hi if 0 < hi < math.inf else 0.0 if hi else math.inf, None if lo <= 0 else 1.0 / lo]
