@@ -65,15 +65,21 @@ def test_summarize_sums_then_divides():
     e = bin_edges(2)                                  # bins [1,2) [2,4)
     a = np.array([[[2 * LN2, 1, 2], [6 * LN2, 3, 6]],
                   [[4 * LN2, 1, 4], [0.0, 0, 0]]])   # doc 2 has nothing in bin 1
-    out = summarize_context(a, e, window=2, stride=1, resamples=200, seed=3)
+    out = summarize_context(a, e, window=2, stride=1, resamples=200, seed=3, after=[0, 2], after_range=(2, 2))
     b0, b1 = out["bins"]
     assert b0["bits_per_token"] == pytest.approx(3.0) and b0["bits_per_byte"] == pytest.approx(1.0)
     assert b1["bits_per_token"] == pytest.approx(2.0) and b1["bits_per_byte"] == pytest.approx(1.0)
     assert (b0["tokens"], b0["bytes"], b0["docs"], b1["docs"]) == (2, 6, 2, 1)
     assert (b0["lo"], b0["hi"], b1["lo"], b1["hi"]) == (1, 1, 2, 2)
     assert b0["coverage"] == "first_window_only" and b1["coverage"] == "steady"
+    assert (b0["tokens_first_window"], b0["tokens_after_first_window"]) == (2, 0)
+    assert (b1["tokens_first_window"], b1["tokens_after_first_window"]) == (1, 2)
+    assert out["tokens_after_first_window"] == 2 and out["after_first_window_range"] == [2, 2]
     assert out["gains"][0]["bits_per_token"] == pytest.approx(1.0)
     assert out["observed_range"] == (2, 2)
+    # without the counts nothing is assumed from window and stride
+    blind = summarize_context(a, e, window=2, stride=1, resamples=200, seed=3)["bins"]
+    assert [b["coverage"] for b in blind] == [None, None] and blind[0]["tokens_after_first_window"] is None
 
 
 def random_docs(d=30, nb=5, seed=0):

@@ -60,9 +60,10 @@ def test_summary_sections_carry_the_stored_numbers(run):
     first, last = b[0], b[-1]
     assert (first["lo"], first["coverage"], last["lo"], last["coverage"]) == (1, "first_window_only", 32, "steady")
     lo, hi = first["bits_per_token_interval"]
-    assert f"| 1 | first window only | {first['docs']} | {first['tokens']} | {first['bits_per_token']:.4f} " \
+    assert first["tokens"] == len(TEXTS) and first["below_min_tokens"]  # one per document: too few to read
+    assert f"| 1 | first window only | {first['docs']} | {first['tokens']} (few) | {first['bits_per_token']:.4f} " \
            f"({lo:.4f}–{hi:.4f}) |" in md
-    assert "only context lengths 17–32 are observed" in md
+    assert "were scored, with context lengths 17–32" in md
     # compression: bits/byte = 8 · compressed bytes / input bytes (hand-checked), ratio = model / best
     c = by["bytes"]["compression"]
     assert c["bytes_in"] == sum(len(t.encode()) for t in TEXTS) == by["bytes"]["metrics"]["bytes"]
@@ -152,7 +153,7 @@ def test_terminal_form_is_short(run):
     text = insights_markdown(res["results"], terminal=True)
     assert len(text.splitlines()) < 40 and "### " not in text
     cl = res["results"][0]["context_length"]["bins"]
-    assert f"| bytes | mix | {cl[0]['bits_per_token']:.3f}* |" in text
+    assert f"| bytes | mix | {cl[0]['bits_per_token']:.3f}* n={cl[0]['tokens']} |" in text  # too few: count shown
     flagged = len(res["results"][0]["memorisation"]["flagged"])
     assert f"bytes · mix: {flagged} of {len(TEXTS)} documents flagged; most: doc 9 (min_k, z +" in text
     # one model, no comparison: the group plot shows bits/byte instead of Δ
