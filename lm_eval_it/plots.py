@@ -144,15 +144,20 @@ def context_length_plot(rows: list[dict]) -> bytes | None:
         bins = [b for b in r["context_length"]["bins"] if b["tokens"]]
         x = [(b["lo"] * b["hi"]) ** 0.5 for b in bins]
         y = [b["bits_per_token"] for b in bins]
-        ax.errorbar(x, y, yerr=_err(y, [b["bits_per_token_interval"] for b in bins]), color=f"C{i}", capsize=3,
-                    lw=1.5, label=r["model"])
         few = [bool(b.get("below_min_tokens", b["tokens"] < MIN_BIN_TOKENS)) for b in bins]
+        ax.plot(x, y, color=f"C{i}", lw=1.5, label=r["model"])
+        for part, color in ((False, f"C{i}"), (True, "0.7")):  # intervals of bins with too few tokens in grey
+            pick = [k for k, f in enumerate(few) if f == part]
+            if pick:
+                yy = [y[k] for k in pick]
+                ax.errorbar([x[k] for k in pick], yy, yerr=_err(yy, [bins[k]["bits_per_token_interval"] for k in pick]),
+                            fmt="none", ecolor=color, capsize=3, lw=1.2)
         edge = ["0.6" if f else f"C{i}" for f in few]
         fill = ["white" if b.get("coverage") not in ("steady", None) else e for b, e in zip(bins, edge)]
         ax.scatter(x, y, s=28, zorder=3, color=fill, edgecolors=edge)
         for xi, yi, b, f in zip(x, y, bins, few):
-            ax.annotate(str(b["tokens"]), (xi, yi), textcoords="offset points", xytext=(0, 6 + 8 * i), ha="center",
-                        fontsize=6, color="0.55" if f else f"C{i}")
+            ax.annotate(str(b["tokens"]), (xi, yi), textcoords="offset points", xytext=(5, 3), ha="left",
+                        fontsize=6, color="0.5" if f else f"C{i}")
     span = _first_window_span(rows[0]["context_length"])
     if span:
         ax.axvspan(0.8, span[0], color="0.85", alpha=0.5, lw=0, label=span[1])
