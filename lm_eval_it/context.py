@@ -30,10 +30,12 @@ scored, but the bin also holds lengths only first windows reach) or
 when no document had a second window); ``None`` for an empty bin.
 
 A bin with fewer than :data:`MIN_BIN_TOKENS` (100) scored tokens is flagged
-``below_min_tokens``: a per-token NLL has a spread of about 3 bits, so such a
-bin's bits/token is uncertain by about 0.3 bits or more, more than the usual
-gain between neighbouring bins; reports grey it out rather than read it as a
-finding (e.g. the bin at the window size, which holds one position per window).
+``below_min_tokens``: a per-token NLL spreads widely (standard deviation 4.4
+bits for SmolLM2-135M over 10,108 WikiText-2 tokens), so such a bin's
+bits/token is uncertain by about 0.4 bits or more even for independent tokens,
+more than the usual gain between neighbouring bins; reports grey it out rather
+than read it as a finding (e.g. the bin at the window size, which holds one
+position per window).
 
 Example::
 

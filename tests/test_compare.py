@@ -210,7 +210,8 @@ def test_gain_cells_and_footnote_name_the_same_bins(tmp_path, tiny_model_dir, wo
     g = by["bytes"]["context_length"]["gain_64_1024"]
     md = (folder / "comparison.md").read_text()
     cells = _gain_cells(md)
-    assert cells["bytes"] == f"{g['gain']:+.4f} [{g['interval'][0]:+.4f}, {g['interval'][1]:+.4f}] (64–127 → 256–511)"
+    iv = g["interval"]
+    assert cells["bytes"] == f"{g['gain']:+.4f} [{iv[0]:+.4f}, {iv[1]:+.4f}] (64–127 → 256–511)"
     # the footnote says what the cells show: which bins, and when a dash
     note = next(x for x in md.splitlines() if x.startswith("2 documents;"))
     assert "64–127-token context bin minus in the 512–1023 bin" in note
