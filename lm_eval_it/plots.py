@@ -119,7 +119,7 @@ def _err(vals, ivs):
 
 def _first_window_span(cl: dict) -> tuple[float, str] | None:
     """The lengths seen only in documents' first windows, to shade: (upper edge, legend), from the counts."""
-    if "tokens_after_first_window" not in cl:  # older results: what the plan allows
+    if cl.get("tokens_after_first_window") is None:  # not counted (older results): what the plan allows
         if cl.get("observed_range") and cl["stride"] < cl["window"]:
             lo = cl["observed_range"][0]
             return lo - 0.5, f"lengths < {lo}: only in first windows (hollow: bin partly or wholly there)"

@@ -103,7 +103,7 @@ def context_table(row: dict) -> dict:
 def _after_note(cl: dict) -> str:
     """What the windows after documents' first windows scored, from the counts (older results: the plan)."""
     w, s = cl.get("window"), cl.get("stride")
-    if "tokens_after_first_window" not in cl:
+    if cl.get("tokens_after_first_window") is None:  # not counted (older results): only what the plan allows
         if cl.get("observed_range") and s is not None and w is not None and s < w:
             lo, hi = cl["observed_range"]
             return (f" Window {w}, stride {s}: after a document's first window only context lengths {lo}–{hi} "

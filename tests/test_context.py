@@ -234,3 +234,22 @@ def test_first_and_later_window_counts_match_the_plan(tmp_path, tiny, tiny_model
     assert [b["below_min_tokens"] for b in cl["bins"]] == [t < MIN_BIN_TOKENS for t in first + after]
     lo, hi = cl["after_first_window_range"]
     assert f"were scored, with context lengths {lo}–{hi}" in (folder / "summary.md").read_text()
+
+
+def test_no_coverage_is_claimed_when_the_first_window_counts_are_incomplete():
+    from lm_eval_it.report_sections import context_note
+    from lm_eval_it.tokenstats.context import ContextStats
+
+    stat = ContextStats(window=4, stride=2)
+    per_doc = np.array([[[LN2, 1, 1], [2 * LN2, 2, 2], [3 * LN2, 3, 3]]])   # 6 tokens scored
+    partial = np.zeros(6, np.int64)
+    partial[[0, 1, 2 + 3]] = [1, 2, 1]                                       # only 4 of them split (old checkpoint)
+    ext = {"after_lo": (3.0, 2.0 ** 40), "after_hi": (0.0, 4.0)}
+    out = stat.summarize({"windows": partial}, {"per_document": {"bins": per_doc}, "extremes": ext})
+    assert [b["coverage"] for b in out["bins"]] == [None] * 3 and out["tokens_after_first_window"] is None
+    assert "No document had a second window" not in context_note({"context_length": out})
+    full = partial.copy()
+    full[2 + 3] = 3                                                          # bin [4, 8): 3 after the first window
+    out = stat.summarize({"windows": full}, {"per_document": {"bins": per_doc}, "extremes": ext})
+    assert [b["coverage"] for b in out["bins"]] == ["first_window_only", "first_window_only", "steady"]
+    assert out["after_first_window_range"] == [3, 4] and out["tokens_after_first_window"] == 3

@@ -56,9 +56,12 @@ class ContextStats(Statistic):
 
     def summarize(self, totals: dict, context: dict) -> dict:
         per_doc = context["per_document"]["bins"]
-        after = np.asarray(totals["windows"], dtype=np.int64)[self.bins:]
+        counts = np.asarray(totals["windows"], dtype=np.int64)
+        after = counts[self.bins:]
+        if counts.sum() != int(round(float(np.sum(per_doc[..., 1])))):  # e.g. documents from an older checkpoint
+            after = None  # the split is unknown for some tokens: no coverage is claimed
         ext = context.get("extremes", {})
-        after_range = (ext["after_lo"][0], ext["after_hi"][1]) if after.sum() and "after_lo" in ext else None
+        after_range = (ext["after_lo"][0], ext["after_hi"][1]) if after is not None and after.sum() else None
         out = summarize_context(per_doc, self.edges, window=self.window, stride=self.stride, after=after,
                                 after_range=after_range)
         if self.window > 128:
