@@ -99,8 +99,14 @@ def _compare(args) -> None:
         print(f"{run_label}: {' | '.join(sorted(texts))} · {who}")
     tables = build_comparison(rows, args.baseline, args.allow_protocol_mismatch)
     out = Path(args.out or Path(args.dir) / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    made = next((p for p in [*reversed(out.parents), out] if not p.exists()), None)  # the first folder made here
     out.mkdir(parents=True, exist_ok=True)
-    write_comparison(out, tables, title="lm_eval_it: " + " vs ".join(args.runs))
+    try:
+        write_comparison(out, tables, title="lm_eval_it: " + " vs ".join(args.runs))
+    except BaseException:  # no empty or half-written comparison folder is left behind
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     print(comparison_markdown(tables))
     print(f"comparison: {out}")
 

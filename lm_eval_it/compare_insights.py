@@ -3,10 +3,12 @@
 For each model in a comparison table (:func:`lm_eval_it.compare.build_comparison`):
 
 * ``compression_ratio``: the model's bits/byte ÷ the best compressor's on the same bytes;
-* ``gain_64_1024``: bits/token at 64 tokens of context minus at 1024 (positive: the long
-  context helps), from ``row["context_length"]["gain_64_1024"]`` when the run stored it
-  (:func:`lm_eval_it.context.information_gain`, with a paired document interval), else the
-  same point estimate from the stored bins (no interval), else ``None`` (window < 1024);
+* ``gain_64_1024``: bits/token in the 64–127 context bin minus in the 512–1023 bin (positive:
+  the long context helps; with a window under 1024, the longest full bin below the window,
+  named in ``hi_range``), from ``row["context_length"]["gain_64_1024"]`` when the run stored it
+  (:func:`lm_eval_it.context.information_gain`, with a paired document interval; windows over
+  128), else from older results' bins holding 64 and 1024 (no interval), else ``None``. A bin
+  that scored no tokens gives a gain of ``null``/NaN; :func:`gain_text` prints it as a dash;
 * ``groups``: for a grouped dataset, :func:`lm_eval_it.groups.compare_groups` of the model
   against the baseline on their per-document rows (paired t intervals within each group;
   micro and macro Δ), ``None`` for the baseline itself.
@@ -22,6 +24,8 @@ Example::
 from __future__ import annotations
 
 from .groups import compare_groups
+from .numfmt import DASH, interval, missing
+from .numfmt import num as _f
 
 
 def context_gain(cl: dict | None, lo: int = 64, hi: int = 1024) -> dict | None:
@@ -61,18 +65,16 @@ def entry_extras(row: dict, base: dict) -> dict:
 
 # ----------------------------------------------------------------------------- rendering
 
-def _f(x, spec=".4f") -> str:
-    return "–" if x is None else format(x, spec)
-
-
 def gain_text(g: dict | None) -> str:
-    if not g:
-        return "–"
+    """``+gain [lo, hi]``, naming the two bins when they are not 64–127 → 512–1023 (a window under 1024);
+    a dash when there is no gain (no bin of 64, or a bin that scored no tokens: ``null`` or NaN)."""
+    if not g or missing(g.get("gain")):
+        return DASH
     iv = g.get("interval")
     ranges = ""
     if g.get("lo_range") and g.get("hi_range") and g["hi_range"][1] < 1023:  # a window under 1024: say which bins
         ranges = f" ({g['lo_range'][0]}–{g['lo_range'][1]} → {g['hi_range'][0]}–{g['hi_range'][1]})"
-    return f"{g['gain']:+.4f}" + (f" [{iv[0]:+.4f}, {iv[1]:+.4f}]" if iv else "") + ranges
+    return _f(g["gain"], "+.4f") + (f" {interval(iv, '+.4f')}" if iv else "") + ranges
 
 
 GROUP_HEADERS = ["group", "docs", "bits/byte", "baseline bits/byte", "Δ bits/byte", "Δ 95% CI", "significant"]
@@ -104,8 +106,10 @@ GROUP_NOTE = ("Δ per group: paired 95% Student-t interval over the group's docu
 
 
 INSIGHT_NOTE = ("÷ best compressor: the model's bits/byte over the best general-purpose compressor's on the same "
-                "bytes; gain 64→1024: bits/token at 64 tokens of context minus at 1024 "
-                "(– when the window is shorter).")
+                "bytes; gain 64→1024: bits/token in the 64–127-token context bin minus in the 512–1023 bin "
+                "(positive: the longer context helps), with a 95% paired document interval; with a window under "
+                "1024 the cell names the two bins it compares instead, e.g. (64–127 → 256–511); – when there is "
+                "no such pair (a window of 128 or less) or one of the two bins scored no tokens.")
 
 
 def groups_csv(tables: list[dict]) -> str:

@@ -6,7 +6,8 @@
   at the best T;
 * :func:`entropy_histogram` - per-token entropy histograms at a few temperatures;
 * :func:`context_length_plot` - bits/token against context length (log x), one line
-  per model, bins seen only in documents' first windows shaded;
+  per model, lengths seen only in documents' first windows shaded, each bin's token
+  count shown and bins under the minimum count greyed out;
 * :func:`group_plot` - per-group Δ bits/byte against a baseline (or bits/byte), sorted;
 * :func:`comparison_plot` - one comparison table as a dot plot: bits/byte per model with its
   interval, and Δ bits/byte against the baseline with its paired interval, each x-axis fitted
@@ -29,6 +30,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from .context import MIN_BIN_TOKENS  # noqa: E402
 
 
 def _png(fig) -> bytes:
@@ -127,11 +130,25 @@ def _err(vals, ivs):
     return [lo, [iv[1] - v if iv else 0.0 for v, iv in zip(vals, ivs)]]
 
 
+def _first_window_span(cl: dict) -> tuple[float, str] | None:
+    """The lengths seen only in documents' first windows, to shade: (upper edge, legend), from the counts."""
+    if cl.get("tokens_after_first_window") is None:  # not counted (older results): what the plan allows
+        if cl.get("observed_range") and cl["stride"] < cl["window"]:
+            lo = cl["observed_range"][0]
+            return lo - 0.5, f"lengths < {lo}: only in first windows (hollow: bin partly or wholly there)"
+        return None
+    if not cl["tokens_after_first_window"]:
+        return cl["window"] + 0.5, "no document had a second window: every length only in first windows"
+    lo = cl["after_first_window_range"][0]
+    return (lo - 0.5, f"lengths < {lo}: only in first windows (hollow: bin partly or wholly there)") if lo > 1 else None
+
+
 def context_length_plot(rows: list[dict]) -> bytes | None:
     """One dataset's rows: bits/token per context-length bin (x at the bin's geometric centre).
 
-    Hollow markers: bins holding lengths scored only in documents' first windows (``coverage``);
-    the lengths below the observed range (``window - stride + 1``) are shaded."""
+    Hollow markers: bins holding lengths scored only in documents' first windows (``coverage``, counted
+    from the windows that ran), those lengths shaded; grey markers: bins with fewer than the minimum
+    tokens (``below_min_tokens``); each marker is labelled with its bin's token count."""
     rows = [r for r in rows if r.get("context_length")]
     if not rows:
         return None
@@ -140,17 +157,27 @@ def context_length_plot(rows: list[dict]) -> bytes | None:
         bins = [b for b in r["context_length"]["bins"] if b["tokens"]]
         x = [(b["lo"] * b["hi"]) ** 0.5 for b in bins]
         y = [b["bits_per_token"] for b in bins]
-        ax.errorbar(x, y, yerr=_err(y, [b["bits_per_token_interval"] for b in bins]), color=f"C{i}", capsize=3,
-                    lw=1.5, label=r["model"])
-        steady = [b.get("coverage") in ("steady", None) for b in bins]
-        ax.scatter(x, y, s=28, zorder=3, color=[f"C{i}" if s else "white" for s in steady], edgecolors=f"C{i}")
-    cl = rows[0]["context_length"]
-    if cl.get("observed_range") and cl["stride"] < cl["window"]:
-        lo = cl["observed_range"][0]
-        ax.axvspan(0.8, lo - 0.5, color="0.85", alpha=0.5, lw=0,
-                   label=f"lengths < {lo}: only in first windows (hollow: bin partly or wholly there)")
+        few = [bool(b.get("below_min_tokens", b["tokens"] < MIN_BIN_TOKENS)) for b in bins]
+        ax.plot(x, y, color=f"C{i}", lw=1.5, label=r["model"])
+        for part, color in ((False, f"C{i}"), (True, "0.7")):  # intervals of bins with too few tokens in grey
+            pick = [k for k, f in enumerate(few) if f == part]
+            if pick:
+                yy = [y[k] for k in pick]
+                ax.errorbar([x[k] for k in pick], yy, yerr=_err(yy, [bins[k]["bits_per_token_interval"] for k in pick]),
+                            fmt="none", ecolor=color, capsize=3, lw=1.2)
+        edge = ["0.6" if f else f"C{i}" for f in few]
+        fill = ["white" if b.get("coverage") not in ("steady", None) else e for b, e in zip(bins, edge)]
+        ax.scatter(x, y, s=28, zorder=3, color=fill, edgecolors=edge)
+        for xi, yi, b, f in zip(x, y, bins, few):
+            ax.annotate(str(b["tokens"]), (xi, yi), textcoords="offset points", xytext=(5, 3), ha="left",
+                        fontsize=6, color="0.5" if f else f"C{i}")
+    span = _first_window_span(rows[0]["context_length"])
+    if span:
+        ax.axvspan(0.8, span[0], color="0.85", alpha=0.5, lw=0, label=span[1])
+    if any(0 < b["tokens"] < MIN_BIN_TOKENS for r in rows for b in r["context_length"]["bins"]):
+        ax.scatter([], [], s=28, color="0.6", label=f"grey: fewer than {MIN_BIN_TOKENS} tokens, too few to read")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("context length (tokens the model saw), log scale")
+    ax.set_xlabel("context length (tokens the model saw), log scale; numbers: tokens scored in the bin")
     ax.set_ylabel("bits per token")
     ax.set_title(f"NLL by context length · {rows[0]['dataset']} (95% bootstrap intervals)", fontsize=10)
     ax.grid(alpha=0.3, which="both")

@@ -5,7 +5,9 @@ Every number is read from result rows (``results.json``'s ``results``): ``contex
 Each finding is first built as a table (``{"headers", "rows", "left"}``; a cell is a string
 or ``{"value", "interval"}``), then rendered as Markdown (:func:`insights_markdown`, for
 summary.md; ``terminal=True`` keeps only the short tables) or as HTML sections
-(:func:`insights_sections`, for report.html).
+(:func:`insights_sections`, for report.html). Missing numbers print as a dash
+(:mod:`lm_eval_it.numfmt`); context-length bins with fewer than
+:data:`lm_eval_it.context.MIN_BIN_TOKENS` tokens are marked ``(few)`` and greyed out.
 
 Example::
 
@@ -18,22 +20,21 @@ Example::
 
 from __future__ import annotations
 
-import math
+from .context import MIN_BIN_TOKENS
+from .numfmt import interval, missing
+from .numfmt import num as _f
 
-COVERAGE = {"steady": "every window", "partial": "partly first window only",
+# what the windows that ran scored in a bin (``coverage``, counted from the data: lm_eval_it.context)
+COVERAGE = {"steady": "first and later windows", "partial": "partly first window only",
             "first_window_only": "first window only", None: "–"}
-
-
-def _f(x, spec: str = ".4f") -> str:
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
 def _cell(v, iv, spec: str = ".4f") -> dict:
     """A value with its interval: ``lo–hi`` for positive metrics, ``[lo, hi]`` for signed ones."""
-    if not iv or v is None:
+    if not iv or missing(v):
         return {"value": _f(v, spec), "interval": None}
     if spec.startswith("+"):
-        return {"value": _f(v, spec), "interval": f"[{_f(iv[0], spec)}, {_f(iv[1], spec)}]"}
+        return {"value": _f(v, spec), "interval": interval(iv, spec)}
     return {"value": _f(v, spec), "interval": f"{_f(iv[0], spec)}–{_f(iv[1], spec)}"}
 
 
@@ -64,39 +65,75 @@ def _span(b: dict) -> str:
     return str(b["lo"]) if b["lo"] == b["hi"] else f"{b['lo']}–{b['hi']}"
 
 
+def _few(b: dict) -> bool:
+    """A non-empty bin with fewer than the minimum tokens (older results: from its token count)."""
+    return bool(b["tokens"]) and b.get("below_min_tokens", b["tokens"] < MIN_BIN_TOKENS)
+
+
+def _scored_in(b: dict) -> str:
+    """The bin's coverage label, with the share of its tokens scored after a document's first window."""
+    text = COVERAGE.get(b.get("coverage"), b.get("coverage"))
+    after = b.get("tokens_after_first_window")
+    if after and b.get("coverage") != "first_window_only":
+        text += f" ({100 * after / b['tokens']:.0f}% later)"
+    return text
+
+
 def context_table(row: dict) -> dict:
-    """One row per non-empty bin: coverage, tokens, bits/token and bits/byte, gain from the previous bin."""
+    """One row per non-empty bin: coverage, docs, tokens, bits/token and bits/byte, gain from the previous bin.
+
+    Bins under the minimum token count are marked ``(few)`` and listed in ``muted`` (greyed out in HTML)."""
     cl = row["context_length"]
     gains = {g["to_bin"]: g for g in cl.get("gains", [])}
-    out = []
+    out, muted = [], []
     for b in cl["bins"]:
         if not b["tokens"]:
             continue
         g = gains.get(b["bin"])
-        out.append([_span(b), COVERAGE.get(b.get("coverage"), b.get("coverage")), str(b["docs"]), str(b["tokens"]),
+        if _few(b):
+            muted.append(len(out))
+        out.append([_span(b), _scored_in(b), str(b["docs"]), str(b["tokens"]) + (" (few)" if _few(b) else ""),
                     _cell(b["bits_per_token"], b["bits_per_token_interval"]),
                     _cell(b["bits_per_byte"], b["bits_per_byte_interval"]),
                     _cell(g["bits_per_token"], g["interval"], "+.4f") if g else "–"])
     return {"headers": ["context (tokens)", "scored in", "docs", "tokens", "bits/token", "bits/byte",
-                        "gain bits/token"], "rows": out, "left": 2}
+                        "gain bits/token"], "rows": out, "left": 2, "muted": muted}
+
+
+def _after_note(cl: dict) -> str:
+    """What the windows after documents' first windows scored, from the counts (older results: the plan)."""
+    w, s = cl.get("window"), cl.get("stride")
+    if cl.get("tokens_after_first_window") is None:  # not counted (older results): only what the plan allows
+        if cl.get("observed_range") and s is not None and w is not None and s < w:
+            lo, hi = cl["observed_range"]
+            return (f" Window {w}, stride {s}: after a document's first window only context lengths {lo}–{hi} "
+                    f"can occur; bins below that hold only documents' openings.")
+        return ""
+    if not cl["tokens_after_first_window"]:
+        return (" No document had a second window: every token was scored in its document's first window, so "
+                "context length here is also the position in the document.")
+    lo, hi = cl["after_first_window_range"]
+    return (f" Window {w}, stride {s}: after documents' first windows, {cl['tokens_after_first_window']} tokens "
+            f"were scored, with context lengths {lo}–{hi}; bins scored in 'first window only' (or 'partly') hold "
+            "only documents' openings there, so they mix context length with position in the document; "
+            "(n% later): the share of a bin's tokens scored after a first window.")
 
 
 def context_note(row: dict) -> str:
     cl = row["context_length"]
-    w, s = cl.get("window"), cl.get("stride")
     note = ("Context length = input tokens the model saw for a prediction, in power-of-two bins; gain bits/token = "
             "bits/token of the previous (shorter) bin minus this bin's (positive: more context helped). "
-            "Intervals: 95% bootstrap over documents.")
-    if cl.get("observed_range") and s is not None and w is not None and s < w:
-        lo, hi = cl["observed_range"]
-        note += (f" Window {w}, stride {s}: after a document's first window only context lengths {lo}–{hi} are "
-                 f"observed; bins marked 'first window only' (or 'partly') hold only documents' openings, so they "
-                 f"mix context length with position in the document.")
+            "Intervals: 95% bootstrap over documents." + _after_note(cl))
+    few = [_span(b) for b in cl["bins"] if _few(b)]
+    if few:
+        note += (f" (few): fewer than {cl.get('min_bin_tokens', MIN_BIN_TOKENS)} scored tokens ({', '.join(few)}), "
+                 "too few for the bin's bits/token to be read as a finding (greyed out in report.html and the plot).")
     return note
 
 
 def context_terminal_table(rows: list[dict]) -> dict:
-    """bits/token per bin, one line per model × dataset (bins scored only in first windows marked *)."""
+    """bits/token per bin, one line per model × dataset (bins scored only in first windows marked *, bins
+    under the minimum token count followed by their count ``n=…``)."""
     rows = [r for r in rows if r.get("context_length")]
     bins = sorted({(b["lo"], b["hi"]) for r in rows for b in r["context_length"]["bins"] if b["tokens"]})
     out = []
@@ -104,7 +141,7 @@ def context_terminal_table(rows: list[dict]) -> dict:
         have = {(b["lo"], b["hi"]): b for b in r["context_length"]["bins"] if b["tokens"]}
         out.append([r["model"], r["dataset"]] + [
             _f(have[k]["bits_per_token"], ".3f") + ("*" if have[k].get("coverage") not in ("steady", None) else "")
-            if k in have else "–" for k in bins])
+            + (f" n={have[k]['tokens']}" if _few(have[k]) else "") if k in have else "–" for k in bins])
     return {"headers": ["model", "dataset"] + [_span({"lo": lo, "hi": hi}) for lo, hi in bins], "rows": out,
             "left": 2}
 
@@ -213,7 +250,7 @@ def insights_markdown(rows: list[dict], terminal: bool = False) -> str:
         if terminal:
             out += [md_table(context_terminal_table(ctx)), "",
                     "bits/token per context-length bin (tokens); * bins holding lengths scored only in documents' "
-                    "first windows.", ""]
+                    f"first windows; n=…: a bin with fewer than {MIN_BIN_TOKENS} scored tokens, too few to read.", ""]
         else:
             for r in ctx:
                 out += [f"### {r['model']} · {r['dataset']}", "", md_table(context_table(r)), "", context_note(r), ""]

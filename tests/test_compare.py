@@ -163,3 +163,86 @@ def test_prefix_none_with_two_tokenizers_says_the_bytes_differ(tmp_path, tiny_mo
     summary = (folder / "summary.md").read_text()
     assert "over the same text for every model" not in summary
     assert "over the same text for every model" not in (folder / "report.html").read_text()
+
+
+PARAGRAPHS = ("The quick brown fox jumps over the lazy dog. It was a bright cold day in April.\n\n"
+              "Call me Ishmael. Some years ago, never mind how long precisely, I went to sea.\n\n"
+              "All happy families are alike; each unhappy family is unhappy in its own way.\n")
+
+
+def _gain_cells(md: str) -> dict[str, str]:
+    """model -> its 'gain 64→1024' cell in a comparison.md table."""
+    lines = [x for x in md.splitlines() if x.startswith("| ")]
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    col = head.index("gain 64→1024 bits/token")
+    return {cells[0]: cells[col] for x in lines[1:] if (cells := [c.strip() for c in x.strip("|").split("|")])[0]
+            != "model"}
+
+
+def test_compare_shows_dash_for_a_gain_over_an_empty_bin(tmp_path, tiny_model_dir, capsys):
+    (tmp_path / "para.txt").write_text(PARAGRAPHS)
+    res = tmp_path / "results"
+    for name in ("a", "b"):
+        assert main(["run", "--model", str(tiny_model_dir), "--data", str(tmp_path / "para.txt"), "--window", "512",
+                     "--name", name, "--out", str(res), "--quiet"]) == 0
+    (folder,) = (res / "a").iterdir()
+    row = json.loads((folder / "results.json").read_text())["results"][0]
+    gain = row["context_length"]["gain_64_1024"]
+    assert row["metrics"]["tokens"] < 256 and gain["gain"] is None and gain["hi_range"] == [256, 511]
+    capsys.readouterr()
+    assert main(["compare", "a", "b", "--dir", str(res)]) == 0
+    (out,) = (res / "compare").iterdir()
+    md = (out / "comparison.md").read_text()
+    assert set(_gain_cells(md).values()) == {"–"} and len(_gain_cells(md)) == 2
+    assert "nan" not in md and "nan" not in (out / "comparison.html").read_text()
+
+
+def test_compare_leaves_no_folder_when_writing_fails(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    import lm_eval_it.compare as compare
+
+    (tmp_path / "para.txt").write_text(PARAGRAPHS)
+    res = tmp_path / "results"
+    assert main(["run", "--model", str(tiny_model_dir), "--data", str(tmp_path / "para.txt"), "--window", "64",
+                 "--name", "a", "--out", str(res), "--quiet"]) == 0
+
+    def broken(folder, *args, **kwargs):
+        (folder / "comparison.md").write_text("half")
+        raise UserError("disk full")
+
+    monkeypatch.setattr(compare, "write_comparison", broken)
+    capsys.readouterr()
+    assert main(["compare", "a", "--dir", str(res)]) == 2
+    assert "error: disk full" in capsys.readouterr().err
+    assert not (res / "compare").exists()
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    assert main(["compare", "a", "--dir", str(res), "--out", str(keep / "new" / "cmp")]) == 2
+    assert keep.is_dir() and not (keep / "new").exists()   # only what compare made is removed
+
+
+def test_gain_cells_and_footnote_name_the_same_bins(tmp_path, tiny_model_dir, word_model_dir):
+    paras = [p for p in PARAGRAPHS.split("\n") if p]
+    texts = [" ".join(paras * 4), " ".join(paras[::-1] * 4)]   # ~500 byte-level tokens, ~170 words each
+    data = tmp_path / "long.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    cfg = {"models": [{"name": "bytes", "path": str(tiny_model_dir)}, {"name": "words", "path": str(word_model_dir)}],
+           "datasets": [{"name": "long", "path": str(data)}], "eval": {"window": 512, "device": "cpu"},
+           "output": {"dir": str(tmp_path / "results"), "run_name": "cmp", "baseline": "bytes"}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp_path / "c.yaml"), "--quiet"]) == 0
+    folder = latest(tmp_path)
+    by = {r["model"]: r for r in json.loads((folder / "results.json").read_text())["results"]}
+    assert min(d["tokens"] for d in by["bytes"]["per_document"]) >= 256 > max(
+        d["tokens"] for d in by["words"]["per_document"])
+    g = by["bytes"]["context_length"]["gain_64_1024"]
+    md = (folder / "comparison.md").read_text()
+    cells = _gain_cells(md)
+    iv = g["interval"]
+    assert cells["bytes"] == f"{g['gain']:+.4f} [{iv[0]:+.4f}, {iv[1]:+.4f}] (64–127 → 256–511)"
+    # the footnote says what the cells show: which bins, and when a dash
+    note = next(x for x in md.splitlines() if x.startswith("2 documents;"))
+    assert "64–127-token context bin minus in the 512–1023 bin" in note
+    assert "the cell names the two bins it compares instead, e.g. (64–127 → 256–511)" in note
+    assert "one of the two bins scored no tokens" in note
+    # the words model never reaches 256 tokens of context: a dash, never "+nan"
+    assert cells["words"] == "–" and by["words"]["context_length"]["gain_64_1024"]["gain"] is None

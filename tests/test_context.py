@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from lm_eval_it.context import (bin_coverage, bin_edges, bin_index, doc_stats, information_gain, observed_range,
-                                summarize_context, window_context_lengths)
+from lm_eval_it.context import (MIN_BIN_TOKENS, bin_coverage, bin_edges, bin_index, doc_stats, first_window_rows,
+                                information_gain, observed_coverage, observed_range, summarize_context,
+                                window_context_lengths)
 from lm_eval_it.stats import resample_weights
 from lm_eval_it.windows import plan_windows
 
@@ -65,15 +66,21 @@ def test_summarize_sums_then_divides():
     e = bin_edges(2)                                  # bins [1,2) [2,4)
     a = np.array([[[2 * LN2, 1, 2], [6 * LN2, 3, 6]],
                   [[4 * LN2, 1, 4], [0.0, 0, 0]]])   # doc 2 has nothing in bin 1
-    out = summarize_context(a, e, window=2, stride=1, resamples=200, seed=3)
+    out = summarize_context(a, e, window=2, stride=1, resamples=200, seed=3, after=[0, 2], after_range=(2, 2))
     b0, b1 = out["bins"]
     assert b0["bits_per_token"] == pytest.approx(3.0) and b0["bits_per_byte"] == pytest.approx(1.0)
     assert b1["bits_per_token"] == pytest.approx(2.0) and b1["bits_per_byte"] == pytest.approx(1.0)
     assert (b0["tokens"], b0["bytes"], b0["docs"], b1["docs"]) == (2, 6, 2, 1)
     assert (b0["lo"], b0["hi"], b1["lo"], b1["hi"]) == (1, 1, 2, 2)
     assert b0["coverage"] == "first_window_only" and b1["coverage"] == "steady"
+    assert (b0["tokens_first_window"], b0["tokens_after_first_window"]) == (2, 0)
+    assert (b1["tokens_first_window"], b1["tokens_after_first_window"]) == (1, 2)
+    assert out["tokens_after_first_window"] == 2 and out["after_first_window_range"] == [2, 2]
     assert out["gains"][0]["bits_per_token"] == pytest.approx(1.0)
     assert out["observed_range"] == (2, 2)
+    # without the counts nothing is assumed from window and stride
+    blind = summarize_context(a, e, window=2, stride=1, resamples=200, seed=3)["bins"]
+    assert [b["coverage"] for b in blind] == [None, None] and blind[0]["tokens_after_first_window"] is None
 
 
 def random_docs(d=30, nb=5, seed=0):
@@ -138,3 +145,117 @@ def test_one_document_and_empty_bins():
     assert out["bins"][1]["bits_per_token_interval"] is None and out["gains"][0]["interval"] is None
     with pytest.raises(ValueError):
         summarize_context(np.zeros((2, 3)), e)
+
+
+# ----------------------------------------------------------------------------- coverage from the windows that ran
+
+def test_first_window_rows_follow_the_plan():
+    for prefix in (0, 1):                            # 1: a prefix token in front of every later window
+        plan = plan_windows(n=40, window=12, stride=5)
+        first, later = [], []
+        for k, w in enumerate(plan):
+            pos = np.arange(w.start + w.score_from, w.start + w.length)   # index of the target among the targets
+            ctx = window_context_lengths(w.score_from, w.length, prefix=prefix if w.start > 0 else 0)
+            # the whole document was seen when the window starts at 0, or at 1 behind a prefix (S[0] is the prefix)
+            whole = w.start == 0 or (prefix and w.start == 1)
+            (first if whole else later).append(first_window_rows(pos, ctx))
+        assert all(f.all() for f in first) and not any(x.any() for x in later) and len(later) == len(plan) - 1
+
+
+def test_observed_coverage_hand_cases():
+    e = bin_edges(8)                                  # [1] [2,3] [4..7] [8]
+    assert observed_coverage(e, 8, 4, [1, 2, 4, 1], [0, 0, 0, 0]) == ["first_window_only"] * 4
+    assert observed_coverage(e, 8, 4, [1, 2, 4, 1], [0, 0, 6, 2]) == ["first_window_only"] * 2 + ["partial",
+                                                                                                  "steady"]
+    assert observed_coverage(e, 8, 8, [1, 2, 4, 0], [1, 2, 0, 0]) == ["steady", "steady", "first_window_only", None]
+
+
+def _docs_of(tokenizer, lengths: list[int]) -> list[str]:
+    """Texts that the tokenizer cuts into exactly the given numbers of tokens (cut from the test corpus)."""
+    from conftest import corpus
+
+    texts, pool = [], iter(t for t in corpus() if len(t) > 2000)
+    for n in lengths:
+        while True:
+            ids = tokenizer(next(pool), add_special_tokens=False)["input_ids"]
+            text = tokenizer.decode(ids[:n])
+            if len(tokenizer(text, add_special_tokens=False)["input_ids"]) == n:
+                texts.append(text)
+                break
+    return texts
+
+
+def _run(tmp_path, model_dir, texts, window, stride, prefix="auto"):
+    import json
+
+    from lm_eval_it.cli import main
+
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    assert main(["run", "--model", str(model_dir), "--data", str(tmp_path / "d.jsonl"), "--window", str(window),
+                 "--stride", str(stride), "--out", str(tmp_path / "res"), "--name", "c", "--quiet",
+                 f"eval.prefix={prefix}"]) == 0
+    (folder,) = (tmp_path / "res" / "c").iterdir()
+    return folder, json.loads((folder / "results.json").read_text())["results"][0]
+
+
+def test_coverage_says_first_window_only_when_no_document_has_a_second_window(tmp_path, tiny, tiny_model_dir):
+    lengths = [101, 104, 107, 110, 113, 116, 119, 122, 125, 128, 131, 135]  # 12 documents of 101–135 tokens
+    folder, row = _run(tmp_path, tiny_model_dir, _docs_of(tiny[1], lengths), window=136, stride=100)
+    assert [d["tokens"] for d in row["per_document"]] == lengths and row["eval"]["windows"] == 12
+    cl = row["context_length"]
+    by = {(b["lo"], b["hi"]): b for b in cl["bins"]}
+    # each document scores lengths 1..n in its one window: the counts per bin, by hand
+    assert by[(64, 127)]["tokens"] == sum(min(n, 127) - 63 for n in lengths)
+    assert by[(128, 136)]["tokens"] == sum(max(0, n - 127) for n in lengths) == 1 + 4 + 8
+    assert [b["coverage"] for b in cl["bins"]] == ["first_window_only"] * 8   # 64–127 and 128–136 too
+    for b in cl["bins"]:
+        assert (b["tokens_first_window"], b["tokens_after_first_window"]) == (b["tokens"], 0)
+    assert cl["tokens_after_first_window"] == 0 and cl["after_first_window_range"] is None
+    md = (folder / "summary.md").read_text()
+    assert "No document had a second window" in md and "37–136" not in md
+    assert "| 64–127 | first window only | 12 |" in md and "| 128–136 | first window only | 3 | 13 (few) |" in md
+
+
+@pytest.mark.parametrize("prefix", ["auto", "bos_every_window"])
+def test_first_and_later_window_counts_match_the_plan(tmp_path, tiny, tiny_model_dir, prefix):
+    lengths = [5, 23, 24, 25, 40, 61, 97]
+    window, stride = 24, 10
+    folder, row = _run(tmp_path, tiny_model_dir, _docs_of(tiny[1], lengths), window, stride, prefix)
+    every = prefix == "bos_every_window"
+    e = bin_edges(window)
+    first, after, seen = np.zeros(len(e) - 1, int), np.zeros(len(e) - 1, int), []
+    for n in lengths:                                 # brute force over the planned windows (BOS prefix: n + 1 ids)
+        for w in plan_windows(n + 1, window - every, min(stride, window - every)):
+            ctx = window_context_lengths(w.score_from, w.length, prefix=int(every and w.start > 0))
+            whole = w.start == 0 or (every and w.start == 1)
+            np.add.at(first if whole else after, bin_index(ctx, e), 1)
+            seen += [] if whole else ctx.tolist()
+    cl = row["context_length"]
+    assert [b["tokens_first_window"] for b in cl["bins"]] == first.tolist()
+    assert [b["tokens_after_first_window"] for b in cl["bins"]] == after.tolist()
+    assert cl["tokens_after_first_window"] == after.sum() > 0
+    assert cl["after_first_window_range"] == [min(seen), max(seen)]
+    assert [b["coverage"] for b in cl["bins"]] == observed_coverage(e, window, stride, first, after)
+    assert [b["coverage"] for b in cl["bins"]][-2:] == ["partial", "steady"]  # 8–15: only 15 recurs; 16–24 all
+    assert [b["below_min_tokens"] for b in cl["bins"]] == [t < MIN_BIN_TOKENS for t in first + after]
+    lo, hi = cl["after_first_window_range"]
+    assert f"were scored, with context lengths {lo}–{hi}" in (folder / "summary.md").read_text()
+
+
+def test_no_coverage_is_claimed_when_the_first_window_counts_are_incomplete():
+    from lm_eval_it.report_sections import context_note
+    from lm_eval_it.tokenstats.context import ContextStats
+
+    stat = ContextStats(window=4, stride=2)
+    per_doc = np.array([[[LN2, 1, 1], [2 * LN2, 2, 2], [3 * LN2, 3, 3]]])   # 6 tokens scored
+    partial = np.zeros(6, np.int64)
+    partial[[0, 1, 2 + 3]] = [1, 2, 1]                                       # only 4 of them split (old checkpoint)
+    ext = {"after_lo": (3.0, 2.0 ** 40), "after_hi": (0.0, 4.0)}
+    out = stat.summarize({"windows": partial}, {"per_document": {"bins": per_doc}, "extremes": ext})
+    assert [b["coverage"] for b in out["bins"]] == [None] * 3 and out["tokens_after_first_window"] is None
+    assert "No document had a second window" not in context_note({"context_length": out})
+    full = partial.copy()
+    full[2 + 3] = 3                                                          # bin [4, 8): 3 after the first window
+    out = stat.summarize({"windows": full}, {"per_document": {"bins": per_doc}, "extremes": ext})
+    assert [b["coverage"] for b in out["bins"]] == ["first_window_only", "first_window_only", "steady"]
+    assert out["after_first_window_range"] == [3, 4] and out["tokens_after_first_window"] == 3

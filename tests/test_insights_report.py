@@ -60,9 +60,10 @@ def test_summary_sections_carry_the_stored_numbers(run):
     first, last = b[0], b[-1]
     assert (first["lo"], first["coverage"], last["lo"], last["coverage"]) == (1, "first_window_only", 32, "steady")
     lo, hi = first["bits_per_token_interval"]
-    assert f"| 1 | first window only | {first['docs']} | {first['tokens']} | {first['bits_per_token']:.4f} " \
+    assert first["tokens"] == len(TEXTS) and first["below_min_tokens"]  # one per document: too few to read
+    assert f"| 1 | first window only | {first['docs']} | {first['tokens']} (few) | {first['bits_per_token']:.4f} " \
            f"({lo:.4f}–{hi:.4f}) |" in md
-    assert "only context lengths 17–32 are observed" in md
+    assert "were scored, with context lengths 17–32" in md
     # compression: bits/byte = 8 · compressed bytes / input bytes (hand-checked), ratio = model / best
     c = by["bytes"]["compression"]
     assert c["bytes_in"] == sum(len(t.encode()) for t in TEXTS) == by["bytes"]["metrics"]["bytes"]
@@ -152,7 +153,7 @@ def test_terminal_form_is_short(run):
     text = insights_markdown(res["results"], terminal=True)
     assert len(text.splitlines()) < 40 and "### " not in text
     cl = res["results"][0]["context_length"]["bins"]
-    assert f"| bytes | mix | {cl[0]['bits_per_token']:.3f}* |" in text
+    assert f"| bytes | mix | {cl[0]['bits_per_token']:.3f}* n={cl[0]['tokens']} |" in text  # too few: count shown
     flagged = len(res["results"][0]["memorisation"]["flagged"])
     assert f"bytes · mix: {flagged} of {len(TEXTS)} documents flagged; most: doc 9 (min_k, z +" in text
     # one model, no comparison: the group plot shows bits/byte instead of Δ
@@ -181,3 +182,32 @@ def test_grouped_report_fits_in_chromium(run, tmp_path, width):
         dom = browse(exe, tmp_path, probe, width, "--dump-dom")
         fit = json.loads(re.search(r'<pre id="fit">(.*?)</pre>', dom, re.S).group(1).replace("&quot;", '"'))
         assert fit["scrollWidth"] <= width and fit["overflowing"] == [], (name, fit)
+
+
+def test_bins_with_too_few_tokens_show_their_count_and_are_greyed_out(run):
+    from lm_eval_it.context import MIN_BIN_TOKENS
+    from lm_eval_it.plots import _first_window_span
+    from lm_eval_it.report_sections import context_table
+
+    folder, res = run
+    page, md = (folder / "report.html").read_text(), (folder / "summary.md").read_text()
+    few = 0
+    for r in res["results"]:
+        t = context_table(r)
+        shown = [b for b in r["context_length"]["bins"] if b["tokens"]]
+        assert t["muted"] == [i for i, b in enumerate(shown) if b["tokens"] < MIN_BIN_TOKENS]
+        assert [b["below_min_tokens"] for b in shown] == [b["tokens"] < MIN_BIN_TOKENS for b in shown]
+        for i, b in enumerate(shown):
+            assert t["rows"][i][3] == (f"{b['tokens']} (few)" if i in t["muted"] else str(b["tokens"]))
+        few += len(t["muted"])
+    b32 = res["results"][0]["context_length"]["bins"][-1]                  # the bin at the window size
+    assert (b32["lo"], b32["below_min_tokens"]) == (32, True) and f"| 32 | first and later windows (" in md
+    assert f"| {b32['docs']} | {b32['tokens']} (few) |" in md
+    assert few >= 8 and page.count('<tr class="muted">') == few           # greyed out in report.html
+    assert f"(few): fewer than {MIN_BIN_TOKENS} scored tokens (1, 2–3, 4–7, 8–15, 32)" in md
+    # the plot shades what only first windows scored, from the counts
+    cl = res["results"][0]["context_length"]
+    assert _first_window_span(cl) == (cl["after_first_window_range"][0] - 0.5,
+                                      "lengths < 17: only in first windows (hollow: bin partly or wholly there)")
+    none_after = dict(cl, tokens_after_first_window=0, after_first_window_range=None)
+    assert _first_window_span(none_after)[0] == cl["window"] + 0.5
