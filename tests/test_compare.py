@@ -118,7 +118,7 @@ def test_compare_across_runs_and_refusal(tmp_path, tiny_model_dir, word_model_di
     md = (out / "comparison.md").read_text()
     main_table = next(b for b in md.split("\n\n") if b.startswith("| model |"))
     assert main_table.count("| bytes @ ") == 2 and main_table.count("| words @ ") == 2
-    assert md.count("| bytes @ ") == 6  # and in each of the two detail tables
+    assert md.count("| bytes @ ") == 8  # and in each of the three detail tables
     assert (out / "comparison.csv").is_file() and (out / "comparison.html").is_file()
     # a different text under the same dataset name cannot be paired
     res = json.loads((latest(tmp_path, "cmp8") / "results.json").read_text())
@@ -172,7 +172,8 @@ PARAGRAPHS = ("The quick brown fox jumps over the lazy dog. It was a bright cold
 
 def _gain_cells(md: str) -> dict[str, str]:
     """model -> its 'gain 64→1024' cell in a comparison.md table."""
-    lines = [x for x in md.splitlines() if x.startswith("| ")]
+    block = next(b for b in md.split("\n\n") if b.startswith("| model |") and "gain 64→1024" in b.splitlines()[0])
+    lines = [x for x in block.splitlines() if x.startswith("| ") and not x.startswith("|--")]
     head = [c.strip() for c in lines[0].strip("|").split("|")]
     col = head.index("gain 64→1024 bits/token")
     return {cells[0]: cells[col] for x in lines[1:] if (cells := [c.strip() for c in x.strip("|").split("|")])[0]
