@@ -169,7 +169,7 @@ def paired_delta(nll_a, bytes_a, nll_b, bytes_b, level: float = 0.95) -> dict:
     n = int(keep.sum())
     out = {"delta": math.nan, "low": None, "high": None, "significant": None, "few_documents": bool(n < MIN_DOCUMENTS),
            "se": None, "df": None, "documents": n, "documents_without_scored_tokens": int((~keep).sum()),
-           "method": METHOD, "level": level, "resamples": 0}
+           "method": METHOD, "level": level, "resamples": 0, "seed": None}  # no resampling; keys kept
     if ba.sum() <= 0 or bb.sum() <= 0:
         return out
     delta, e, x = paired_residuals(na, ba, nb, bb)
