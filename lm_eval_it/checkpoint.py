@@ -105,11 +105,12 @@ def decode_result(doc: int, x: dict) -> DocResult:
 
 
 def encode_part(part: dict) -> dict:
-    """A part of a document (:meth:`Accumulator.part`): exact sums, counts, extremes, and the NLLs (float32) of
-    the targets it covers, which are kept as runs ``[start, end, start, end, …]``."""
+    """A part of a document (:meth:`Accumulator.part`): exact sums (hex integers, zlib), counts, extremes, and the
+    NLLs (float32) of the targets it covers, which are kept as runs ``[start, end, start, end, …]``."""
     cov = part["covered"]
     runs = np.flatnonzero(np.diff(np.r_[False, cov, False].astype(np.int8))).astype(np.int64)
-    return {"sums": part["sums"], "runs": runs.tolist(), "size": int(cov.size), "nll": _pack(part["nll"][cov]),
+    sums = base64.b64encode(zlib.compress(",".join(part["sums"]).encode(), 6)).decode()  # mostly zero bits
+    return {"sums_z": sums, "runs": runs.tolist(), "size": int(cov.size), "nll": _pack(part["nll"][cov]),
             "counts": {k: _pack_counts(v) for k, v in part["counts"].items()},
             "extremes": {k: _pack(v) for k, v in part["extremes"].items()}}
 
@@ -123,7 +124,8 @@ def decode_part(x: dict) -> dict:
         cov[_unpack(x["covered"])] = True
     nll = np.zeros(x["size"], np.float32)
     nll[cov] = _unpack(x["nll"])
-    return {"sums": x["sums"], "covered": cov, "nll": nll,
+    sums = zlib.decompress(base64.b64decode(x["sums_z"])).decode().split(",") if "sums_z" in x else x["sums"]
+    return {"sums": sums, "covered": cov, "nll": nll,
             "counts": {k: _unpack_counts(v) for k, v in x["counts"].items()},
             "extremes": {k: _unpack(v) for k, v in x["extremes"].items()}}
 
