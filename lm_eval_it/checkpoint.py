@@ -11,7 +11,10 @@ size that ran. A resume whose inputs differ is refused, naming what changed.
 
 Resuming replays the same global batch plan (with the recorded batch size) and
 skips the batches whose documents are all done, so every number is computed by
-the same kernels on the same shapes as in an uninterrupted run.
+the same kernels on the same shapes as in an uninterrupted run. Documents
+scored only in part are kept as *parts* (:func:`encode_part`): under torchrun
+as ``part`` lines, one per process's share; in one process as the snapshot of
+the open documents (:mod:`lm_eval_it.partial`).
 
 Example::
 

@@ -229,3 +229,17 @@ def test_sigkill_mid_document_resumes_from_the_periodic_snapshot(spanning_config
     resumed = results_of(run_dir)
     assert resumed["results"][0]["timing"]["tokens_scored_here"] < resumed["results"][0]["metrics"]["tokens"]
     assert numbers(resumed) == clean_numbers(spanning_config)
+
+
+def test_ctrl_c_before_any_token_is_scored_leaves_no_folder(spanning_config, monkeypatch, capsys):
+    from lm_eval_it import runner
+
+    def interrupted_load(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "load_model", interrupted_load)
+    cfg, run_dir = spanning_config("ctrlc-early")
+    assert main(["run", str(cfg), "--quiet"]) == 130
+    assert not run_dir.exists()
+    err = capsys.readouterr().err
+    assert "interrupted before any token was scored; nothing was written" in err and "resume" not in err
