@@ -2,9 +2,10 @@
 
 The executor owns the batch order (every window of the run, sorted by length,
 cut into batches: the same global plan in one process or many), resume
-(batches whose documents are all done are skipped, so the rest is computed on
-the very same shapes), data-parallel shards, out-of-memory back-off, and the
-bookkeeping of which targets of a document are covered.
+(batches whose windows are all done are skipped, so the rest is computed on
+the very same shapes; a window is done when its document is, or when a
+:meth:`Executor.restore`-d part covers it), data-parallel shards, out-of-memory
+back-off, and the bookkeeping of which targets of a document are covered.
 
 Each chunk of scored positions goes to every statistic once; their per-row
 values are reduced straight away into the document's accumulators (exact sums,
