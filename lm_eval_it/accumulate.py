@@ -68,6 +68,11 @@ class Accumulator:
         n = int(self.targets[d])
         return OpenDoc(*self.layout.empty(), np.zeros(n, np.float32), np.zeros(n, bool))
 
+    def covered(self, d: int, position: int) -> bool:
+        """Target ``position`` of document ``d`` is already added (restored from a snapshot)."""
+        o = self.open.get(d)
+        return o is not None and bool(o.covered[position])
+
     # ------------------------------------------------------------------ one chunk
 
     def collect(self, chunk: Chunk, stat_rows: dict, nll_host: np.ndarray, w: np.ndarray, meta, done,
@@ -75,7 +80,8 @@ class Accumulator:
         """Reduce one chunk's statistic rows to per-segment sums, counts and extremes (not yet added to any
         document). With ``host_rows`` the rows come back on the host too, for per-token output."""
         seg = chunk.segments
-        keep = np.array([int(d) not in done for d in chunk.doc[seg]])
+        keep = np.array([int(d) not in done and not self.covered(int(d), int(t))  # restored windows: once
+                         for d, t in zip(chunk.doc[seg], chunk.position[seg])])
         vec = np.zeros((len(seg), self.layout.size))
         counts, extremes, all_rows = [], [], {}
         bounds = list(seg) + [len(chunk.doc)]

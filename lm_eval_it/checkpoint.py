@@ -11,7 +11,10 @@ size that ran. A resume whose inputs differ is refused, naming what changed.
 
 Resuming replays the same global batch plan (with the recorded batch size) and
 skips the batches whose documents are all done, so every number is computed by
-the same kernels on the same shapes as in an uninterrupted run.
+the same kernels on the same shapes as in an uninterrupted run. Documents
+scored only in part are kept as *parts* (:func:`encode_part`): under torchrun
+as ``part`` lines, one per process's share; in one process as the snapshot of
+the open documents (:mod:`lm_eval_it.partial`).
 
 Example::
 
@@ -104,6 +107,32 @@ def decode_result(doc: int, x: dict) -> DocResult:
                      {k: float.fromhex(v) for k, v in x["extra"].items()})
 
 
+def encode_part(part: dict) -> dict:
+    """A part of a document (:meth:`Accumulator.part`): exact sums (hex integers, zlib), counts, extremes, and the
+    NLLs (float32) of the targets it covers, which are kept as runs ``[start, end, start, end, …]``."""
+    cov = part["covered"]
+    runs = np.flatnonzero(np.diff(np.r_[False, cov, False].astype(np.int8))).astype(np.int64)
+    sums = base64.b64encode(zlib.compress(",".join(part["sums"]).encode(), 6)).decode()  # mostly zero bits
+    return {"sums_z": sums, "runs": runs.tolist(), "size": int(cov.size), "nll": _pack(part["nll"][cov]),
+            "counts": {k: _pack_counts(v) for k, v in part["counts"].items()},
+            "extremes": {k: _pack(v) for k, v in part["extremes"].items()}}
+
+
+def decode_part(x: dict) -> dict:
+    cov = np.zeros(x["size"], bool)
+    if "runs" in x:
+        for a, b in zip(x["runs"][::2], x["runs"][1::2]):
+            cov[a:b] = True
+    else:  # parts recorded before runs: the covered targets' indices
+        cov[_unpack(x["covered"])] = True
+    nll = np.zeros(x["size"], np.float32)
+    nll[cov] = _unpack(x["nll"])
+    sums = zlib.decompress(base64.b64decode(x["sums_z"])).decode().split(",") if "sums_z" in x else x["sums"]
+    return {"sums": sums, "covered": cov, "nll": nll,
+            "counts": {k: _unpack_counts(v) for k, v in x["counts"].items()},
+            "extremes": {k: _unpack(v) for k, v in x["extremes"].items()}}
+
+
 class Checkpoint:
     """One process's checkpoint log in a run folder (rank 0: ``checkpoint.jsonl``)."""
 
@@ -113,6 +142,8 @@ class Checkpoint:
         self.log = self.folder / (LOG if rank == 0 else f"checkpoint.rank{rank}.jsonl")
         self._lines: list[dict] | None = None
         self._fh = None
+        self.created: Path | None = None  # the outermost folder this run made (removed if nothing is kept)
+        self.watch = None  # the open documents' snapshot (lm_eval_it.partial.OpenDocs), written on interrupt
 
     def exists(self) -> bool:
         return self.log.is_file()
@@ -200,28 +231,14 @@ class Checkpoint:
 
         It holds the exact partial sums and the per-token NLLs of the targets it covers.
         """
-        cov = part["covered"]
         self._append({"kind": "part", "model": model, "dataset": dataset, "doc": doc, "rank": self.rank,
-                      "sums": part["sums"], "covered": _pack(np.flatnonzero(cov).astype(np.int32)),
-                      "size": int(cov.size), "nll": _pack(part["nll"][cov]),
-                      "counts": {k: _pack_counts(v) for k, v in part["counts"].items()},
-                      "extremes": {k: _pack(v) for k, v in part["extremes"].items()}})
+                      **encode_part(part)})
 
     def parts(self, model: str, dataset: str) -> list[tuple[int, dict]]:
         """Every process's recorded shares of documents, to merge."""
-        out = []
-        for log in sorted(self.folder.glob("checkpoint*.jsonl")):
-            for x in self._read(log):
-                if x.get("kind") == "part" and x["model"] == model and x["dataset"] == dataset:
-                    cov = np.zeros(x["size"], bool)
-                    idx = _unpack(x["covered"])
-                    cov[idx] = True
-                    nll = np.zeros(x["size"], np.float32)
-                    nll[idx] = _unpack(x["nll"])
-                    out.append((x["doc"], {"sums": x["sums"], "covered": cov, "nll": nll,
-                                           "counts": {k: _unpack_counts(v) for k, v in x["counts"].items()},
-                                           "extremes": {k: _unpack(v) for k, v in x["extremes"].items()}}))
-        return out
+        return [(x["doc"], decode_part(x)) for log in sorted(self.folder.glob("checkpoint*.jsonl"))
+                for x in self._read(log) if x.get("kind") == "part" and x["model"] == model
+                and x["dataset"] == dataset]
 
     def done(self, model: str, dataset: str) -> dict[int, DocResult]:
         """Documents finished in any process's log."""
@@ -239,5 +256,5 @@ class Checkpoint:
     def remove(self) -> None:
         """Delete every process's checkpoint (once the results are written)."""
         self.close()
-        for log in self.folder.glob("checkpoint*.jsonl"):
+        for log in [*self.folder.glob("checkpoint*.json*"), *self.folder.glob(".checkpoint*.tmp")]:
             log.unlink(missing_ok=True)

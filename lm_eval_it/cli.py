@@ -225,12 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         return UserError.exit_code
     except KeyboardInterrupt as e:
         folder = getattr(e, "folder", None)
-        if folder is not None and getattr(e, "documents", 0):
-            cmd = resume_command(argv, folder)
-            print(f"\ninterrupted: {e.documents} documents are checkpointed in {folder}; resume with: {cmd}",
-                  file=sys.stderr)
+        if folder is not None:  # a checkpoint exists: always say how to resume it
+            partial = getattr(e, "partial", 0)
+            what = f"{e.documents} finished and {partial} partly scored" if partial else f"{e.documents}"
+            print(f"\ninterrupted: {what} documents are checkpointed in {folder}; "
+                  f"resume with: {resume_command(argv, folder)}", file=sys.stderr)
         else:
-            print("\ninterrupted before any document was finished; no results were written", file=sys.stderr)
+            print("\ninterrupted before any token was scored; nothing was written", file=sys.stderr)
         return 130
 
 

@@ -2,9 +2,10 @@
 
 The executor owns the batch order (every window of the run, sorted by length,
 cut into batches: the same global plan in one process or many), resume
-(batches whose documents are all done are skipped, so the rest is computed on
-the very same shapes), data-parallel shards, out-of-memory back-off, and the
-bookkeeping of which targets of a document are covered.
+(batches whose windows are all done are skipped, so the rest is computed on
+the very same shapes; a window is done when its document is, or when a
+:meth:`Executor.restore`-d part covers it), data-parallel shards, out-of-memory
+back-off, and the bookkeeping of which targets of a document are covered.
 
 Each chunk of scored positions goes to every statistic once; their per-row
 values are reduced straight away into the document's accumulators (exact sums,
@@ -70,6 +71,8 @@ class Executor:
         self.token_sink: Callable | None = None  # sink(chunk, rows) for per-token output
         self.on_part: Callable | None = None  # on_part(doc, part): this process finished its share of a document
         self.stat_threads: int | None = None  # intra-op threads for the statistics (eval.threads)
+        self.on_batch: Callable | None = None  # on_batch(): a batch is done and its documents were taken
+        self._dirty = False  # a batch is being added to its documents: their parts are not yet whole windows
         self.acc = Accumulator(prepared.targets, self.layout, statistics, keep_tokens, doc_names)
 
     # ------------------------------------------------------------------ driver
@@ -95,10 +98,11 @@ class Executor:
                 queue.extendleft(reversed([batch[j : j + limit] for j in range(0, len(batch), limit)]))
                 continue
             docs = plan[batch, 0]
-            if all(int(d) in done for d in docs):
-                finished = self._retire(docs)
+            if all(self._already(w, done) for w in batch):
+                retired, results = self._retire(docs, done)
+                yield from results
                 if progress:
-                    progress(int((plan[batch, 3] - plan[batch, 4]).sum()), finished, False)
+                    progress(int((plan[batch, 3] - plan[batch, 4]).sum()), retired, False)
                 continue
             try:
                 results = self._score(batch, done)
@@ -114,13 +118,33 @@ class Executor:
             yield from results
             if progress:
                 progress(int((plan[batch, 3] - plan[batch, 4]).sum()), len(results), True)
+            if self.on_batch:
+                self.on_batch()
 
-    def _retire(self, docs) -> int:
-        finished = 0
+    def _already(self, w: int, done) -> bool:
+        """Window ``w`` needs no scoring: its document is done, or its targets were restored (:meth:`restore`)."""
+        d, _, start, length, score_from = (int(x) for x in self.p.plan[w])
+        o = self.acc.open.get(d)
+        return d in done or (o is not None and length > score_from and bool(o.covered[start + score_from]))
+
+    def _retire(self, docs, done) -> tuple[int, list[DocResult]]:
+        """Count off a skipped batch's windows; restored documents whose last window it held are finished."""
+        retired, finished = 0, []
         for d in docs:
             self._left[d] -= 1
-            finished += self._left[d] == 0
-        return int(finished)
+            retired += self._left[d] == 0
+            o = self.acc.open.get(int(d))
+            if self._left[d] == 0 and int(d) not in done and o is not None and o.covered.all():
+                finished.append(self.acc.finish(int(d)))
+        return int(retired), finished
+
+    def restore(self, parts: list[tuple[int, dict]]) -> list[DocResult]:
+        """Reopen partly scored documents from a snapshot; their covered windows are not scored again."""
+        return [r for d, part in parts if (r := self.acc.merge_part(d, part)) is not None]
+
+    def snapshot(self) -> list[tuple[int, dict]] | None:
+        """The open documents' parts, or ``None`` while a batch is half added (then an older snapshot stands)."""
+        return None if self._dirty else self.acc.partial()
 
     def partial(self) -> list[tuple[int, dict]]:
         """Documents only partly scored here (data parallelism): their parts, to merge on rank 0."""
@@ -189,6 +213,7 @@ class Executor:
             nll_host = nll_all[i0:i1]
             self.acc.check_finite(nll_host, chunk, meta, w, "logits")
             pending.append(self.acc.collect(chunk, rows, nll_host, w, meta, done, self.token_sink is not None))
+        self._dirty = True
         for update in pending:
             self.acc.apply(*update)
             if self.token_sink is not None:
@@ -203,6 +228,7 @@ class Executor:
                     finished.append(self.acc.finish(d))
                 elif self.on_part is not None:  # another process scores the rest of it
                     self.on_part(d, self.acc.part(open_docs[d]))
+        self._dirty = False
         return finished
 
     def _target_bytes(self, tgt: np.ndarray, doc: np.ndarray, position: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +33,8 @@ from .prepare import Prepared, min_context, prepare
 from .provenance import collect
 from .report import write_run
 from .terminal import terminal_report
-from .rundir import RunInterrupted, open_checkpoint
+from .partial import resume_parts
+from .rundir import discard, interrupted, open_checkpoint
 from .scoring import Scorer, auto_batch_size
 from .summarize import Reduction, dataset_metrics
 from .tokens import tokenizer_info
@@ -103,11 +103,8 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     ex.stat_threads = 1  # eval.threads sets the forward's threads; the statistics' short kernels stay on one
     red = Reduction(ex.layout, prepared)
     done = ck.done(lm.name, docs.name) if ck and ctx.main else {}
-    if ck is not None and ctx.main:  # documents that several processes shared, whole once their parts merge
-        for r in ex.complete_from_parts(ck.parts(lm.name, docs.name)):
-            done.setdefault(r.doc, r)
-    if ck is not None and ctx.active:
-        ex.on_part = lambda d, part: ck.record_part(lm.name, docs.name, d, part)
+    if ck is not None:  # parts of documents: shared by processes, or left open by an interrupt
+        resume_parts(ex, ck, lm.name, docs.name, ctx, done)
     shard = None
     if ctx.active:
         # rank 0 alone reads the checkpoints, before any rank writes, so every rank skips the same documents
@@ -328,12 +325,10 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
         write_run(folder, results, pngs, extra_md)
         ck.remove()
     except KeyboardInterrupt:
-        ck.close()
-        raise RunInterrupted(folder, ck.count()) from None
+        raise interrupted(ck) from None
     except BaseException:
         ck.close()
-        if ctx.main and ck.count() == 0 and not (folder / "results.json").exists():
-            shutil.rmtree(folder, ignore_errors=True)
+        discard(ck)
         raise
     print(terminal_report(results, folder, details))
     return folder

@@ -130,6 +130,11 @@ CASES = {
     "prefix-not-a-token": (set_("eval.prefix", "<nope>"), "not a single token of this tokenizer"),
     # model
     "model-path-missing": (set_("models.0.path", "/no/such/model"), "model path '/no/such/model' does not exist"),
+    "model-path-is-a-text-file": (lambda c, t, m: (t.joinpath("model.txt").write_text("not a model\n"),
+                                                   c["models"][0].update(path=str(t / "model.txt"))),
+                                  "is a file; expected a folder, a .gguf file or a hub id"),
+    "hub-model-not-cached": (set_("models.0.path", "nobody-here/not-in-any-cache"),
+                             "not in the local Hugging Face cache and HF_HUB_OFFLINE is set"),
     "folder-without-config": (lambda c, t, m: (t.joinpath("empty").mkdir(), c["models"][0].update(path=str(t / "empty"))),
                               "has no config.json"),
     "gguf-truncated": (use_model("gguf-truncated"), "could not be loaded"),
@@ -174,6 +179,8 @@ def test_bad_input(case, tmp_path, tiny_model_dir, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert expected in err, err
     assert not list(tmp_path.rglob("results.json"))
+    # nothing is left behind: no run folder, and not the folders made for it
+    assert not (tmp_path / "results").exists(), sorted(tmp_path.joinpath("results").rglob("*"))
 
 
 def test_bad_overrides(tmp_path, tiny_model_dir, capsys):

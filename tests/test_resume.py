@@ -130,3 +130,116 @@ def test_same_config_same_numbers(long_config):
     a, b = (json.loads(f.read_text()) for f in sorted(run_dir.glob("*/results.json")))
     assert a["results"][0]["per_document"] == b["results"][0]["per_document"]
     assert a["results"][0]["metrics"] == b["results"][0]["metrics"]
+
+
+# A child that prints "batch" before each forward and then waits a moment, so a signal sent on reading the
+# line lands inside a forward, part-way through a document. SNAPSHOT_SECONDS is the periodic snapshot's period.
+SLOW_CHILD = """
+import sys, time
+from lm_eval_it import partial, scoring
+partial.SNAPSHOT_SECONDS = float(sys.argv[1])
+real = scoring.Scorer.chunks
+def chunks(self, *args):
+    print("batch", flush=True)
+    time.sleep(0.2)
+    return real(self, *args)
+scoring.Scorer.chunks = chunks
+from lm_eval_it.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def spanning_config(tmp_path_factory, tiny_model_dir):
+    """4 documents of about 700 tokens, 24 windows each, 4 windows a batch: each document spans many batches."""
+    tmp = tmp_path_factory.mktemp("partial")
+    data = tmp / "docs.jsonl"
+    data.write_text("".join(json.dumps({"text": t[:1500]}) + "\n" for t in corpus()[40:44]))
+
+    def make(run_name: str):
+        cfg = {"models": [{"name": "tiny", "path": str(tiny_model_dir)}],
+               "datasets": [{"name": "docs", "path": str(data)}],
+               "eval": {"window": 64, "stride": 32, "batch_size": 4, "device": "cpu", "temperatures": [0.5, 2.0]},
+               "output": {"dir": str(tmp / "results"), "run_name": run_name, "plots": False}}
+        path = tmp / f"{run_name}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        return path, tmp / "results" / run_name
+    return make
+
+
+def slow_child(cfg: Path, snapshot_seconds: float) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-c", SLOW_CHILD, str(snapshot_seconds), "run", str(cfg), "--quiet"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def signal_after(proc: subprocess.Popen, batches: int, sig: int) -> str:
+    """Send ``sig`` once the child has begun its ``batches``-th forward; its stderr."""
+    for _ in range(batches):
+        assert proc.stdout.readline() == "batch\n", proc.stderr.read()
+    proc.send_signal(sig)
+    return proc.communicate(timeout=60)[1]
+
+
+def open_docs(run_dir: Path) -> dict:
+    (snap,) = run_dir.glob("*/checkpoint.open.json")
+    return json.loads(snap.read_text())["docs"]
+
+
+def covered(entry: dict) -> int:
+    return sum(b - a for a, b in zip(entry["runs"][::2], entry["runs"][1::2]))
+
+
+def clean_numbers(spanning_config) -> list:
+    cfg, run_dir = spanning_config("clean")
+    if not list(run_dir.glob("*/results.json")):
+        assert main(["run", str(cfg), "--quiet"]) == 0
+    return numbers(results_of(run_dir))
+
+
+def test_ctrl_c_mid_document_keeps_the_scored_part_and_resumes_identically(spanning_config):
+    cfg, run_dir = spanning_config("ctrlc-mid")
+    proc = slow_child(cfg, 3600)  # no periodic snapshot: only the one taken on Ctrl-C
+    err = signal_after(proc, 6, signal.SIGINT)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert checkpointed(run_dir) == 0  # no document was finished ...
+    docs = open_docs(run_dir)
+    # ... but five batches are kept: 20 windows of document 0, the first scoring 64 targets, the others 32
+    assert list(docs) == ["0"] and covered(docs["0"]) == 64 + 19 * 32
+    assert "interrupted: 0 finished and 1 partly scored documents are checkpointed in" in err, err
+    folder = err.split("checkpointed in ")[1].split(";")[0]
+    assert "resume with: " in err and "--resume" in err
+    assert main(["run", str(cfg), "--quiet", "--resume", folder]) == 0
+    resumed = results_of(run_dir)
+    row = resumed["results"][0]
+    assert row["timing"]["tokens_scored_here"] < row["metrics"]["tokens"]  # the kept part was not scored again
+    assert numbers(resumed) == clean_numbers(spanning_config)  # to the last digit
+    assert not list(run_dir.glob("*/checkpoint*"))
+
+
+def test_sigkill_mid_document_resumes_from_the_periodic_snapshot(spanning_config):
+    cfg, run_dir = spanning_config("killed-mid")
+    for batches in (7, 9):  # killed twice: the second run resumes the first's snapshot, then is killed too
+        proc = slow_child(cfg, 0)  # a snapshot after every batch
+        signal_after(proc, batches, signal.SIGKILL)
+        assert proc.returncode == -signal.SIGKILL
+        assert open_docs(run_dir) and not list(run_dir.glob("*/results.json"))
+    assert main(["run", str(cfg), "--quiet"]) == 0  # the same command resumes
+    resumed = results_of(run_dir)
+    assert resumed["results"][0]["timing"]["tokens_scored_here"] < resumed["results"][0]["metrics"]["tokens"]
+    assert numbers(resumed) == clean_numbers(spanning_config)
+
+
+def test_ctrl_c_before_any_token_is_scored_leaves_no_folder(spanning_config, monkeypatch, capsys):
+    from lm_eval_it import runner
+
+    def interrupted_load(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "load_model", interrupted_load)
+    cfg, run_dir = spanning_config("ctrlc-early")
+    assert main(["run", str(cfg), "--quiet"]) == 130
+    assert not run_dir.exists()
+    err = capsys.readouterr().err
+    assert "interrupted before any token was scored; nothing was written" in err and "resume" not in err
