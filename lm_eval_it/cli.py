@@ -230,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             what = f"{e.documents} finished and {partial} partly scored" if partial else f"{e.documents}"
             print(f"\ninterrupted: {what} documents are checkpointed in {folder}; "
                   f"resume with: {resume_command(argv, folder)}", file=sys.stderr)
-        else:
+        elif hasattr(e, "folder"):  # the run had begun (rundir.RunInterrupted) and kept nothing
             print("\ninterrupted before any token was scored; nothing was written", file=sys.stderr)
+        else:
+            print("\ninterrupted before the run began; nothing new was written", file=sys.stderr)
         return 130
 
 
