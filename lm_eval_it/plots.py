@@ -32,6 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .context import MIN_BIN_TOKENS  # noqa: E402
+from .stats import INTERVAL_LABEL  # noqa: E402
 
 
 def _png(fig) -> bytes:
@@ -179,7 +180,7 @@ def context_length_plot(rows: list[dict]) -> bytes | None:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("context length (tokens the model saw), log scale; numbers: tokens scored in the bin")
     ax.set_ylabel("bits per token")
-    ax.set_title(f"NLL by context length · {rows[0]['dataset']} (95% bootstrap intervals)", fontsize=10)
+    ax.set_title(f"NLL by context length · {rows[0]['dataset']} ({INTERVAL_LABEL})", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
     return _png(fig)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .besttemp import headline as best_headline
 from .io import atomic_write_bytes, atomic_write_text
+from .stats import INTERVAL_LABEL_ONE
 from .headers import prefix_text, same_text_note
 
 COLUMNS = [
@@ -305,7 +306,7 @@ def report_html(results: dict, pngs: dict[str, bytes] | None = None,
     plots = ((results.get("config") or {}).get("output") or {}).get("plots", True)
     insights = [(t, Markup(h)) for t, h in insights_sections(results, plots=plots)]
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
-                  prefix=prefix_text(results), same_text=same_text_note(results),
+                  prefix=prefix_text(results), same_text=same_text_note(results), interval_label=INTERVAL_LABEL_ONE,
                   comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections,
                   sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, best_headline=best_headline, kl_table=_kl_table,
                   kl_temperature_rows=_kl_temperature_rows)

@@ -44,6 +44,7 @@ METHOD = "linearised_t"  # delta-method variance, Bell–McCaffrey df from docum
 MIN_DOCUMENTS = 10  # below this no difference is called significant (intervals are still shown)
 LN2 = math.log(2.0)
 INTERVAL_LABEL = "95% t intervals over documents (linearised)"  # how every interval built here is described
+INTERVAL_LABEL_ONE = "95% t interval over documents (linearised)"  # the same, for one value
 
 
 def size_traces(sizes) -> tuple[float, float, float]:
