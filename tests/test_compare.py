@@ -273,7 +273,9 @@ def test_compare_shows_dash_for_nan_delta_and_interval():
     assert _delta({"delta": np.float32("nan"), "low": None, "high": None}) == ("–", "–", "")
     assert _delta({"delta": 0.1, "low": math.nan, "high": math.nan, "significant": None})[1] == "–"
     # a group where nothing was scored: its Δ is NaN, and so is the macro Δ
-    doc = lambda i, g, nll, b: {"index": i, "group": g, "nll": nll, "bytes": b}  # noqa: E731
+    def doc(i, g, nll, b):
+        return {"index": i, "group": g, "nll": nll, "bytes": b}
+
     a = [doc(0, "x", 5.0, 10), doc(1, "x", 6.0, 10), doc(2, "y", 0.0, 0)]
     b = [doc(0, "x", 5.5, 10), doc(1, "x", 6.1, 10), doc(2, "y", 0.0, 0)]
     gd = compare_groups(a, b)

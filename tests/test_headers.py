@@ -31,5 +31,5 @@ def test_report_headers_show_the_window_that_ran_when_clamped(tmp_path, tiny_mod
     assert (ev["window"], ev["stride"]) == (512, 256)          # clamped to the tiny model's 512 positions
     head = (folder / "summary.md").read_text().splitlines()[2]
     assert "window 512 (configured: 100000), stride 256 (configured: 50000)," in head
-    meta = re.search(r'<p class="meta">(.*?)</p>', (folder / "report.html").read_text(), re.S).group(1)
+    meta = re.search(r'<p class="meta">(.*?)</p>', (folder / "report.html").read_text(), re.DOTALL).group(1)
     assert "window 512 (configured: 100000), stride 256 (configured: 50000)," in meta
