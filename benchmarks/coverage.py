@@ -44,9 +44,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lm_eval_it.calibration import resample_weights  # noqa: E402 - the old method's document bootstrap
 from lm_eval_it.groups import compare_groups, group_results  # noqa: E402
 from lm_eval_it.io import atomic_write_text  # noqa: E402
-from lm_eval_it.stats import paired_delta, ratio_interval, resample_weights  # noqa: E402
+from lm_eval_it.stats import paired_delta, ratio_interval  # noqa: E402
 
 LN2 = math.log(2.0)
 LOG_MU, LOG_SIGMA = 9.518, 1.078

@@ -92,7 +92,7 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
 
     Returns:
         An :class:`EvalResult`: ``bits_per_byte``, ``perplexity`` (per token), ``metrics`` (sums, then
-        every ratio), ``intervals`` (95% bootstrap over documents), ``per_document``, and the sweep,
+        every ratio), ``intervals`` (95% t intervals over documents, linearised), ``per_document``, and the sweep,
         context-length, compression, memorisation and group blocks; ``to_dict()`` is the results.json entry.
 
     Raises:

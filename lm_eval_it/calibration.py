@@ -6,9 +6,10 @@ each document's sums (tokens, and per equal-width confidence bin Σ(correct − 
 * ``accuracy_minus_confidence`` — top-1 accuracy − mean top-1 confidence, a ratio of sums over
   documents, with the 95% interval of :func:`lm_eval_it.stats.ratio_interval`;
 * ``ece_equal_width_interval`` — a 95% percentile interval of the equal-width ECE
-  (``Σ_bins |Σ correct − Σ confidence| / N``) over the same document resamples
-  (:func:`lm_eval_it.stats.resample_weights`); the ECE is biased upwards at small counts, so
-  this interval leans high, which only makes a "calibrated" verdict harder to reach;
+  (``Σ_bins |Σ correct − Σ confidence| / N``) from a percentile bootstrap over documents
+  (:func:`resample_weights`, 2000 resamples, seed 1234; the ECE is a sum of absolute values, not
+  a smooth ratio, so it keeps the bootstrap, not the linearised t interval); the ECE is biased
+  upwards at small counts, so this interval leans high, which only makes a "calibrated" verdict harder to reach;
 * ``verdict`` — ``calibrated`` only when that interval and the whole ECE interval lie within
   :data:`CALIBRATED_WITHIN` (an equivalence test: a tiny offset, even a significant one, is
   calibrated within it); else ``over-confident`` / ``under-confident`` when the accuracy −
@@ -32,16 +33,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED, ratio_interval, resample_weights
+from .stats import ratio_interval
 
 CALIBRATED_WITHIN = 0.02  # |accuracy − confidence| and the ECE both at most this (95%) to say "calibrated"
 UNDETERMINED = "not distinguishable at this sample size"
 NO_NET_DIRECTION = f"no net over- or under-confidence; ECE not shown within {CALIBRATED_WITHIN}"
+DEFAULT_RESAMPLES = 2000  # the ECE's document bootstrap (the only bootstrap left in lm_eval_it)
+DEFAULT_SEED = 1234
+
+
+def resample_weights(n_docs: int, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """``resamples × n_docs`` counts: how often each document is drawn in each resample (document bootstrap)."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_docs, np.full(n_docs, 1.0 / n_docs), size=resamples).astype(np.float64)
 
 
 def ece_interval(bin_gap: np.ndarray, tokens: np.ndarray, resamples: int = DEFAULT_RESAMPLES,
                  seed: int = DEFAULT_SEED, level: float = 0.95) -> list[float] | None:
-    """Percentile interval of the equal-width ECE over document resamples; ``None`` with < 2 documents.
+    """Percentile-bootstrap interval of the equal-width ECE over document resamples; ``None`` with < 2 documents.
 
     ``bin_gap``: documents × bins of Σ(correct − confidence); ``tokens``: each document's token count.
     """

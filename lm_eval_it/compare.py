@@ -101,6 +101,7 @@ def build_comparison(rows: list[dict], baseline: str | None = None, allow_protoc
                 **{k: m[k] for k in ("bits_per_char", "bits_per_word", "word_perplexity", "token_perplexity",
                                      "bits_per_token", "tokens_per_byte", "tokens_per_word", "bytes_per_token",
                                      "tokens", "bytes", "docs")},
+                "documents_scored": scored_documents(r, nbytes),
                 "vocab_size": (r.get("tokenizer") or {}).get("vocab_size"),
                 "prefix": r["eval"]["prefix"],
                 "window": r["eval"]["window"],
@@ -121,8 +122,14 @@ def build_comparison(rows: list[dict], baseline: str | None = None, allow_protoc
 
 # ----------------------------------------------------------------------------- rendering
 
+def scored_documents(r: dict, nbytes) -> int:
+    """Documents behind the row's intervals: the ``documents`` its intervals used, else those that scored bytes."""
+    n = (r.get("intervals") or {}).get("documents")
+    return int(n) if n is not None else int(sum(1 for b in nbytes if b > 0))
+
+
 def _note(t: dict) -> str:
-    n = t["rows"][0]["docs"]
+    n = min(e.get("documents_scored", e["docs"]) for e in t["rows"])  # scored documents: the intervals' sample
     note = (f"{n} documents; intervals: 95% Student-t over documents (linearised variance, Bell–McCaffrey "
             f"degrees of freedom), paired for Δ; "
             f"Δ against {t['baseline']}. {INSIGHT_NOTE}")

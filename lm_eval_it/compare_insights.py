@@ -107,7 +107,8 @@ GROUP_NOTE = ("Δ per group: paired 95% Student-t interval over the group's docu
 
 INSIGHT_NOTE = ("÷ best compressor: the model's bits/byte over the best general-purpose compressor's on the same "
                 "bytes; gain 64→1024: bits/token in the 64–127-token context bin minus in the 512–1023 bin "
-                "(positive: the longer context helps), with a 95% paired document interval; with a window under "
+                "(positive: the longer context helps), with a paired 95% t interval over documents (linearised); "
+                "with a window under "
                 "1024 the cell names the two bins it compares instead, e.g. (64–127 → 256–511); – when there is "
                 "no such pair (a window of 128 or less) or one of the two bins scored no tokens.")
 

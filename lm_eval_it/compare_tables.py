@@ -22,10 +22,10 @@ Example::
 
 from __future__ import annotations
 
-import math
 import re
 
 from .compare_insights import gain_text
+from .numfmt import DASH, interval, missing, num
 
 MAIN_HEADERS = ["model", "dtype / quant", "bits/byte (95% CI)", "Δ bits/byte (95% CI)", "significant", "bytes",
                 "tokens/s"]
@@ -36,14 +36,13 @@ DETAIL_TITLES = ("Details · other units", "Details · tokenizers", "Details · 
 _GGUF_QUANT = re.compile(r"(?i)(?:^|[-_.])(I?Q\d+(?:_[A-Z0-9]+)*|BF16|F16|F32)$")
 
 
-def _f(x, spec: str = ".4f") -> str:
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+_f = num  # a dash for None and for any non-finite number (numpy's too)
 
 
 def _ci(iv, html: bool, spec: str = ".4f") -> str:
-    if not iv or iv[0] is None:
-        return "–"
-    return f"{iv[0]:{spec}}–{iv[1]:{spec}}" if html else f"[{iv[0]:{spec}}, {iv[1]:{spec}}]"
+    if not iv or missing(iv[0]) or missing(iv[1]):
+        return DASH
+    return f"{num(iv[0], spec)}–{num(iv[1], spec)}" if html else interval(iv, spec)
 
 
 def value_cell(value, interval, html: bool, spec: str = ".4f"):
@@ -57,7 +56,7 @@ def _delta(d: dict | None) -> tuple[str, str, str]:
     """(Δ, its interval, significant) of a paired Δ dict; ``baseline`` for the baseline itself."""
     if d is None:
         return "baseline", "", ""
-    ci = "–" if d.get("low") is None else f"[{d['low']:+.4f}, {d['high']:+.4f}]"
+    ci = _ci([d.get("low"), d.get("high")], False, "+.4f")
     if d.get("few_documents"):
         sig = "n/a (few docs)"
     else:

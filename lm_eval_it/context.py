@@ -10,11 +10,14 @@ window (the last bin is cut off at the window itself).
 Per document only sufficient statistics are kept: for each bin the NLL sum
 (nats), the token count and the byte sum (from a per-token byte-length array),
 a ``(bins, 3)`` float64 array that adds up window by window.
-:func:`summarize_context` sums over documents and divides once, with a document
-bootstrap (:func:`lm_eval_it.stats.resample_weights`) for 95% intervals. The
+:func:`summarize_context` sums over documents and divides once, with 95% t
+intervals over documents (linearised, :func:`lm_eval_it.stats.ratio_stats`; a
+document with nothing in a bin drops out of that bin's interval, and a bin
+scored by fewer than 2 documents has none; fewer than
+:data:`lm_eval_it.stats.MIN_DOCUMENTS` is flagged ``few_documents``). The
 information gained between two bins is ``bits/token(shorter) - bits/token(longer)``
-(positive when more context helps), with a paired interval from the same
-resamples.
+(positive when more context helps), with the paired linearised interval of
+:func:`lm_eval_it.stats.paired_delta` (tokens in place of bytes).
 
 With ``stride < window`` a document's first window scores every length
 ``1 .. window``, but later windows only ``window - stride + 1 .. window``
@@ -57,13 +60,10 @@ Example::
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .stats import DEFAULT_RESAMPLES, DEFAULT_SEED, resample_weights
+from .stats import LN2, METHOD, MIN_DOCUMENTS, paired_delta, ratio_stats
 
-LN2 = math.log(2.0)
 NLL, TOKENS, BYTES = 0, 1, 2
 MIN_BIN_TOKENS = 100  # fewer scored tokens in a bin: reported, but greyed out as too few to read (see above)
 
@@ -151,28 +151,33 @@ def observed_coverage(edges: np.ndarray, window: int, stride: int, first, after)
     return out
 
 
-def _quantiles(samples: np.ndarray, level: float) -> list | None:
-    """Percentile interval over the finite samples of each column (``None`` if none)."""
-    alpha = (1.0 - level) / 2.0
-    out = []
-    for col in samples.T:
-        col = col[np.isfinite(col)]
-        out.append(None if col.size == 0 else [float(q) for q in np.quantile(col, [alpha, 1 - alpha])])
-    return out
-
-
 def _ratio(num, den):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan) / LN2
 
 
-def _resampled(per_doc_bins: np.ndarray, resamples: int, seed: int) -> np.ndarray | None:
-    """``(resamples, bins, 3)`` resampled sums, or ``None`` with fewer than 2 documents."""
-    d = per_doc_bins.shape[0]
-    if d < 2:
-        return None
-    w = resample_weights(d, resamples, seed)
-    return np.einsum("rd,dbk->rbk", w, per_doc_bins)
+def _bits(r: dict) -> tuple[list | None, float | None, float | None]:
+    """``([low, high], se, df)`` in bits from a :func:`ratio_stats` result in nats (``None`` if no interval)."""
+    if r["low"] is None:
+        return None, None, None
+    return [r["low"] / LN2, r["high"] / LN2], r["se"] / LN2, r["df"]
+
+
+def _bin_intervals(a: np.ndarray, b: int, level: float) -> dict:
+    """Bits/token and bits/byte t intervals of bin ``b`` over the documents that scored in it."""
+    t, st, dt = _bits(ratio_stats(a[:, b, NLL], a[:, b, TOKENS], level))
+    y, sy, dy = _bits(ratio_stats(a[:, b, NLL], a[:, b, BYTES], level))
+    n = int((a[:, b, TOKENS] > 0).sum())
+    return {"bits_per_token_interval": t, "bits_per_byte_interval": y, "se": {"bits_per_token": st,
+            "bits_per_byte": sy}, "df": {"bits_per_token": dt, "bits_per_byte": dy}, "few_documents": n < MIN_DOCUMENTS}
+
+
+def _gain_interval(a: np.ndarray, b_lo: int, b_hi: int, level: float) -> dict:
+    """Paired linearised t interval of bits/token(bin ``b_lo``) − bits/token(bin ``b_hi``) over documents."""
+    d = paired_delta(a[:, b_lo, NLL], a[:, b_lo, TOKENS], a[:, b_hi, NLL], a[:, b_hi, TOKENS], level)
+    iv = None if d["low"] is None else [d["low"], d["high"]]
+    return {"interval": iv, "se": d["se"], "df": d["df"], "documents": d["documents"],
+            "few_documents": d["few_documents"], "significant": d["significant"]}
 
 
 def _check(per_doc_bins) -> np.ndarray:
@@ -195,13 +200,12 @@ def _window_fields(tokens: np.ndarray, edges: np.ndarray, window, stride, after)
 
 
 def summarize_context(per_doc_bins, edges: np.ndarray, window: int | None = None, stride: int | None = None,
-                      resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = 0.95,
-                      after=None, after_range=None) -> dict:
+                      level: float = 0.95, after=None, after_range=None) -> dict:
     """Per-bin bits/token and bits/byte with intervals, and the gain between consecutive bins.
 
     ``per_doc_bins`` is ``(docs, bins, 3)`` from :func:`doc_stats`. Empty bins
-    give NaN; intervals are ``None`` with fewer than 2 documents (or when no
-    resample has tokens in the bin). ``after`` holds, per bin, the tokens scored
+    give NaN; a bin's intervals are ``None`` with fewer than 2 documents scored
+    in it (a gain's: in either of its bins). ``after`` holds, per bin, the tokens scored
     after their document's first window and ``after_range`` the fewest and most
     context tokens those had (``None`` if none); ``coverage`` is filled from
     them when ``window`` and ``stride`` are given too, else ``None``.
@@ -211,14 +215,7 @@ def summarize_context(per_doc_bins, edges: np.ndarray, window: int | None = None
         raise ValueError(f"{a.shape[1]} bins but {len(edges) - 1} from the edges")
     tot = a.sum(axis=0)
     bpt, bpb = _ratio(tot[:, NLL], tot[:, TOKENS]), _ratio(tot[:, NLL], tot[:, BYTES])
-    rs = _resampled(a, resamples, seed)
     nb = a.shape[1]
-    if rs is None:
-        iv_t = iv_b = iv_g = [None] * nb
-    else:
-        s_t = _ratio(rs[:, :, NLL], rs[:, :, TOKENS])
-        iv_t, iv_b = _quantiles(s_t, level), _quantiles(_ratio(rs[:, :, NLL], rs[:, :, BYTES]), level)
-        iv_g = _quantiles(s_t[:, :-1] - s_t[:, 1:], level)
     extra = _window_fields(tot[:, TOKENS], edges, window, stride, after)
     bins = []
     for b in range(nb):
@@ -226,21 +223,20 @@ def summarize_context(per_doc_bins, edges: np.ndarray, window: int | None = None
         bins.append({"bin": b, "lo": int(edges[b]), "hi": top, "tokens": int(tot[b, TOKENS]),
                      "bytes": int(tot[b, BYTES]), "nll": float(tot[b, NLL]),
                      "docs": int((a[:, b, TOKENS] > 0).sum()),
-                     "bits_per_token": float(bpt[b]), "bits_per_token_interval": iv_t[b],
-                     "bits_per_byte": float(bpb[b]), "bits_per_byte_interval": iv_b[b], **extra[b]})
-    gains = [{"from_bin": b, "to_bin": b + 1, "bits_per_token": float(bpt[b] - bpt[b + 1]), "interval": iv_g[b]}
-             for b in range(nb - 1)]
+                     "bits_per_token": float(bpt[b]), "bits_per_byte": float(bpb[b]),
+                     **_bin_intervals(a, b, level), **extra[b]})
+    gains = [{"from_bin": b, "to_bin": b + 1, "bits_per_token": float(bpt[b] - bpt[b + 1]),
+              **_gain_interval(a, b, b + 1, level)} for b in range(nb - 1)]
     return {"bins": bins, "gains": gains, "window": window, "stride": stride,
             "observed_range": observed_range(window, stride) if window and stride else None,
             "tokens_after_first_window": None if after is None else int(np.sum(after)),
             "after_first_window_range": None if after_range is None else [int(x) for x in after_range],
             "min_bin_tokens": MIN_BIN_TOKENS,
-            "resamples": resamples if rs is not None else 0, "seed": seed, "level": level}
+            "resamples": 0, "seed": None, "level": level, "method": METHOD, "min_documents": MIN_DOCUMENTS}
 
 
-def information_gain(per_doc_bins, edges: np.ndarray, lo: int, hi: int, resamples: int = DEFAULT_RESAMPLES,
-                     seed: int = DEFAULT_SEED, level: float = 0.95) -> dict:
-    """Bits/token at context length ``lo``'s bin minus at ``hi``'s bin, with a paired interval.
+def information_gain(per_doc_bins, edges: np.ndarray, lo: int, hi: int, level: float = 0.95) -> dict:
+    """Bits/token at context length ``lo``'s bin minus at ``hi``'s bin, with a paired t interval (linearised).
 
     E.g. ``lo=64, hi=1024`` compares bin [64, 128) with bin [1024, 2048).
     """
@@ -249,11 +245,7 @@ def information_gain(per_doc_bins, edges: np.ndarray, lo: int, hi: int, resample
     tot = a.sum(axis=0)
     bpt = _ratio(tot[:, NLL], tot[:, TOKENS])
     out = {"lo": lo, "hi": hi, "lo_bin": b_lo, "hi_bin": b_hi, "bits_per_token_lo": float(bpt[b_lo]),
-           "bits_per_token_hi": float(bpt[b_hi]), "gain": float(bpt[b_lo] - bpt[b_hi]), "interval": None,
-           "resamples": 0, "seed": seed}
-    rs = _resampled(a[:, [b_lo, b_hi], :], resamples, seed)
-    if rs is not None:
-        s = _ratio(rs[:, :, NLL], rs[:, :, TOKENS])
-        out["interval"] = _quantiles((s[:, 0] - s[:, 1])[:, None], level)[0]
-        out["resamples"] = resamples
+           "bits_per_token_hi": float(bpt[b_hi]), "gain": float(bpt[b_lo] - bpt[b_hi]),
+           "resamples": 0, "seed": None, "method": METHOD, "level": level}
+    out.update(_gain_interval(a, b_lo, b_hi, level))
     return out

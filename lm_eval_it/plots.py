@@ -32,6 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .context import MIN_BIN_TOKENS  # noqa: E402
+from .stats import INTERVAL_LABEL  # noqa: E402
 
 
 def _png(fig) -> bytes:
@@ -59,16 +60,36 @@ def temperature_curves(rows: list[dict]) -> bytes | None:
                 label=f"NLL · {label}")
         ax.plot(ts, [p["entropy_bits_per_token"] for p in sw["per_temperature"]], "--", color=color,
                 label=f"entropy · {label}")
-        b = sw["best"]
-        if b["temperature"] is not None:
-            ax.plot([b["temperature"]], [b["nll_bits_per_token"]], "*", ms=14, color=color,
-                    label=f"best T = {b['temperature']:.3f} ({b.get('method', 'exact')})")
+        star, box = best_marks(sw["best"], max(ts))
+        if box:  # where the best T and the minimum NLL certainly lie (convexity), not a guessed point
+            ax.fill_between(box[:2], box[2], box[3], color=color, alpha=0.25, lw=0,
+                            label=f"best T in [{box[0]:.3g}, {box[1]:.3g}], min NLL in [{box[2]:.4f}, {box[3]:.4f}]"
+                                  " (certain)")
+            ax.hlines(box[3], box[0], box[1], color=color, lw=2)
+        if star:
+            ax.plot([star[0]], [star[1]], "*", ms=14, color=color, label=star[2])
     ax.set_xlabel("temperature T")
     ax.set_ylabel("bits per token")
     ax.set_title("Next-token NLL (solid) and entropy (dashed) under softmax(z / T)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below: never over the curves
     return _png(fig)
+
+
+def best_marks(best: dict, t_max: float) -> tuple[tuple | None, tuple | None]:
+    """What the plot may claim about the best T: a star at a *measured* (or exact) point with its label, and for
+    an interpolated best T the certain box ``(t_lo, t_hi, nll_lo, nll_hi)`` (bits/token; an open upper T end is
+    drawn to ``t_max``). The quintic estimate is never drawn as a point: in a wide gap its NLL was not measured
+    at its T."""
+    t, method = best.get("temperature"), best.get("method", "exact")
+    if t is None:
+        return None, None
+    iv, t_iv = best.get("nll_bits_per_token_interval"), best.get("temperature_interval")
+    if method != "interpolated" or not iv or not t_iv:
+        return (t, best["nll_bits_per_token"], f"best T = {t:.3f} ({method})"), None
+    at = best["nll_measured_at_temperature"]
+    box = (float(t_iv[0]), float(t_iv[1] if t_iv[1] is not None else max(t_max, t_iv[0])), float(iv[0]), float(iv[1]))
+    return (at, best["nll_bits_per_token"], f"lowest measured NLL (T = {at:g})"), box
 
 
 def _reliability_panels(sw: dict) -> list[tuple[str, dict]]:
@@ -179,7 +200,7 @@ def context_length_plot(rows: list[dict]) -> bytes | None:
     ax.set_xscale("log", base=2)
     ax.set_xlabel("context length (tokens the model saw), log scale; numbers: tokens scored in the bin")
     ax.set_ylabel("bits per token")
-    ax.set_title(f"NLL by context length · {rows[0]['dataset']} (95% bootstrap intervals)", fontsize=10)
+    ax.set_title(f"NLL by context length · {rows[0]['dataset']} ({INTERVAL_LABEL})", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
     return _png(fig)

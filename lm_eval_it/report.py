@@ -26,7 +26,8 @@ from pathlib import Path
 
 from .besttemp import headline as best_headline
 from .io import atomic_write_bytes, atomic_write_text
-from .headers import prefix_text, same_text_note
+from .stats import INTERVAL_LABEL_ONE
+from .headers import prefix_text, ran_text, same_text_note
 
 COLUMNS = [
     ("model", "model", None),
@@ -151,12 +152,12 @@ def text_table(rows: list[dict], width: int = 120) -> str:
 
 
 def summary_markdown(results: dict) -> str:
-    ev = results["config"]["eval"]
     lines = [
         f"# {results['run_name']}",
         "",
         f"Created {results['created']} · device {results['provenance']['device']} · "
-        f"window {ev['window']}, stride {ev['stride']}, prefix {prefix_text(results, code=True)} · "
+        f"window {ran_text(results, 'window')}, stride {ran_text(results, 'stride')}, "
+        f"prefix {prefix_text(results, code=True)} · "
         f"lm_eval_it {results['provenance']['versions'].get('lm_eval_it')} "
         f"(commit {results['provenance'].get('git_commit')})",
         "",
@@ -305,7 +306,8 @@ def report_html(results: dict, pngs: dict[str, bytes] | None = None,
     plots = ((results.get("config") or {}).get("output") or {}).get("plots", True)
     insights = [(t, Markup(h)) for t, h in insights_sections(results, plots=plots)]
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
-                  prefix=prefix_text(results), same_text=same_text_note(results),
+                  prefix=prefix_text(results), window=ran_text(results, "window"),
+                  stride=ran_text(results, "stride"), same_text=same_text_note(results), interval_label=INTERVAL_LABEL_ONE,
                   comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections,
                   sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, best_headline=best_headline, kl_table=_kl_table,
                   kl_temperature_rows=_kl_temperature_rows)

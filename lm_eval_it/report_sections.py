@@ -23,6 +23,7 @@ from __future__ import annotations
 from .context import MIN_BIN_TOKENS
 from .numfmt import interval, missing
 from .numfmt import num as _f
+from .stats import INTERVAL_LABEL
 
 # what the windows that ran scored in a bin (``coverage``, counted from the data: lm_eval_it.context)
 COVERAGE = {"steady": "first and later windows", "partial": "partly first window only",
@@ -123,7 +124,7 @@ def context_note(row: dict) -> str:
     cl = row["context_length"]
     note = ("Context length = input tokens the model saw for a prediction, in power-of-two bins; gain bits/token = "
             "bits/token of the previous (shorter) bin minus this bin's (positive: more context helped). "
-            "Intervals: 95% bootstrap over documents." + _after_note(cl))
+            f"Intervals: {INTERVAL_LABEL}." + _after_note(cl))
     few = [_span(b) for b in cl["bins"] if _few(b)]
     if few:
         note += (f" (few): fewer than {cl.get('min_bin_tokens', MIN_BIN_TOKENS)} scored tokens ({', '.join(few)}), "

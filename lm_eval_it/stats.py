@@ -41,16 +41,10 @@ import numpy as np
 from .student_t import t_quantile
 
 METHOD = "linearised_t"  # delta-method variance, Bell–McCaffrey df from document sizes, Student-t quantile
-DEFAULT_RESAMPLES = 2000  # for the document bootstrap of lm_eval_it.context (the intervals here do not resample)
-DEFAULT_SEED = 1234
 MIN_DOCUMENTS = 10  # below this no difference is called significant (intervals are still shown)
 LN2 = math.log(2.0)
-
-
-def resample_weights(n_docs: int, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """``resamples × n_docs`` counts: how often each document is drawn in each resample (document bootstrap)."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n_docs, np.full(n_docs, 1.0 / n_docs), size=resamples).astype(np.float64)
+INTERVAL_LABEL = "95% t intervals over documents (linearised)"  # how every interval built here is described
+INTERVAL_LABEL_ONE = "95% t interval over documents (linearised)"  # the same, for one value
 
 
 def size_traces(sizes) -> tuple[float, float, float]:

@@ -1,8 +1,8 @@
 """What a run prints: one compact table and where the files are; the other tables with ``--details``.
 
 The compact table has one row per model × dataset: documents, tokens, bits per
-byte and token perplexity, each with its 95% bootstrap interval in the same
-cell, plus the best temperature when a sweep ran and the mean KL divergence
+byte and token perplexity, each with its 95% interval in the same cell
+(:data:`lm_eval_it.stats.INTERVAL_LABEL`), plus the best temperature when a sweep ran and the mean KL divergence
 when a model was compared to a reference. It fits :data:`WIDTH` columns: the
 model and dataset names are shortened (both ends kept) to the room the numbers
 leave. ``--details`` adds every metric, the context-length, compression,
@@ -27,10 +27,11 @@ from .compare import comparison_markdown
 from .kl import kl_markdown
 from .report import empty_skipped_note, shorten, sweep_markdown, text_table
 from .report_sections import insights_markdown
+from .stats import INTERVAL_LABEL
 
 WIDTH = 100
 MIN_NAME = 8  # names are never cut below this many characters
-LEGEND = "In brackets: 95% bootstrap intervals over documents."
+LEGEND = f"In brackets: {INTERVAL_LABEL}."
 
 
 def _ppl_format(x: float) -> str:

@@ -534,7 +534,7 @@ def test_context_bins_and_gain_bruteforce():
         for c, v, b in zip(ctx, nll, by):
             k = int(math.floor(math.log2(c)))
             per_doc[d, k] += (v, 1, b)
-    s = summarize_context(per_doc, edges, window=300, stride=300, resamples=50)
+    s = summarize_context(per_doc, edges, window=300, stride=300)
     allc = np.concatenate([x[0] for x in docs]); alln = np.concatenate([x[1] for x in docs])
     allb = np.concatenate([x[2] for x in docs])
     for b in s["bins"]:
@@ -543,7 +543,7 @@ def test_context_bins_and_gain_bruteforce():
         if sel.any():
             assert b["bits_per_token"] == pytest.approx(alln[sel].mean() / math.log(2), rel=1e-12)
             assert b["bits_per_byte"] == pytest.approx(alln[sel].sum() / allb[sel].sum() / math.log(2), rel=1e-12)
-    g = information_gain(per_doc, edges, 64, 299, resamples=50)
+    g = information_gain(per_doc, edges, 64, 299)
     lo, hi = (allc >= 64) & (allc < 128), (allc >= 256) & (allc < 512)
     assert g["gain"] == pytest.approx((alln[lo].mean() - alln[hi].mean()) / math.log(2), rel=1e-12)
 

@@ -8,7 +8,7 @@ from lm_eval_it.calibration import CALIBRATED_WITHIN, NO_NET_DIRECTION, UNDETERM
 from lm_eval_it.prepare import from_sequences
 from lm_eval_it.execute import Executor
 from lm_eval_it.scoring import Scorer
-from lm_eval_it.stats import resample_weights
+from lm_eval_it.calibration import resample_weights
 from lm_eval_it.summarize import Reduction
 from lm_eval_it.temperature import LN2, ece
 from lm_eval_it.tokenstats.sweep import CAL_BINS, TemperatureStats

@@ -247,3 +247,44 @@ def test_gain_cells_and_footnote_name_the_same_bins(tmp_path, tiny_model_dir, wo
     assert "one of the two bins scored no tokens" in note
     # the words model never reaches 256 tokens of context: a dash, never "+nan"
     assert cells["words"] == "–" and by["words"]["context_length"]["gain_64_1024"]["gain"] is None
+
+
+def _table(docs, scored):
+    row = {"model": "m", "docs": docs, "documents_scored": scored, "run": None, "protocol": None,
+           "lossy_documents": 0, "bytes": 100, "prefix": "auto"}
+    return {"rows": [row, dict(row, model="n")], "baseline": "m", "token_comparable": True}
+
+
+def test_few_documents_note_counts_scored_documents_not_all():
+    from lm_eval_it.compare import _note, scored_documents
+
+    note = _note(_table(docs=12, scored=8))    # 12 documents, 4 of them scoring nothing (one token, prefix none)
+    assert note.startswith("8 documents;") and "Few documents (8 < 10)" in note
+    assert "Few documents" not in _note(_table(docs=12, scored=12))
+    assert scored_documents({"intervals": {"documents": 8}}, [3, 0, 5]) == 8
+    assert scored_documents({}, [3, 0, 5]) == 2
+
+
+def test_compare_shows_dash_for_nan_delta_and_interval():
+    from lm_eval_it.compare_insights import group_rows
+    from lm_eval_it.compare_tables import _delta, main_cells
+    from lm_eval_it.groups import compare_groups
+
+    assert _delta({"delta": np.float32("nan"), "low": None, "high": None}) == ("–", "–", "")
+    assert _delta({"delta": 0.1, "low": math.nan, "high": math.nan, "significant": None})[1] == "–"
+    # a group where nothing was scored: its Δ is NaN, and so is the macro Δ
+    def doc(i, g, nll, b):
+        return {"index": i, "group": g, "nll": nll, "bytes": b}
+
+    a = [doc(0, "x", 5.0, 10), doc(1, "x", 6.0, 10), doc(2, "y", 0.0, 0)]
+    b = [doc(0, "x", 5.5, 10), doc(1, "x", 6.1, 10), doc(2, "y", 0.0, 0)]
+    gd = compare_groups(a, b)
+    for g in gd["groups"]:
+        g["bits_per_byte"] = g["baseline_bits_per_byte"] = math.nan if g["group"] == "y" else 0.8
+    text = " ".join(" ".join(r) for r in group_rows({"groups": gd}))
+    assert "nan" not in text.lower() and "–" in text
+    e = {"model": "m", "dtype": "float32", "bits_per_byte": np.float64("nan"), "bits_per_byte_ci": [math.nan, 1.0],
+         "delta": {"delta": math.nan, "low": None}, "bytes": 0, "tokens_per_second": None}
+    for html in (False, True):
+        cells = main_cells(e, {"same_bytes": True}, html)
+        assert "nan" not in json.dumps(cells, default=str).lower()

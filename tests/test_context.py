@@ -1,4 +1,4 @@
-"""NLL by context length: hand-computed bins and sums, bootstrap against brute force."""
+"""NLL by context length: hand-computed bins and sums, linearised t intervals against brute force."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 from lm_eval_it.context import (MIN_BIN_TOKENS, bin_coverage, bin_edges, bin_index, doc_stats, first_window_rows,
                                 information_gain, observed_coverage, observed_range, summarize_context,
                                 window_context_lengths)
-from lm_eval_it.stats import resample_weights
+from lm_eval_it.student_t import t_quantile
 from lm_eval_it.windows import plan_windows
 
 LN2 = math.log(2)
@@ -66,7 +66,7 @@ def test_summarize_sums_then_divides():
     e = bin_edges(2)                                  # bins [1,2) [2,4)
     a = np.array([[[2 * LN2, 1, 2], [6 * LN2, 3, 6]],
                   [[4 * LN2, 1, 4], [0.0, 0, 0]]])   # doc 2 has nothing in bin 1
-    out = summarize_context(a, e, window=2, stride=1, resamples=200, seed=3, after=[0, 2], after_range=(2, 2))
+    out = summarize_context(a, e, window=2, stride=1, after=[0, 2], after_range=(2, 2))
     b0, b1 = out["bins"]
     assert b0["bits_per_token"] == pytest.approx(3.0) and b0["bits_per_byte"] == pytest.approx(1.0)
     assert b1["bits_per_token"] == pytest.approx(2.0) and b1["bits_per_byte"] == pytest.approx(1.0)
@@ -79,7 +79,7 @@ def test_summarize_sums_then_divides():
     assert out["gains"][0]["bits_per_token"] == pytest.approx(1.0)
     assert out["observed_range"] == (2, 2)
     # without the counts nothing is assumed from window and stride
-    blind = summarize_context(a, e, window=2, stride=1, resamples=200, seed=3)["bins"]
+    blind = summarize_context(a, e, window=2, stride=1)["bins"]
     assert [b["coverage"] for b in blind] == [None, None] and blind[0]["tokens_after_first_window"] is None
 
 
@@ -91,42 +91,93 @@ def random_docs(d=30, nb=5, seed=0):
     return np.stack([nll, tok, byt], axis=2), bin_edges(2 ** (nb - 1))
 
 
-def ratio_interval(num, den, resamples, seed):
-    """Percentile bootstrap of sum(num) / sum(den) over documents (the context intervals' method)."""
-    w = resample_weights(len(num), resamples, seed)
-    return np.quantile((w @ num) / (w @ den), [0.025, 0.975])
+def brute_t(num_parts, sizes, estimate, total):
+    """Linearised t interval by brute force: residual influences, K = M diag(sizes²) Mᵀ built as a dense matrix."""
+    x = np.asarray(sizes, dtype=np.float64)
+    m = np.eye(x.size) - np.outer(x / x.sum(), np.ones(x.size))
+    k = m @ np.diag(x * x) @ m.T
+    scale, df = (x * x).sum() / np.trace(k), np.trace(k) ** 2 / np.trace(k @ k)
+    se = math.sqrt(scale * (num_parts ** 2).sum()) / total
+    q = t_quantile(0.975, df)
+    return [(estimate - q * se) / LN2, (estimate + q * se) / LN2], se / LN2, df
 
 
-def test_intervals_match_stats_bootstrap_and_brute_force_gains():
+def brute_ratio(num, den):
+    keep = (num != 0) | (den != 0)
+    num, den = num[keep], den[keep]
+    r = num.sum() / den.sum()
+    return brute_t(num - r * den, den, r, den.sum())
+
+
+def brute_gain(n_a, t_a, n_b, t_b):
+    keep = (n_a != 0) | (t_a != 0) | (n_b != 0) | (t_b != 0)
+    n_a, t_a, n_b, t_b = n_a[keep], t_a[keep], n_b[keep], t_b[keep]
+    ra, rb = n_a.sum() / t_a.sum(), n_b.sum() / t_b.sum()
+    x = (t_a + t_b) / 2
+    z = ((n_a - ra * t_a) / t_a.sum() - (n_b - rb * t_b) / t_b.sum()) * x.sum()
+    return brute_t(z, x, ra - rb, x.sum())
+
+
+def test_intervals_match_brute_force_linearised_t():
     a, e = random_docs()
-    out = summarize_context(a, e, resamples=500, seed=7)
+    a[:4, 3] = 0.0                                    # four documents score nothing in bin 3: they drop out of it
+    out = summarize_context(a, e)
+    assert out["method"] == "linearised_t" and out["resamples"] == 0
     for b, row in enumerate(out["bins"]):
-        lo, hi = ratio_interval(a[:, b, 0], a[:, b, 1], resamples=500, seed=7)
-        assert row["bits_per_token_interval"] == pytest.approx([lo / LN2, hi / LN2], rel=1e-12)
-        lo, hi = ratio_interval(a[:, b, 0], a[:, b, 2], resamples=500, seed=7)
-        assert row["bits_per_byte_interval"] == pytest.approx([lo / LN2, hi / LN2], rel=1e-12)
-    w = resample_weights(a.shape[0], 500, 7)
-    samples = []
-    for r in range(500):                              # brute force, one resample at a time
-        s = [(w[r] @ a[:, b, 0]) / (w[r] @ a[:, b, 1]) / LN2 for b in range(2)]
-        samples.append(s[0] - s[1])
-    assert out["gains"][0]["interval"] == pytest.approx(np.quantile(samples, [0.025, 0.975]).tolist(), rel=1e-12)
-    g = information_gain(a, e, lo=1, hi=2, resamples=500, seed=7)
+        iv, se, df = brute_ratio(a[:, b, 0], a[:, b, 1])
+        assert row["bits_per_token_interval"] == pytest.approx(iv, rel=1e-10)
+        assert (row["se"]["bits_per_token"], row["df"]["bits_per_token"]) == pytest.approx((se, df), rel=1e-10)
+        iv, se, df = brute_ratio(a[:, b, 0], a[:, b, 2])
+        assert row["bits_per_byte_interval"] == pytest.approx(iv, rel=1e-10)
+        assert row["se"]["bits_per_byte"] == pytest.approx(se, rel=1e-10)
+    assert out["bins"][3]["docs"] == 26 and out["bins"][3]["df"]["bits_per_token"] < 26
+    for b, g in enumerate(out["gains"]):
+        iv, se, df = brute_gain(a[:, b, 0], a[:, b, 1], a[:, b + 1, 0], a[:, b + 1, 1])
+        assert g["interval"] == pytest.approx(iv, rel=1e-10) and (g["se"], g["df"]) == pytest.approx((se, df))
+        assert g["interval"][0] < g["bits_per_token"] < g["interval"][1]
+    g = information_gain(a, e, lo=1, hi=2)
     assert g["interval"] == pytest.approx(out["gains"][0]["interval"], rel=1e-12)
     assert g["gain"] == pytest.approx(out["gains"][0]["bits_per_token"], rel=1e-12)
+    assert g["method"] == "linearised_t" and g["documents"] == 30 and g["few_documents"] is False
 
 
-def test_bootstrap_is_reproducible_with_seed():
+def test_gain_sign_is_shorter_minus_longer():
+    e = bin_edges(2)                                  # bins [1,2) [2,4): the longer context costs 1 bit less
+    a = np.array([[[3 * LN2, 1, 1], [2 * LN2, 1, 1]], [[4 * LN2, 1, 1], [3 * LN2, 1, 1]],
+                  [[5 * LN2, 1, 1], [3.5 * LN2, 1, 1]]])
+    g = information_gain(a, e, lo=1, hi=2)
+    assert g["gain"] == pytest.approx(4 - 8.5 / 3) and g["gain"] > 0   # 4 bits/token at 1 token, 2.83 at 2
+    assert g["interval"][0] < g["gain"] < g["interval"][1]
+
+
+def test_bin_with_few_documents_is_not_certain():
+    """One document scoring a bin gives no interval; two or three give a wide t interval, flagged few_documents
+    (the bootstrap printed 11.9953–11.9953 for a bin only one document reached)."""
+    e = bin_edges(2)
+    rng = np.random.default_rng(4)
+    a = np.zeros((12, 2, 3))
+    a[:, 0] = np.stack([rng.uniform(2, 3, 12) * 40, np.full(12, 40.0), np.full(12, 160.0)], axis=1)
+    a[0, 1] = (11.9953 * LN2 * 30, 30, 120)           # only document 0 reaches bin 1
+    out = summarize_context(a, e)
+    one = out["bins"][1]
+    assert one["docs"] == 1 and one["bits_per_token_interval"] is None and one["few_documents"] is True
+    assert out["gains"][0]["interval"] is not None and out["gains"][0]["few_documents"] is False
+    a[1, 1] = (12.2 * LN2 * 30, 30, 120)               # a second and a third document
+    a[2, 1] = (11.7 * LN2 * 20, 20, 80)
+    two = summarize_context(a, e)["bins"][1]
+    lo, hi = two["bits_per_token_interval"]
+    assert two["few_documents"] is True and two["df"]["bits_per_token"] < 2
+    assert hi - lo > 1.0 and lo < 11.7 and hi > 12.2
+
+
+def test_intervals_are_deterministic():
     a, e = random_docs(seed=1)
-    x = summarize_context(a, e, resamples=300, seed=11)
-    assert x == summarize_context(a, e, resamples=300, seed=11)
-    assert x["bins"][0]["bits_per_token_interval"] != summarize_context(a, e, resamples=300, seed=12)["bins"][0][
-        "bits_per_token_interval"]
+    assert summarize_context(a, e) == summarize_context(a, e)
 
 
 def test_information_gain_between_far_lengths():
     a, e = random_docs(nb=11)                         # edges up to 2048
-    g = information_gain(a, e, lo=64, hi=1024, resamples=200, seed=0)
+    g = information_gain(a, e, lo=64, hi=1024)
     tot = a.sum(axis=0)
     expect = tot[6, 0] / tot[6, 1] / LN2 - tot[10, 0] / tot[10, 1] / LN2
     assert (g["lo_bin"], g["hi_bin"]) == (6, 10)
@@ -141,7 +192,7 @@ def test_one_document_and_empty_bins():
     assert out["resamples"] == 0 and out["bins"][0]["bits_per_token_interval"] is None
     assert math.isnan(out["bins"][1]["bits_per_token"]) and math.isnan(out["gains"][0]["bits_per_token"])
     two = np.concatenate([a, a])
-    out = summarize_context(two, e, resamples=50)
+    out = summarize_context(two, e)
     assert out["bins"][1]["bits_per_token_interval"] is None and out["gains"][0]["interval"] is None
     with pytest.raises(ValueError):
         summarize_context(np.zeros((2, 3)), e)

@@ -59,6 +59,7 @@ def test_report_sections_render_from_results(run):
     assert page.startswith("<!doctype html>") and "<link" not in page and "<script" not in page
     heads = re.findall(r"<h2>(.*?)</h2>", page)
     assert heads[0] == "Metrics"
+    assert "Under each value: its 95% t interval over documents (linearised)." in page and "bootstrap" not in page
     assert heads.count("Comparison · toy") == 1 and heads.count("Comparison · toy-reversed") == 1
     assert sum(h.startswith("Temperature sweep · ") for h in heads) == 6
     assert sum(h.startswith("KL · SmolLM2-135M-int8-candidate against HuggingFaceTB") for h in heads) == 2

@@ -102,7 +102,9 @@ def test_report_html_sections_and_plots(run):
     assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 3
     assert "Δ bits/byte per group against words · mix" in page
     w = next(r for r in res["results"] if r["model"] == "words")
-    b = w["context_length"]["bins"][-1]
+    bins = w["context_length"]["bins"]
+    assert all((x["bits_per_token_interval"] is None) == (x["docs"] < 2) for x in bins)  # one document: no interval
+    b = next(x for x in reversed(bins) if x["bits_per_token_interval"])
     lo, hi = b["bits_per_token_interval"]
     assert f"{b['bits_per_token']:.4f}<br><span class=\"ci\">{lo:.4f}–{hi:.4f}</span>" in page
     assert page.count("first window only</td>") >= 8  # bins 1 .. 8-15 of both models

@@ -73,3 +73,48 @@ def test_reliability_draws_both_panels_when_the_best_t_is_elsewhere(figure):
     titles = _titles(figure(rows))
     assert len(titles) == len(set(titles)) == 3
     assert [t.split("\n")[0] for t in titles] == ["a · T = 1", "b · T = 1", "b · T = 1.3 (nearest the best T)"]
+
+
+def _wide_gap_row():
+    """A convex NLL(β) = (β − 3.3)² + 12 measured at T = 1, 0.5, 0.1 only: the best T (≈ 0.303) falls in the
+    wide gap [0.1, 0.5], where no NLL was measured."""
+    import math
+
+    import numpy as np
+
+    from lm_eval_it.besttemp import best_from_points
+
+    betas = np.array([1.0, 2.0, 10.0])
+    best = best_from_points(betas, (betas - 3.3) ** 2 + 12, 2 * (betas - 3.3), np.full(3, 2.0))
+    assert best["method"] == "interpolated"
+    block = {"temperature": best["temperature"], "method": "interpolated",
+             "nll_bits_per_token": best["nll_sum"] / math.log(2),
+             "nll_bits_per_token_interval": [v / math.log(2) for v in best["nll_interval"]],
+             "temperature_interval": best["temperature_interval"],
+             "nll_measured_at_temperature": best["nll_upper_at_temperature"]}
+    per = [{"temperature": 1 / b, "nll_bits_per_token": ((b - 3.3) ** 2 + 12) / math.log(2),
+            "entropy_bits_per_token": 1.0} for b in betas]
+    return {"model": "m", "dataset": "d", "temperature": {"per_temperature": per, "best": block}}
+
+
+def test_best_temperature_star_is_a_measured_point_and_the_certain_box_holds_the_minimum(monkeypatch):
+    import math
+
+    row = _wide_gap_row()
+    b = row["temperature"]["best"]
+    figs = []
+    monkeypatch.setattr(plots, "_png", lambda fig: figs.append(fig) or b"\x89PNG")
+    assert plots.temperature_curves([row]) == b"\x89PNG"
+    ax = figs[0].axes[0]
+    (star,) = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
+    x, y = star.get_xdata()[0], star.get_ydata()[0]
+    assert x == pytest.approx(0.5) and y == pytest.approx(((2 - 3.3) ** 2 + 12) / math.log(2))   # measured at T = 0.5
+    assert x != pytest.approx(b["temperature"])           # not the estimated T paired with an NLL measured elsewhere
+    (box,) = ax.collections[:1]
+    verts = box.get_paths()[0].vertices
+    t_lo, t_hi = b["temperature_interval"]
+    assert verts[:, 0].min() == pytest.approx(t_lo) and verts[:, 0].max() == pytest.approx(t_hi)
+    assert t_lo <= 1 / 3.3 <= t_hi                                                     # the true best T
+    assert verts[:, 1].min() <= 12 / math.log(2) <= verts[:, 1].max()                  # the true minimum NLL
+    star_exact, box_exact = plots.best_marks(dict(b, method="exact", temperature=0.303), 1.0)
+    assert box_exact is None and star_exact[:2] == (0.303, b["nll_bits_per_token"])

@@ -82,3 +82,16 @@ def test_run_prints_the_sections_only_with_details(tmp_path, tiny_model_dir, cap
     assert main(["run", str(cfg), "--quiet", "--details"]) == 0
     out = capsys.readouterr().out
     assert "## NLL by context length" in out and "## Compression baselines" in out and "## All metrics" in out
+
+
+def test_interval_labels_name_the_linearised_t_not_a_bootstrap():
+    import numpy as np
+
+    from lm_eval_it import terminal
+    from lm_eval_it.context import bin_edges, summarize_context
+    from lm_eval_it.report_sections import context_note
+
+    assert terminal.LEGEND == "In brackets: 95% t intervals over documents (linearised)."
+    a = np.ones((3, 2, 3))
+    note = context_note({"context_length": summarize_context(a, bin_edges(2), window=2, stride=2)})
+    assert "95% t intervals over documents (linearised)" in note and "bootstrap" not in note

@@ -53,7 +53,7 @@ class Chunk:
 class Sum:
     name: str
     shape: tuple = ()
-    per_document: bool = False  # also keep each document's value (for document-bootstrap intervals)
+    per_document: bool = False  # also keep each document's value (for intervals over documents)
 
 
 @dataclass(frozen=True)

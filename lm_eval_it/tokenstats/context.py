@@ -2,7 +2,7 @@
 
 Each scored row falls in a power-of-two bin of its context length (the input
 tokens the model saw); per document the statistic sums NLL, tokens and target
-bytes per bin, kept per document for the document bootstrap. It also counts,
+bytes per bin, kept per document for the intervals over documents. It also counts,
 per bin, the rows scored in their document's first window and after it (an
 exact integer histogram), and keeps the fewest and most context tokens of the
 rows after a first window, so the coverage labels say what the windows that
