@@ -81,7 +81,8 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         texts: the documents, one string each (empty ones are skipped). Give this or ``dataset``.
         dataset: a dataset entry as in a config (``{"builtin": "wikitext2"}``, ``{"path": "notes.jsonl"}``,
             ``{"hub": "org/name", "split": "test"}``), or a file path.
-        window, stride: tokens of context per forward pass, and tokens scored per window (default: the window).
+        window: tokens of context per forward pass.
+        stride: tokens scored per window (default: the window).
         temperatures: also sweep these sampling temperatures (T = 1 is added); see ``EvalResult.temperature``.
         name: the model's name in the results (and the run name).
         output_dir: also write the run folder (results.json, summary.md, report.html) under it;
