@@ -100,9 +100,9 @@ def group_tables(t: dict) -> list[tuple[str, dict]]:
 
 GROUP_NOTE = ("Δ per group: paired 95% Student-t interval over the group's documents (linearised variance); micro "
               "Δ: over all bytes, the dataset's Δ and interval; macro Δ: mean of the groups' Δ, its variance from "
-              "the within-group spread pooled over the groups. A group with fewer than 2 scored documents is too "
-              "small for a variance of its own (– in its row) and never makes a Δ significant; the macro Δ is "
-              "marked significant only with at least 9 documents beyond one per group.")
+              "each group's own spread (conservative Welch df). A group with fewer than 2 scored documents is too "
+              "small for a variance of its own (– in its row) and then the macro Δ has no interval and is never "
+              "significant; the macro Δ is marked significant only with at least 9 documents beyond one per group.")
 
 
 INSIGHT_NOTE = ("÷ best compressor: the model's bits/byte over the best general-purpose compressor's on the same "

@@ -9,17 +9,18 @@ as overall. Input is one row per document: ``nll`` (nats), ``tokens``,
   dataset's bits/byte, so it carries the dataset's interval
   (:func:`lm_eval_it.stats.metric_intervals` over all documents): one figure, one interval.
 * **macro** bits/byte: the mean over groups of each group's bits/byte (every group
-  weighs the same). Its variance is ``Σ_g Var(R_g) / G²`` with each ``Var(R_g)`` from a
-  **pooled** within-group spread: the groups' residuals (each document against its own
-  group's ratio) are pooled under the working model of :func:`lm_eval_it.stats.size_traces`
-  (one relative spread for every document), with Satterthwaite degrees of freedom (``N − G``
-  for equal sizes). A group with fewer than 2 scored documents has no spread of its own
-  (``too_small_for_variance``): it borrows the pooled one, so it can never narrow an interval.
+  weighs the same). Its variance is ``Σ_g Var(R_g) / G²`` with each ``Var(R_g)`` from that
+  group's **own** documents (linearised, Bell–McCaffrey scale and df per group), and the
+  smaller of the Welch–Satterthwaite df and the smallest group's df (:func:`macro_mean`), so
+  groups with different spreads keep their own. A group with fewer than 2 scored documents has
+  no spread of its own (``too_small_for_variance``): the macro figure then has no interval, and
+  no macro Δ is called significant.
 * Per-group intervals use only the group's own documents (``None`` for a group too small).
 
 Significance: a per-group or micro Δ as :func:`lm_eval_it.stats.paired_delta` (at least
 :data:`~lm_eval_it.stats.MIN_DOCUMENTS` documents); a macro Δ needs ``N − G ≥ MIN_DOCUMENTS − 1``
-residual degrees of freedom, as many as a dataset of ``MIN_DOCUMENTS`` ungrouped documents has.
+residual degrees of freedom, as many as a dataset of ``MIN_DOCUMENTS`` ungrouped documents has,
+and no group ``too_small_for_variance``.
 
 Example::
 
@@ -44,11 +45,11 @@ import numpy as np
 
 from .metrics import Totals, summarize
 from .stats import (MIN_DOCUMENTS, METHOD, metric_intervals, paired_delta, paired_residuals, scored_mask,
-                    size_traces, t_interval)
+                    size_correction, t_interval)
 
 LN2 = math.log(2.0)
 FIELDS = ("nll", "tokens", "bytes", "words", "chars")
-MACRO_METHOD = "pooled_linearised_t"  # pooled within-group linearised variance, Satterthwaite df, Student-t
+MACRO_METHOD = "separate_linearised_t"  # each group's own linearised variance, conservative Welch df, Student-t
 
 
 def split_groups(rows: list[dict]) -> dict:
@@ -75,24 +76,32 @@ def _scored(rows: list[dict], ix: list[int]) -> list[int]:
     return [i for i in ix if rows[i]["tokens"] > 0]
 
 
-def pooled_mean(parts: list[tuple[float, np.ndarray, np.ndarray]], level: float = 0.95) -> dict:
-    """Mean of per-group ratios with a pooled within-group t interval.
+def macro_mean(parts: list[tuple[float, np.ndarray, np.ndarray]], level: float = 0.95) -> dict:
+    """Mean of per-group ratios with a t interval from each group's **own** spread.
 
     ``parts``: per group ``(ratio, residuals e_i, sizes x_i)`` (nats; ``e = num − ratio·size``).
-    ``σ̂² = Σ_g Σ e² / Σ_g tr K_g``; ``Var(mean) = σ̂² Σ_g (Σ x²/(Σ x)²)_g / G²``;
-    ``df = (Σ tr K_g)² / Σ tr K²_g``. ``low``/``high`` ``None`` when no group has 2 documents.
+    Each group contributes ``v_g = scale_g Σ e² / (Σ x)²`` with its own Bell–McCaffrey
+    ``(scale_g, df_g)`` (:func:`lm_eval_it.stats.size_correction`), so a noisy group is never
+    given a quiet group's spread; ``Var(mean) = Σ_g v_g / G²``. The degrees of freedom are the
+    smaller of Welch–Satterthwaite's ``(Σ v_g)² / Σ (v_g² / df_g)`` and the smallest ``df_g``
+    (Hsu's conservative choice: Welch–Satterthwaite alone is liberal when a group of 2 or 3
+    documents carries most of the variance). ``low``/``high`` ``None`` when a group has fewer than
+    2 documents: it has no spread of its own, and none is assumed for it.
     """
     g = len(parts)
     est = sum(p[0] for p in parts) / g
-    traces = [size_traces(x) for _, _, x in parts]
-    tr, tr2 = sum(t[1] for t in traces), sum(t[2] for t in traces)
     out = {"estimate": est, "low": None, "high": None, "se": None, "df": None, "method": MACRO_METHOD}
-    if not (tr > 0 and tr2 > 0):
+    if not parts or any(x.size < 2 for _, _, x in parts):
         return out
-    sigma2 = sum(float((e * e).sum()) for _, e, _ in parts) / tr
-    spread = sum(t[0] / float(x.sum()) ** 2 for t, (_, _, x) in zip(traces, parts))
-    se = math.sqrt(sigma2 * spread) / g
-    df = tr * tr / tr2
+    var, dfs = [], []
+    for _, e, x in parts:
+        scale, df_g = size_correction(x)
+        var.append(scale * float((e * e).sum()) / float(x.sum()) ** 2)
+        dfs.append(df_g)
+    total = sum(var)
+    welch = total * total / sum(v * v / d for v, d in zip(var, dfs)) if total > 0 else min(dfs)
+    df = min(welch, min(dfs))
+    se = math.sqrt(total) / g
     out["low"], out["high"] = t_interval(est, se, df, level)
     out.update(se=se, df=df)
     return out
@@ -131,7 +140,7 @@ def group_results(rows: list[dict], level: float = 0.95) -> dict:
     micro = {**summarize(_totals(rows)), "bits_per_byte_interval": overall["bits_per_byte"],
              "se": overall["se"].get("bits_per_byte"), "df": overall["df"].get("bits_per_byte"), "method": METHOD}
     macro_bpb = float(sum(per[g]["bits_per_byte"] for g in per) / len(per))
-    m = _bits(pooled_mean(parts, level)) if len(parts) == len(per) else dict.fromkeys(("low", "high", "se", "df"))
+    m = _bits(macro_mean(parts, level)) if len(parts) == len(per) else dict.fromkeys(("low", "high", "se", "df"))
     macro = {"bits_per_byte": macro_bpb, "groups": len(per), "groups_too_small_for_variance": small,
              "bits_per_byte_interval": None if m["low"] is None else [m["low"], m["high"]],
              "se": m["se"], "df": m["df"], "method": MACRO_METHOD}
@@ -150,7 +159,7 @@ def compare_groups(rows_a: list[dict], rows_b: list[dict], level: float = 0.95) 
     ``rows_a[i]`` and ``rows_b[i]`` must be the same document (same group).
     Each entry of ``groups`` is :func:`paired_delta`'s dict plus ``group``, ``docs`` and
     ``too_small_for_variance``; ``micro`` is the dataset's paired Δ (all documents) and
-    ``macro`` the mean of the groups' Δ with the pooled interval of :func:`pooled_mean`.
+    ``macro`` the mean of the groups' Δ with the interval of :func:`macro_mean`.
     """
     if len(rows_a) != len(rows_b) or any(a["group"] != b["group"] for a, b in zip(rows_a, rows_b)):
         raise ValueError("paired comparison needs the same documents, in the same order, for both runs")
@@ -168,11 +177,13 @@ def compare_groups(rows_a: list[dict], rows_b: list[dict], level: float = 0.95) 
     per.sort(key=lambda d: (not math.isfinite(d["delta"]), d["delta"] if math.isfinite(d["delta"]) else 0.0))
     cols = [_column(rows, list(range(len(rows_a))), k) for rows in (rows_a, rows_b) for k in ("nll", "bytes")]
     micro = paired_delta(*cols, level=level)
-    m = _bits(pooled_mean(parts, level)) if len(parts) == len(groups) else dict.fromkeys(("low", "high", "se", "df"))
+    m = _bits(macro_mean(parts, level)) if len(parts) == len(groups) else dict.fromkeys(("low", "high", "se", "df"))
     macro = {"delta": float(sum(d["delta"] for d in per) / len(per)), **{k: m[k] for k in ("low", "high", "se", "df")},
              "method": MACRO_METHOD,
              "groups_too_small_for_variance": [d["group"] for d in per if d["too_small_for_variance"]]}
     residual_docs = sum(max(d["documents"] - 1, 0) for d in per)   # documents beyond one per group
     _significance(macro, residual_docs < MIN_DOCUMENTS - 1)
+    if macro["groups_too_small_for_variance"]:   # a group without its own spread never makes Δ significant
+        macro["significant"] = None
     return {"groups": per, "micro": micro, "macro": macro, "level": level, "resamples": 0, "seed": None,
             "documents_without_scored_tokens": micro["documents_without_scored_tokens"]}

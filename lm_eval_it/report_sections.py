@@ -232,9 +232,9 @@ def group_table(rows: list[dict]) -> dict:
 
 GROUP_NOTE = ("micro: all NLL over all bytes (large groups weigh more): the dataset's bits/byte, with the dataset's "
               "interval; macro: mean of the groups' bits/byte (each group weighs the same). Intervals: 95% Student-t "
-              "over documents (linearised variance): a group's from its own documents, the macro's from the "
-              "within-group spread pooled over the groups. A group with fewer than 2 scored documents is too small "
-              "for a variance of its own (no interval in its row); it borrows the pooled spread.")
+              "over documents (linearised variance): a group's from its own documents, the macro's from each "
+              "group's own spread (conservative Welch df). A group with fewer than 2 scored documents is too small "
+              "for a variance of its own (no interval in its row), and the macro figure then has none either.")
 
 
 # ----------------------------------------------------------------------------- rendering
