@@ -9,7 +9,9 @@ each document's sums (tokens, and per equal-width confidence bin Σ(correct − 
   (``Σ_bins |Σ correct − Σ confidence| / N``) from a percentile bootstrap over documents
   (:func:`resample_weights`, 2000 resamples, seed 1234; the ECE is a sum of absolute values, not
   a smooth ratio, so it keeps the bootstrap, not the linearised t interval); the ECE is biased
-  upwards at small counts, so this interval leans high, which only makes a "calibrated" verdict harder to reach;
+  upwards at small counts, so this interval leans high, which only makes a "calibrated" verdict harder to reach.
+  It is the spread of the *estimate*, not a confidence interval for the true ECE (a true ECE of 0 lies
+  below every estimate), and the report labels it so;
 * ``verdict`` — ``calibrated`` only when that interval and the whole ECE interval lie within
   :data:`CALIBRATED_WITHIN` (an equivalence test: a tiny offset, even a significant one, is
   calibrated within it); else ``over-confident`` / ``under-confident`` when the accuracy −

@@ -257,7 +257,7 @@ def _calibration_rows(sw: dict) -> dict:
                          _num(cal["mean_top1_prob"]), _signed_iv(cal), ece_cell, _num(cal["ece_equal_mass"]),
                          _num(cal["entropy_minus_nll_bits"], "+.4f")])
     return {"headers": ["", "verdict", "top-1 accuracy", "mean confidence", "accuracy − confidence [95%]",
-                        "ECE (equal width) [95%]", "ECE (equal mass)", "entropy − NLL bits/token"],
+                        "ECE (equal width) [spread of the estimate, 95%]", "ECE (equal mass)", "entropy − NLL bits/token"],
             "rows": rows, "left": 2, "text": [1]}
 
 
