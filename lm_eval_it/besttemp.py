@@ -103,7 +103,7 @@ def best_from_points(betas, f, g, h, exact_rtol: float = EXACT_RTOL) -> dict:
     """The minimiser of a convex NLL(β) from exact values, slopes and curvatures at some β.
 
     Returns ``temperature`` (``None`` when beyond the searched range), ``method``
-    (``exact``, ``interpolated``, ``at_point`` or ``beyond``), the bracket, ``nll_sum`` (measured, or
+    (``exact``, ``interpolated``, ``at_point``, ``flat`` or ``beyond``), the bracket, ``nll_sum`` (measured, or
     with ``exact`` the converged interpolant), ``error_estimate_temperature`` (an estimate, not a bound),
     and the certain convexity bounds of :mod:`lm_eval_it.tempbounds`: ``temperature_interval``
     (holds the minimiser) and ``nll_interval`` (holds the minimum NLL, a total in nats).
@@ -114,8 +114,13 @@ def best_from_points(betas, f, g, h, exact_rtol: float = EXACT_RTOL) -> dict:
     zero = [i for i, v in enumerate(g) if v == 0.0]
     if zero:
         k = zero[0]
-        return _result(1.0 / b[k], float(f[k]), "at_point", (b[k], b[k]), 0.0, cert,
-                       note="the slope is exactly 0 here")
+        if len(zero) == 1 and 0 < k < len(g) - 1 and g[k - 1] < 0 < g[k + 1]:  # a stationary point, bracketed
+            return _result(1.0 / b[k], float(f[k]), "at_point", (b[k], b[k]), 0.0, cert,
+                           note="the slope is exactly 0 here")
+        # a slope of 0 at an end of the search, or at several points: flat to float precision (e.g. an
+        # underflow at small T on memorised text), so the minimiser is not pinned to that point
+        return _result(1.0 / b[k], float(min(f)), "flat", (b[zero[0]], b[zero[-1]]), None, cert,
+                       note="the slope is 0 to float precision")
     if g[0] > 0:  # NLL rises already at the smallest β searched: T beyond the largest searched
         return _result(None, float(f[0]), "beyond", (b[0], b[0]), None, cert,
                        note=f"beyond T = {1 / b[0]:g}: the NLL still falls as T rises there", side="above")
@@ -196,7 +201,10 @@ def label(best: dict) -> str:
     if best["method"] == "exact":
         return f"exact: bracketed in [{lo:.9g}, {hi:.9g}] and converged"
     if best["method"] == "at_point":
-        return "exact: the slope is 0 at a searched temperature"
+        return "exact: the slope is 0 at a searched temperature, between slopes of opposite sign"
+    if best["method"] == "flat":
+        return (f"flat: the slope is 0 to float precision at T = {hi:g}" + (f" … {lo:g}" if lo != hi else "")
+                + f"; the minimum NLL is certain, the best T only to lie in {outward(*best['temperature_interval'])}")
     gap = f"a wide gap (×{hi / lo:.3g}) between search temperatures" if wide_bracket(best) else "neighbours"
     return (f"by convexity the best T lies in {outward(*best['temperature_interval'])} (certain); the slope changes "
             f"sign between T = {lo:g} and {hi:g}, {gap}; {best['temperature']:.4g} is a quintic Hermite estimate "

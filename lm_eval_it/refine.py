@@ -74,7 +74,7 @@ def refine_best_temperature(stat, totals: dict, ex: Executor, ctx: Context, max_
     refined: list = []
     for passes in range(max_passes):
         best = best_from_points(*stat.points(totals, refined))
-        if best["method"] in ("exact", "at_point", "beyond"):
+        if best["method"] in ("exact", "at_point", "flat", "beyond"):
             break
         temps = broadcast(ctx, refinement_points(best, passes))
         if not temps:

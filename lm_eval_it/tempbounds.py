@@ -67,9 +67,10 @@ def convexity_bounds(betas, f, g) -> dict:
     tol = ROUND_RTOL * abs(upper)
     level = upper + tol
     neg, pos = g < 0, g > 0
-    # bracket: the largest β with a falling slope and the smallest with a rising one (a zero slope is both)
-    lo_b = float(np.max(b[~pos])) if np.any(~pos) else 0.0
-    hi_b = float(np.min(b[~neg])) if np.any(~neg) else math.inf
+    # bracket: the largest β with a falling slope and the smallest with a rising one. A slope of exactly 0
+    # is taken as neither: in float32 it is also what a tiny slope underflows to (memorised text at small T)
+    lo_b = float(np.max(b[neg])) if np.any(neg) else 0.0
+    hi_b = float(np.min(b[pos])) if np.any(pos) else math.inf
     # where every tangent is at most the smallest measured NLL (closed form per tangent)
     lo = max([lo_b] + [float(x) for x in b[neg] + (level - f[neg]) / g[neg]])
     hi = min([hi_b] + [float(x) for x in b[pos] + (level - f[pos]) / g[pos]])
@@ -78,7 +79,7 @@ def convexity_bounds(betas, f, g) -> dict:
     if not consistent:  # values and slopes no convex function has (e.g. hand-made): keep only the bracket
         lo, hi = sorted((lo_b, hi_b))
     lower = _lowest_tangent_max(lo, hi, b, f, g)
-    bracket = [lo_b, hi_b] if np.any(~pos) and np.any(~neg) else None
+    bracket = [lo_b, hi_b] if np.any(neg) and np.any(pos) else None
     low = min(lower, upper) - tol
     low = max(low, 0.0) if upper >= 0 else low  # an NLL is never negative
     return {"beta_interval": [lo, hi], "nll_interval": [low, level],

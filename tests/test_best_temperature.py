@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from conftest import byte_level_tokenizer, corpus
-from lm_eval_it.besttemp import best_from_points, hermite_minimizer
+from lm_eval_it.besttemp import best_from_points, hermite_minimizer, label, search_temperatures
 from lm_eval_it.distributed import Context
 from lm_eval_it.execute import Executor
 from lm_eval_it.prepare import from_sequences
 from lm_eval_it.refine import refine_best_temperature
+from lm_eval_it.temperature import softmax_stats
 from lm_eval_it.scoring import Scorer
 from lm_eval_it.summarize import Reduction
 from lm_eval_it.temperature import LN2
@@ -257,3 +258,26 @@ def test_exact_best_temperature_keeps_its_value_and_gets_a_tight_certain_interva
     lo, hi = block["nll_bits_per_token_interval"]
     assert lo <= float64_nll(z, y, truth) / n / LN2 <= hi and hi - lo < 1e-5
     assert block["nll_bits_per_token"] == pytest.approx(float64_nll(z, y, truth) / n / LN2, rel=1e-9)
+
+
+def test_a_slope_that_underflows_to_zero_is_not_called_exact():
+    # memorised text: every target is the argmax by a logit gap of 5, so the NLL keeps falling as T → 0, but in
+    # float32 its slope is exactly 0 at small T; the minimiser must not be pinned there ("exact") but left open
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((400, 50))
+    y = z.argmax(1)
+    z[np.arange(400), y] += 5.0
+    temps = [1.0] + search_temperatures([1.0])
+    s = softmax_stats(torch.tensor(z, dtype=torch.float32), torch.tensor(y), temps, derivatives=True)
+    f, g, h = (s[k].double().sum(0).numpy() for k in ("nll", "d1", "d2"))
+    assert (g == 0).sum() >= 2                                   # the underflow this guards against
+    best = best_from_points([1 / t for t in temps], f, g, h)
+    assert best["method"] == "flat" and not best["exact"]
+    lo, hi = best["temperature_interval"]
+    assert lo == 0.0 and 0.001 < hi < 1.0                        # holds T → 0, the true minimiser
+    assert label(best).startswith("flat: the slope is 0 to float precision")
+    # every logit equal: every T is as good; the interval is all of them
+    flat = softmax_stats(torch.zeros(40, 50), torch.tensor(rng.integers(0, 50, 40)), temps, derivatives=True)
+    f, g, h = (flat[k].double().sum(0).numpy() for k in ("nll", "d1", "d2"))
+    best = best_from_points([1 / t for t in temps], f, g, h)
+    assert best["method"] == "flat" and best["temperature_interval"] == [0.0, None]
