@@ -18,8 +18,11 @@ The true bits/byte is the population ratio ``E[nll]/E[bytes]`` (exact for the lo
 ``(0.70 − 0.03·σ²)/ln 2``). Cases: 5, 10, 12, 20, 50 documents, and grouped datasets of groups
 of 3, 3, 3, 2 and 1 documents whose groups differ in length (median ×e^[0, −.7, .5, −.3, .2]) and
 difficulty (0.55 … 0.95 nats/byte), with one spread for every group (``grouped``) and with
-spreads 0.05 … 0.30 differing by group (``grouped_unequal_spread``, where the pooled macro
-variance's working model is wrong on purpose).
+spreads 0.05 … 0.30 differing by group (``grouped_unequal_spread``), the same without the
+one-document group (3, 3, 3, 2), and 30, 2, 2 documents whose two small groups are ten times
+noisier than the large one (where a spread pooled over groups failed). A group of one document
+has no spread of its own, so the macro figure then has no interval: "coverage" is over the
+intervals shown, and "shown" says how often there was one.
 
 Methods: ``old`` is the percentile bootstrap of lm_eval_it ≤ 0.2 (2000 document resamples, seed
 1234, stratified by group for micro and macro), reimplemented here as the reference; ``new`` is
@@ -78,17 +81,18 @@ def true_ratio(mu: float, slope: float = SLOPE) -> float:
     return (mu + slope * LOG_SIGMA ** 2) / LN2
 
 
-def grouped_documents(rng, sds):
+def grouped_documents(rng, sds, sizes=GROUP_SIZES):
     parts = [documents(rng, n, off, mu, 0.0, sd)
-             for n, off, mu, sd in zip(GROUP_SIZES, GROUP_LOG_OFFSET, GROUP_MU, sds)]
-    labels = np.concatenate([np.full(n, i) for i, n in enumerate(GROUP_SIZES)])
+             for n, off, mu, sd in zip(sizes, GROUP_LOG_OFFSET, GROUP_MU, sds)]
+    labels = np.concatenate([np.full(n, i) for i, n in enumerate(sizes)])
     return labels, [np.concatenate(cols) for cols in zip(*parts)]
 
 
-def grouped_truth() -> dict:
-    mean_bytes = [n * math.exp(LOG_MU + off + LOG_SIGMA ** 2 / 2) for n, off in zip(GROUP_SIZES, GROUP_LOG_OFFSET)]
+def grouped_truth(sizes=GROUP_SIZES) -> dict:
+    mean_bytes = [n * math.exp(LOG_MU + off + LOG_SIGMA ** 2 / 2) for n, off in zip(sizes, GROUP_LOG_OFFSET)]
     micro = sum(m * mu for m, mu in zip(mean_bytes, GROUP_MU)) / sum(mean_bytes) / LN2
-    return {"micro": micro, "macro": sum(GROUP_MU) / len(GROUP_MU) / LN2}
+    mus = GROUP_MU[:len(sizes)]
+    return {"micro": micro, "macro": sum(mus) / len(mus) / LN2}
 
 
 # ----------------------------------------------------------------------------- old method (reference)
@@ -110,7 +114,7 @@ def old_ungrouped(nbytes, a, b0, b1):
 
 def old_grouped(labels, nbytes, a, b0, b1):
     """Today's stratified bootstrap (group i uses seed 1234 + i): micro/macro bpb and Δ intervals."""
-    ws = [resample_weights(int((labels == g).sum()), OLD_RESAMPLES, OLD_SEED + g) for g in range(len(GROUP_SIZES))]
+    ws = [resample_weights(int((labels == g).sum()), OLD_RESAMPLES, OLD_SEED + g) for g in range(int(labels.max()) + 1)]
 
     def sums(v):  # (groups, resamples, datasets)
         return np.stack([w @ v[:, labels == g].T for g, w in enumerate(ws)])
@@ -142,9 +146,11 @@ class Tally:
             excl = ok and (lo > 0 or hi < 0)
             self.add((method, quantity, "excludes_0"), excl)
             self.add((method, quantity, "significant"), excl and gate_ok)
-        else:
-            self.add((method, quantity, "coverage"), ok and lo <= truth <= hi)
-            self.widths.setdefault((method, quantity), []).append(hi - lo if ok else math.inf)
+        else:   # coverage among the intervals shown; "shown": how often there is one at all
+            self.add((method, quantity, "shown"), ok)
+            if ok:
+                self.add((method, quantity, "coverage"), lo <= truth <= hi)
+                self.widths.setdefault((method, quantity), []).append(hi - lo)
 
     def rows(self, case: str, docs: int) -> list[dict]:
         out = []
@@ -180,11 +186,11 @@ def _rows(labels, nbytes, tokens, nll):
             for g, t, b, v in zip(labels, tokens, nbytes, nll)]
 
 
-def run_grouped(rng, reps: int, sds, case: str) -> list[dict]:
-    sims = [grouped_documents(rng, sds) for _ in range(reps)]
+def run_grouped(rng, reps: int, sds, case: str, sizes=GROUP_SIZES) -> list[dict]:
+    sims = [grouped_documents(rng, sds, sizes) for _ in range(reps)]
     labels = sims[0][0]
     nbytes, tokens, a, b0, b1 = (np.stack([s[1][i] for s in sims]) for i in range(5))
-    t, truth, n = Tally(), grouped_truth(), len(labels)
+    t, truth, n = Tally(), grouped_truth(sizes), len(labels)
     old = old_grouped(labels, nbytes, a, b0, b1)
     for k in range(reps):
         for kind in ("micro", "macro"):
@@ -221,9 +227,10 @@ def markdown(rows: list[dict]) -> str:
         for measure in ("coverage", "excludes_0", "significant"):
             for method in ("old", "new"):
                 r = m.get((method, measure))
-                cells.append("" if r is None else f"{100 * r['rate']:.1f}% ± {100 * r['mc_half_width']:.1f}")
-        w_old, w_new = (m[(method, "coverage")]["median_width"] for method in ("old", "new"))
-        cells.append(f"{w_new / w_old:.2f}")
+                cells.append("– (none shown)" if r is None and measure == "coverage"
+                             else "" if r is None else f"{100 * r['rate']:.1f}% ± {100 * r['mc_half_width']:.1f}")
+        widths = [m.get((method, "coverage"), {}).get("median_width") for method in ("old", "new")]
+        cells.append("–" if None in widths else f"{widths[1] / widths[0]:.2f}")
         out.append(f"| {case} | {quantity} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -242,6 +249,8 @@ def main(argv=None) -> int:
         rows += run_ungrouped(rng, n, reps)
     rows += run_grouped(rng, reps, [SD_R] * len(GROUP_SIZES), "grouped 3,3,3,2,1")
     rows += run_grouped(rng, reps, GROUP_SD_UNEQUAL, "grouped 3,3,3,2,1, unequal spread")
+    rows += run_grouped(rng, reps, GROUP_SD_UNEQUAL[:4], "grouped 3,3,3,2, unequal spread", (3, 3, 3, 2))
+    rows += run_grouped(rng, reps, (0.03, 0.30, 0.30), "grouped 30,2,2, small groups noisy", (30, 2, 2))
     table = markdown(rows)
     print(table)
     seconds = time.perf_counter() - t0
