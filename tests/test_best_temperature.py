@@ -16,7 +16,7 @@ from lm_eval_it.temperature import softmax_stats
 from lm_eval_it.scoring import Scorer
 from lm_eval_it.summarize import Reduction
 from lm_eval_it.temperature import LN2
-from lm_eval_it.tokenstats.base import Statistic, Sum
+from lm_eval_it.tokenstats.base import Statistic
 from lm_eval_it.tokenstats.sweep import TemperatureStats
 from lm_eval_it.windows import plan_windows
 

@@ -10,7 +10,7 @@ from lm_eval_it.execute import Executor
 from lm_eval_it.scoring import Scorer
 from lm_eval_it.calibration import resample_weights
 from lm_eval_it.summarize import Reduction
-from lm_eval_it.temperature import LN2, ece
+from lm_eval_it.temperature import ece
 from lm_eval_it.tokenstats.sweep import CAL_BINS, TemperatureStats
 from lm_eval_it.windows import plan_windows
 from test_best_temperature import Capture, scaled_model, slope_root_t, text_ids, tok, trained  # noqa: F401
