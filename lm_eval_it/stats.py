@@ -188,7 +188,8 @@ def metric_intervals(per_document: list[dict], level: float = 0.95) -> dict:
     Keys are metric names; values are ``[low, high]``, or ``None`` with fewer than 2 documents
     that scored tokens. Added keys: ``method``, ``level``, ``documents`` (used),
     ``documents_without_scored_tokens`` (left out), ``few_documents``, and per metric ``se`` and
-    ``df`` (bits per unit; token perplexity is ``exp`` of the nats/token interval).
+    ``df`` (bits per unit; token perplexity is ``exp`` of the nats/token interval). A lower end below 0
+    (few, unequal documents) is cut to 0, where an NLL ends: coverage can only rise.
     """
     keys = ("bits_per_token", "token_perplexity", "bits_per_byte", "bits_per_word", "bits_per_char")
     scored = [d for d in per_document if d["tokens"] > 0]
@@ -201,8 +202,9 @@ def metric_intervals(per_document: list[dict], level: float = 0.95) -> dict:
         r = ratio_stats(nll, den, level) if len(scored) >= 2 else {"low": None}
         if r["low"] is None:
             continue
-        out[f"bits_per_{unit}"] = [r["low"] / LN2, r["high"] / LN2]
+        low = max(r["low"], 0.0)  # an NLL is never negative: the interval is cut to where the value can be
+        out[f"bits_per_{unit}"] = [low / LN2, r["high"] / LN2]
         out["se"][f"bits_per_{unit}"], out["df"][f"bits_per_{unit}"] = r["se"] / LN2, r["df"]
         if unit == "token":
-            out["token_perplexity"] = [_exp(r["low"]), _exp(r["high"])]
+            out["token_perplexity"] = [_exp(low), _exp(r["high"])]
     return out

@@ -169,3 +169,15 @@ def test_bits_per_byte_interval_holds_95_percent_at_10_documents():
         lo, hi = ratio_interval(a, x)
         covered += lo <= 0.70 <= hi       # population ratio: difficulty independent of length here
     assert covered / 800 >= 0.94          # the percentile bootstrap: 86%
+
+
+def test_intervals_never_go_below_zero_bits():
+    # two very unequal documents: the t interval with ~1 df reaches far below 0 nats/byte, which no NLL can be
+    rows = [dict(nll=2.0 * 117, tokens=30, bytes=117, words=20, chars=117),
+            dict(nll=0.6 * 74940, tokens=17000, bytes=74940, words=12000, chars=74940)]
+    iv = metric_intervals(rows)
+    for key in ("bits_per_token", "bits_per_byte", "bits_per_word", "bits_per_char"):
+        lo, hi = iv[key]
+        assert lo >= 0.0 and hi > lo, key
+    assert iv["token_perplexity"][0] >= 1.0
+    assert iv["bits_per_byte"][0] == 0.0                        # the cut applies in this case
