@@ -492,8 +492,11 @@ def test_best_temperature_edges_and_degenerate_inputs():
     assert r["temperature"] is None and r["beyond"] == "below" and "falls as T falls" in label(r)
     r = best_from_points(b, (b - 1e-4) ** 2, 2 * (b - 1e-4), np.full(6, 2.0))
     assert r["temperature"] is None and r["beyond"] == "above" and "T = 1000" in label(r)
-    # one point, slope exactly 0 -> at_point; flat NLL -> at_point (any T is a minimiser)
-    assert best_from_points([1.0], [2.0], [0.0], [1.0])["method"] == "at_point"
+    # a slope of exactly 0 is a stationary point only between slopes of opposite sign; alone (one point, or at
+    # an end of the search) it may be a float32 underflow, so the minimum is certain but T is left open
+    lone = best_from_points([1.0], [2.0], [0.0], [1.0])
+    assert lone["method"] == "flat" and not lone["exact"] and lone["temperature_interval"] == [0.0, None]
+    assert best_from_points([0.5, 1.0, 2.0], [3.0, 2.0, 3.0], [-1.0, 0.0, 1.0], [1.0] * 3)["method"] == "at_point"
     assert best_from_points([1.0], [2.0], [-1.0], [1.0])["temperature"] is None
 
 
