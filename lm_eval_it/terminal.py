@@ -143,7 +143,8 @@ def details_text(results: dict) -> str:
 def terminal_report(results: dict, folder, details: bool = False) -> str:
     """Everything a finished run prints on stdout."""
     rows = results["results"]
-    out = [compact_table(rows), LEGEND]
+    shown = any((r.get("intervals") or {}).get("bits_per_byte") for r in rows)
+    out = [compact_table(rows)] + ([LEGEND] if shown else ["No intervals: fewer than 2 documents scored tokens."])
     if any(r.get("temperature") for r in rows):
         out.append("best T: the sampling temperature of least NLL (how it was found: summary.md).")
     if any(r.get("kl") for r in rows):

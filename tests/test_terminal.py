@@ -95,3 +95,11 @@ def test_interval_labels_name_the_linearised_t_not_a_bootstrap():
     a = np.ones((3, 2, 3))
     note = context_note({"context_length": summarize_context(a, bin_edges(2), window=2, stride=2)})
     assert "95% t intervals over documents (linearised)" in note and "bootstrap" not in note
+
+
+def test_no_interval_legend_when_no_interval_is_shown():
+    one = {"model": "m", "dataset": "d", "metrics": {"docs": 1, "tokens": 10, "bits_per_byte": 1.0,
+                                                      "token_perplexity": 2.0},
+           "intervals": {"bits_per_byte": None, "token_perplexity": None}}
+    text = terminal_report({"results": [one]}, "/tmp/x")
+    assert "In brackets" not in text and "No intervals" in text
