@@ -97,15 +97,20 @@ def scaled_model(trained, scale: float):
     return model
 
 
-def run_sweep(model, tok, temperatures, exact=False, n_tokens=600):
-    seq = [tok.bos_token_id] + text_ids(tok, n_tokens)
-    prepared = from_sequences([seq], [plan_windows(len(seq), 64, 64)], vocab=len(tok))
+def score_sweep(model, tok, temperatures, seqs):
+    """Score token sequences (windows of 64) with the sweep statistic and a logit capture: (stat, cap, ex, red)."""
+    prepared = from_sequences(seqs, [plan_windows(len(s), 64, 64) for s in seqs], vocab=len(tok))
     scorer = Scorer(model, "cpu")
     stat, cap = TemperatureStats(temperatures, scorer.vocab), Capture()
     ex = Executor(prepared, scorer, [stat, cap], batch_size=4)
     red = Reduction(ex.layout, prepared)
     for r in ex.run():
         red.add(r)
+    return stat, cap, ex, red
+
+
+def run_sweep(model, tok, temperatures, exact=False, n_tokens=600):
+    stat, cap, ex, red = score_sweep(model, tok, temperatures, [[tok.bos_token_id] + text_ids(tok, n_tokens)])
     totals = red.of(stat)
     refined = refine_best_temperature(stat, totals, ex, Context()) if exact else None
     best = stat.best(totals, refined)

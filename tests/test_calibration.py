@@ -5,15 +5,10 @@ import pytest
 import torch
 
 from lm_eval_it.calibration import CALIBRATED_WITHIN, NO_NET_DIRECTION, UNDETERMINED, confidence_verdict, ece_interval
-from lm_eval_it.prepare import from_sequences
-from lm_eval_it.execute import Executor
-from lm_eval_it.scoring import Scorer
 from lm_eval_it.calibration import resample_weights
-from lm_eval_it.summarize import Reduction
 from lm_eval_it.temperature import ece
-from lm_eval_it.tokenstats.sweep import CAL_BINS, TemperatureStats
-from lm_eval_it.windows import plan_windows
-from test_best_temperature import Capture, scaled_model, slope_root_t, text_ids, tok, trained  # noqa: F401
+from lm_eval_it.tokenstats.sweep import CAL_BINS
+from test_best_temperature import score_sweep, scaled_model, slope_root_t, text_ids, tok, trained  # noqa: F401
 
 
 def per_document_sums(conf_docs, correct_docs):
@@ -68,13 +63,7 @@ def sweep_documents(model, tok, temperatures, n_docs=10, n_tokens=600):
     ids = text_ids(tok, n_tokens)
     size = len(ids) // n_docs
     seqs = [[tok.bos_token_id] + ids[i * size:(i + 1) * size] for i in range(n_docs)]
-    prepared = from_sequences(seqs, [plan_windows(len(s), 64, 64) for s in seqs], vocab=len(tok))
-    scorer = Scorer(model, "cpu")
-    stat, cap = TemperatureStats(temperatures, scorer.vocab), Capture()
-    ex = Executor(prepared, scorer, [stat, cap], batch_size=4)
-    red = Reduction(ex.layout, prepared)
-    for r in ex.run():
-        red.add(r)
+    stat, cap, _, red = score_sweep(model, tok, temperatures, seqs)
     docs = sorted(red.rows)
     per_doc = {k.split(".", 1)[1]: red.per_doc_arrays(k, docs) for k in red.layout.per_document
                if k.startswith("temperature.")}
