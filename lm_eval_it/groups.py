@@ -183,7 +183,5 @@ def compare_groups(rows_a: list[dict], rows_b: list[dict], level: float = 0.95) 
              "groups_too_small_for_variance": [d["group"] for d in per if d["too_small_for_variance"]]}
     residual_docs = sum(max(d["documents"] - 1, 0) for d in per)   # documents beyond one per group
     _significance(macro, residual_docs < MIN_DOCUMENTS - 1)
-    if macro["groups_too_small_for_variance"]:   # a group without its own spread never makes Δ significant
-        macro["significant"] = None
     return {"groups": per, "micro": micro, "macro": macro, "level": level, "resamples": 0, "seed": None,
             "documents_without_scored_tokens": micro["documents_without_scored_tokens"]}
