@@ -28,6 +28,8 @@ from .besttemp import headline as best_headline
 from .io import atomic_write_bytes, atomic_write_text
 from .stats import INTERVAL_LABEL_ONE
 from .headers import prefix_text, ran_text, same_text_note
+from .numfmt import interval
+from .numfmt import num as _num
 
 COLUMNS = [
     ("model", "model", None),
@@ -227,10 +229,6 @@ def _env():
     return env
 
 
-def _num(x, spec: str = ".4f") -> str:
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
-
-
 def render(template: str, **context) -> str:
     """Render one of ``lm_eval_it/templates``; ``sections`` are (title, trusted HTML) pairs."""
     from markupsafe import Markup
@@ -262,7 +260,7 @@ def _calibration_rows(sw: dict) -> dict:
 
 
 def _iv(iv, spec: str = ".4f") -> str:
-    return f"[{format(iv[0], spec)}, {format(iv[1], spec)}] " if iv else ""
+    return interval(iv, spec) + " " if iv else ""
 
 
 def _signed_iv(cal: dict) -> str:
