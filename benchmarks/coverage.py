@@ -26,7 +26,7 @@ intervals shown, and "shown" says how often there was one.
 
 Methods: ``old`` is the percentile bootstrap of lm_eval_it ≤ 0.2 (2000 document resamples, seed
 1234, stratified by group for micro and macro), reimplemented here as the reference; ``new`` is
-the shipped code (:mod:`lm_eval_it.stats`, :mod:`lm_eval_it.groups`). "significant" applies each
+the shipped code (:mod:`lm_eval_it.stats.intervals`, :mod:`lm_eval_it.stats.groups`). "significant" applies each
 method's own gate (``new``: at least 10 documents, and for macro ``N − G ≥ 9``); "excludes 0" is
 the interval alone. ± is the Monte-Carlo 95% half-width; "width new/old" is the ratio of the
 median interval widths (the price of holding the level).
@@ -47,10 +47,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lm_eval_it.calibration import resample_weights  # noqa: E402 - the old method's document bootstrap
-from lm_eval_it.groups import compare_groups, group_results  # noqa: E402
 from lm_eval_it.io import atomic_write_text  # noqa: E402
-from lm_eval_it.stats import paired_delta, ratio_interval  # noqa: E402
+from lm_eval_it.stats.groups import compare_groups, group_results  # noqa: E402
+from lm_eval_it.stats.intervals import paired_delta, ratio_interval  # noqa: E402
+from lm_eval_it.stats.temperature.calibration import resample_weights  # noqa: E402 - the old method's document bootstrap
 
 LN2 = math.log(2.0)
 LOG_MU, LOG_SIGMA = 9.518, 1.078

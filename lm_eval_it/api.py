@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import DatasetConfig, parse_config
+from lm_eval_it.config.load import parse_config
+from lm_eval_it.config.schema import DatasetConfig
 
 
 @dataclass
@@ -117,12 +118,12 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         DatasetConfig(**data)  # fail early, with the config's message, on a bad entry
     cfg = parse_config(raw, source="evaluate()")
     if not live and texts is not None:  # a path and in-memory texts: load it, then score as a live model
-        from .models import load_model, resolve_device
+        from lm_eval_it.backends.hf_loader import load_model, resolve_device
 
         lm = load_model(cfg.models[0], resolve_device(cfg.eval.device))
         return _evaluate_live(lm.model, lm.tokenizer, texts, cfg, raw, name or lm.name, output_dir, progress)
     if not live:
-        from .runner import run
+        from lm_eval_it.run.runner import run
 
         if output_dir:
             return _rows(run(cfg, raw, show_progress=progress), keep=True)
@@ -136,7 +137,7 @@ def _run_quiet(cfg, raw, progress):
     import io
     import tempfile
 
-    from .runner import run
+    from lm_eval_it.run.runner import run
 
     with tempfile.TemporaryDirectory(prefix="lm_eval_it-") as tmp:
         cfg.output.dir = tmp
@@ -155,10 +156,10 @@ def _rows(folder: Path, keep: bool):
 def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress) -> EvalResult:
     import torch
 
-    from .data import Documents
-    from .models import LoadedModel, max_positions, resolve_device
-    from .runner import score_dataset
-    from .scoring import Scorer
+    from lm_eval_it.backends.hf_loader import LoadedModel, max_positions, resolve_device
+    from lm_eval_it.backends.hf_scorer import Scorer
+    from lm_eval_it.data.documents import Documents
+    from lm_eval_it.run.runner import score_dataset
 
     if tokenizer is None:
         raise ValueError("a live model needs its tokenizer= as well")
@@ -187,9 +188,9 @@ def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress
 def _write(row, cfg, raw, lm, docs) -> Path:
     from datetime import datetime, timezone
 
-    from .provenance import collect
-    from .report import write_run
-    from .rundir import prepare_output
+    from lm_eval_it.report.summary import write_run
+    from lm_eval_it.run.provenance import collect
+    from lm_eval_it.run.rundir import prepare_output
 
     now = datetime.now(timezone.utc)
     folder = prepare_output(cfg, now)

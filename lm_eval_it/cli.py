@@ -7,7 +7,7 @@ A run prints one compact table and where the files are; ``--details`` adds the
 other tables. ``--model``/``--data`` stand in for a config on every command
 but ``compare``; ``--device``, ``--dtype``, ``--batch-size``, ``--backend``,
 ``--window``, ``--stride``, ``--limit``, ``--name`` and ``--out`` set config keys
-(:data:`lm_eval_it.shorthands.KEY_FLAGS`), as ``key=value`` overrides do.
+(:data:`lm_eval_it.config.shorthands.KEY_FLAGS`), as ``key=value`` overrides do.
 
 Example::
 
@@ -29,8 +29,8 @@ import shlex
 import shutil
 import sys
 
-from .errors import UserError
-from .shorthands import add_flags
+from lm_eval_it.config.shorthands import add_flags
+from lm_eval_it.errors import UserError
 
 
 def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -47,7 +47,7 @@ def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from lm_eval_it import __version__
 
     p = argparse.ArgumentParser(prog="lm-eval-it", description="Evaluate how well language models predict text.")
     p.add_argument("--version", action="version", version=f"lm-eval-it {__version__}")
@@ -80,14 +80,18 @@ def _compare(args) -> None:
     from datetime import datetime, timezone
     from pathlib import Path
 
-    from .compare import build_comparison, comparison_markdown, write_comparison
-    from .compare_runs import protocol_text, rows_from_runs
-    from .compare_tables import weights_text
+    from lm_eval_it.report.compare.build import (
+        build_comparison,
+        comparison_markdown,
+        write_comparison,
+    )
+    from lm_eval_it.report.compare.runs import protocol_text, rows_from_runs
+    from lm_eval_it.report.compare.tables import weights_text
 
     rows = rows_from_runs(args.runs, args.dir)
     names = sorted({r["model"] for r in rows})
     if args.baseline and args.baseline not in names:
-        from .errors import did_you_mean
+        from lm_eval_it.errors import did_you_mean
 
         raise UserError(f"--baseline: got {args.baseline!r}, expected one of {names}{did_you_mean(args.baseline, names)}")
     seen, kinds = {}, {}
@@ -141,8 +145,8 @@ def _setup_logging() -> None:
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import transformers
     import datasets
+    import transformers
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -194,10 +198,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise UserError(f"compare takes run folders, not overrides: {' '.join(args.overrides)}")
             _compare(args)
             return 0
-        from .config import finish_config
-        from .runner import run
-        from .shorthands import (command_line_origins, context_protocol, kl_names, raw_for_run, select_kl_pair,
-                                 sweep_temperatures)
+        from lm_eval_it.config.load import finish_config
+        from lm_eval_it.config.shorthands import (
+            command_line_origins,
+            context_protocol,
+            kl_names,
+            raw_for_run,
+            select_kl_pair,
+            sweep_temperatures,
+        )
+        from lm_eval_it.run.runner import run
 
         raw = raw_for_run(args)
         if args.command == "sweep":

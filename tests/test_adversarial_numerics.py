@@ -9,15 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from lm_eval_it.execute import Executor
-from lm_eval_it.prepare import from_sequences
-from lm_eval_it.scoring import token_nll
-from lm_eval_it.summarize import Reduction
-from lm_eval_it.tokenstats.base import Chunk, ExactSum
-from lm_eval_it.tokenstats.context import ContextStats
-from lm_eval_it.tokenstats.sweep import TemperatureStats
-from lm_eval_it.windows import plan_windows
-
+from lm_eval_it.backends.hf_scorer import token_nll
+from lm_eval_it.engine.execute import Executor
+from lm_eval_it.engine.prepare import from_sequences
+from lm_eval_it.engine.reduce import Reduction
+from lm_eval_it.engine.windows import plan_windows
+from lm_eval_it.stats.base import Chunk, ExactSum
+from lm_eval_it.stats.context.statistic import ContextStats
+from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
 # ----------------------------------------------------------------------------- 1. ExactSum
 
@@ -173,7 +172,7 @@ def test_totals_bit_identical_for_same_batches_any_order_and_close_otherwise():
 
 
 def _calibration_inputs(logits, targets, T=1.0):
-    from lm_eval_it.temperature import softmax_stats
+    from lm_eval_it.stats.temperature.softmax import softmax_stats
 
     stat = TemperatureStats([T], logits.shape[1], search=False)
     n = len(targets)
@@ -190,8 +189,8 @@ def _calibration_inputs(logits, targets, T=1.0):
 
 
 def test_ece_equal_width_matches_per_token_reference():
-    from lm_eval_it.temperature import ece
-    from lm_eval_it.tokenstats.sweep import calibration_from_bins
+    from lm_eval_it.stats.temperature.softmax import ece
+    from lm_eval_it.stats.temperature.sweep import calibration_from_bins
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(2000, 50, generator=g) * torch.rand(2000, 1, generator=g) * 6
@@ -206,8 +205,12 @@ def test_ece_equal_mass_is_labelled_approximate_without_a_false_bound():
     """The report said 'ece_equal_mass … (error ≤ 0.0005)', but whole fine bins are grouped by their
     midpoint rank, not the tokens by rank, so the histogram version can miss by far more: the label must
     say approximate and claim no bound (both cases below are real misses)."""
-    from lm_eval_it.temperature import ece
-    from lm_eval_it.tokenstats.sweep import FINE_BINS, _ece_mass, calibration_from_bins
+    from lm_eval_it.stats.temperature.softmax import ece
+    from lm_eval_it.stats.temperature.sweep import (
+        FINE_BINS,
+        _ece_mass,
+        calibration_from_bins,
+    )
 
     label = calibration_from_bins(np.ones(15), np.zeros((15, 2)), np.ones(2000), 0, 0, 15)["ece_equal_mass_method"]
     assert label.startswith("approximate") and "≤" not in label
@@ -253,7 +256,8 @@ def _sp_tokenizer():
 
 def test_byte_level_token_bytes_sum_to_utf8_bytes():
     from conftest import byte_level_tokenizer
-    from lm_eval_it.tokens import encode, token_byte_lengths
+
+    from lm_eval_it.backends.tokenizer import encode, token_byte_lengths
 
     tok = byte_level_tokenizer()
     table = token_byte_lengths(tok)
@@ -265,7 +269,7 @@ def test_byte_level_token_bytes_sum_to_utf8_bytes():
 def _prepare(tok, texts, prefix, tmp_path):
     from types import SimpleNamespace
 
-    from lm_eval_it.prepare import prepare
+    from lm_eval_it.engine.prepare import prepare
 
     ev = SimpleNamespace(prefix=prefix, window=16, stride=16, window_unit="tokens", strict_window=False)
     return prepare(tok, texts, "t", f"adv-{prefix}-{id(tok)}", tmp_path, ev, 512, "m")
@@ -276,10 +280,11 @@ def test_sentencepiece_target_bytes_sum_to_document_bytes(tmp_path):
     bins divide by) must add up to the document's UTF-8 bytes. The dummy-prefix ▁ of the first token is
     counted as a byte of text: one phantom byte per document, all of it in context bin 0."""
     from conftest import tiny_llama
-    from lm_eval_it.execute import Executor
-    from lm_eval_it.scoring import Scorer
-    from lm_eval_it.summarize import Reduction
-    from lm_eval_it.tokenstats.context import ContextStats
+
+    from lm_eval_it.backends.hf_scorer import Scorer
+    from lm_eval_it.engine.execute import Executor
+    from lm_eval_it.engine.reduce import Reduction
+    from lm_eval_it.stats.context.statistic import ContextStats
 
     tok = _sp_tokenizer()
     p = _prepare(tok, TRICKY, "auto", tmp_path)
@@ -328,7 +333,7 @@ def _brute_scored(text: str, skip: int):
 
 
 def test_scored_counts_brute_force():
-    from lm_eval_it.prepare import scored_counts
+    from lm_eval_it.engine.prepare import scored_counts
 
     for text in TRICKY + ["a b", "  ", "x", "日 本"]:
         for skip in range(0, len(text.encode()) + 1):
@@ -336,7 +341,7 @@ def test_scored_counts_brute_force():
 
 
 def test_token_window_clamping_keeps_overlap():
-    from lm_eval_it.prepare import token_window
+    from lm_eval_it.engine.prepare import token_window
 
     for w, s, mp in ((4096, 2048, 512), (1000, 1, 100), (1000, 999, 7), (3, 3, 2), (1024, 1024, 1000)):
         W, S, _ = token_window(w, s, "tokens", 1.0, mp, False, "m")
@@ -349,8 +354,8 @@ def test_token_window_clamping_keeps_overlap():
 
 
 def _kl_summary(zr, zc, targets, temps=(1.0,)):
-    from lm_eval_it.tokenstats.base import Count, Extreme
-    from lm_eval_it.tokenstats.kl import KLStats
+    from lm_eval_it.stats.base import Count, Extreme
+    from lm_eval_it.stats.kl.statistic import KLStats
 
     stat = KLStats(list(temps))
     n = len(targets)
@@ -454,7 +459,11 @@ def _lm_points(seed, T0, scale, n=200, V=120):
 
 @pytest.mark.parametrize("seed,T0,scale", [(0, 0.37, 3.0), (1, 1.05, 2.0), (2, 2.5, 1.0), (3, 6.0, 0.5)])
 def test_best_temperature_label_and_error_estimate_are_true(seed, T0, scale):
-    from lm_eval_it.besttemp import best_from_points, refinement_points, search_temperatures
+    from lm_eval_it.stats.temperature.best import (
+        best_from_points,
+        refinement_points,
+        search_temperatures,
+    )
 
     at, t_true = _lm_points(seed, T0, scale)
     temps = sorted(set(search_temperatures([1.0])) | {1.0})
@@ -480,7 +489,7 @@ def test_best_temperature_label_and_error_estimate_are_true(seed, T0, scale):
 
 
 def test_best_temperature_edges_and_degenerate_inputs():
-    from lm_eval_it.besttemp import best_from_points, label
+    from lm_eval_it.stats.temperature.best import best_from_points, label
 
     b = np.array([1e-3, 1e-2, 0.1, 1.0, 10.0, 1e3])  # betas (T = 1e3 .. 1e-3)
     # minimum just inside T = 1e-3 (β = 999): bracketed between the last two points
@@ -504,7 +513,7 @@ def test_best_temperature_edges_and_degenerate_inputs():
 
 
 def test_min_k_and_robust_z_bruteforce():
-    from lm_eval_it.contamination import min_k_percent, robust_z
+    from lm_eval_it.stats.memorisation.signals import min_k_percent, robust_z
 
     rng = np.random.default_rng(5)
     for n in (1, 2, 7, 100, 333):
@@ -524,7 +533,11 @@ def test_min_k_and_robust_z_bruteforce():
 
 
 def test_context_bins_and_gain_bruteforce():
-    from lm_eval_it.context import bin_edges, information_gain, summarize_context
+    from lm_eval_it.stats.context.bins import (
+        bin_edges,
+        information_gain,
+        summarize_context,
+    )
 
     rng = np.random.default_rng(6)
     edges = bin_edges(300)
@@ -553,7 +566,7 @@ def test_context_bins_and_gain_bruteforce():
 
 def test_hist_quantiles_within_one_bin_of_inverted_cdf_quantile():
     """The claim holds for the inverted-CDF quantile (not for numpy's default linear one on small samples)."""
-    from lm_eval_it.tokenstats.sweep import hist_quantiles
+    from lm_eval_it.stats.temperature.sweep import hist_quantiles
 
     rng = np.random.default_rng(1)
     edges = np.linspace(0, 10, 521)
@@ -566,7 +579,7 @@ def test_hist_quantiles_within_one_bin_of_inverted_cdf_quantile():
 
 def test_hist_quantiles_at_q_0_and_1_with_empty_edge_bins():
     """q = 0 is the minimum: with the leading bins empty it used to answer edges[0] (up to 520 bins away)."""
-    from lm_eval_it.tokenstats.sweep import hist_quantiles
+    from lm_eval_it.stats.temperature.sweep import hist_quantiles
 
     edges = np.linspace(0, 15.5, 521)
     w = edges[1]

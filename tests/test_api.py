@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 import yaml
-
 from conftest import corpus
+
 from lm_eval_it import evaluate
 from lm_eval_it.cli import main
 

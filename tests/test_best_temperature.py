@@ -5,20 +5,24 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import byte_level_tokenizer, corpus
-from lm_eval_it.besttemp import best_from_points, hermite_minimizer, label, search_temperatures
-from lm_eval_it.distributed import Context
-from lm_eval_it.execute import Executor
-from lm_eval_it.prepare import from_sequences
-from lm_eval_it.refine import refine_best_temperature
-from lm_eval_it.temperature import softmax_stats
-from lm_eval_it.scoring import Scorer
-from lm_eval_it.summarize import Reduction
-from lm_eval_it.temperature import LN2
-from lm_eval_it.tokenstats.base import Statistic
-from lm_eval_it.tokenstats.sweep import TemperatureStats
-from lm_eval_it.windows import plan_windows
+
+from lm_eval_it.backends.hf_scorer import Scorer
+from lm_eval_it.engine.distributed import Context
+from lm_eval_it.engine.execute import Executor
+from lm_eval_it.engine.prepare import from_sequences
+from lm_eval_it.engine.reduce import Reduction
+from lm_eval_it.engine.refine import refine_best_temperature
+from lm_eval_it.engine.windows import plan_windows
+from lm_eval_it.stats.base import Statistic
+from lm_eval_it.stats.temperature.best import (
+    best_from_points,
+    hermite_minimizer,
+    label,
+    search_temperatures,
+)
+from lm_eval_it.stats.temperature.softmax import LN2, softmax_stats
+from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
 
 class Capture(Statistic):
@@ -178,8 +182,8 @@ def test_hermite_is_exact_for_a_quintic():
 def test_refinement_rows_are_float64_and_match_a_brute_force_slope():
     """The exact refinement sums slopes that cancel near the minimum: its rows are float64 (float32 rows left
     the bracket ~6e-6 wide after eight passes on a one-thread run of the test above)."""
-    from lm_eval_it.refine import SearchStats
-    from lm_eval_it.tokenstats.base import Chunk
+    from lm_eval_it.engine.refine import SearchStats
+    from lm_eval_it.stats.base import Chunk
 
     g = torch.Generator().manual_seed(3)
     z = (torch.randn(7, 300, generator=g) * 4).float()

@@ -6,10 +6,11 @@ import time
 
 import datasets
 import pytest
-
 from conftest import REPO, WIKITEXT
-from lm_eval_it.config import BUILTIN_DATASETS, DatasetConfig, load_config
-from lm_eval_it.data import load_documents
+
+from lm_eval_it.config.load import load_config
+from lm_eval_it.config.schema import BUILTIN_DATASETS, DatasetConfig
+from lm_eval_it.data.documents import load_documents
 from lm_eval_it.errors import UserError
 
 needs_wikitext = pytest.mark.skipif(not WIKITEXT.is_file(), reason="shared WikiText-2 not present")

@@ -3,12 +3,25 @@
 import numpy as np
 import pytest
 import torch
+from test_best_temperature import (  # noqa: F401
+    scaled_model,
+    score_sweep,
+    slope_root_t,
+    text_ids,
+    tok,
+    trained,
+)
 
-from lm_eval_it.calibration import CALIBRATED_WITHIN, NO_NET_DIRECTION, UNDETERMINED, confidence_verdict, ece_interval
-from lm_eval_it.calibration import resample_weights
-from lm_eval_it.temperature import ece
-from lm_eval_it.tokenstats.sweep import CAL_BINS
-from test_best_temperature import score_sweep, scaled_model, slope_root_t, text_ids, tok, trained  # noqa: F401
+from lm_eval_it.stats.temperature.calibration import (
+    CALIBRATED_WITHIN,
+    NO_NET_DIRECTION,
+    UNDETERMINED,
+    confidence_verdict,
+    ece_interval,
+    resample_weights,
+)
+from lm_eval_it.stats.temperature.softmax import ece
+from lm_eval_it.stats.temperature.sweep import CAL_BINS
 
 
 def per_document_sums(conf_docs, correct_docs):

@@ -119,7 +119,7 @@ def test_tokenizer_that_adds_bos_is_never_scored_with_two(tmp_path, tiny_model_d
     from tokenizers import processors
     from transformers import AutoTokenizer
 
-    from lm_eval_it.tokens import encode, tokenizer_info
+    from lm_eval_it.backends.tokenizer import encode, tokenizer_info
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert tokenizer_info(tok)["adds_bos"] is False

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from lm_eval_it.cli import main
-from lm_eval_it.rundir import RunInterrupted
+from lm_eval_it.run.rundir import RunInterrupted
 
 ECHO_ARGS = f"lm-eval-it() {{ {shlex.quote(sys.executable)} -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \"$@\"; }}"
 
@@ -22,7 +22,7 @@ def interrupted_run(monkeypatch, tmp_path):
         seen["cfg"], seen["raw"] = cfg, raw
         raise RunInterrupted(tmp_path / "results" / "my run" / "20260101T000000Z", 3)
 
-    monkeypatch.setattr("lm_eval_it.runner.run", fake_run)
+    monkeypatch.setattr("lm_eval_it.run.runner.run", fake_run)
     return seen
 
 
@@ -56,7 +56,7 @@ def captured_run(monkeypatch, tmp_path):
         seen["cfg"], seen["raw"] = cfg, raw
         return tmp_path
 
-    monkeypatch.setattr("lm_eval_it.runner.run", fake_run)
+    monkeypatch.setattr("lm_eval_it.run.runner.run", fake_run)
     return seen
 
 
@@ -186,7 +186,7 @@ def test_resume_line_names_the_program_as_started_when_path_does_not_find_it(mon
 
 def test_a_typo_of_a_builtin_name_is_said_before_any_hub_lookup(monkeypatch, tmp_path, capsys):
     seen = captured_run(monkeypatch, tmp_path)
-    monkeypatch.setattr("lm_eval_it.hub_data.check_reachable", lambda *a: pytest.fail("the hub was asked"))
+    monkeypatch.setattr("lm_eval_it.data.hub.check_reachable", lambda *a: pytest.fail("the hub was asked"))
     assert main(["run", "--model", "org/m", "--data", "pydoc_topic"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --data: 'pydoc_topic' is not a file or a builtin name (did you mean "
@@ -199,7 +199,7 @@ def test_a_typo_of_a_builtin_name_is_said_before_any_hub_lookup(monkeypatch, tmp
 
 def test_a_builtin_typo_in_a_config_suggests_the_name(tmp_path, capsys):
     from lm_eval_it.config import DatasetConfig
-    from lm_eval_it.data import load_documents
+    from lm_eval_it.data.documents import load_documents
     from lm_eval_it.errors import UserError
 
     with pytest.raises(UserError, match=r"'pydoc_topic' reads like a typo of a builtin name; did you mean "

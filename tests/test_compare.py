@@ -10,9 +10,14 @@ import pytest
 import yaml
 
 from lm_eval_it.cli import main
-from lm_eval_it.compare import build_comparison
 from lm_eval_it.errors import UserError
-from lm_eval_it.stats import bits_per_byte_interval, metric_intervals, paired_delta, ratio_interval
+from lm_eval_it.report.compare.build import build_comparison
+from lm_eval_it.stats.intervals import (
+    bits_per_byte_interval,
+    metric_intervals,
+    paired_delta,
+    ratio_interval,
+)
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.  Twice the spaces here.",
@@ -199,7 +204,7 @@ def test_compare_shows_dash_for_a_gain_over_an_empty_bin(tmp_path, tiny_model_di
 
 
 def test_compare_leaves_no_folder_when_writing_fails(tmp_path, tiny_model_dir, monkeypatch, capsys):
-    import lm_eval_it.compare as compare
+    import lm_eval_it.report.compare.build as compare
 
     (tmp_path / "para.txt").write_text(PARAGRAPHS)
     res = tmp_path / "results"
@@ -256,7 +261,7 @@ def _table(docs, scored):
 
 
 def test_few_documents_note_counts_scored_documents_not_all():
-    from lm_eval_it.compare import _note, scored_documents
+    from lm_eval_it.report.compare.build import _note, scored_documents
 
     note = _note(_table(docs=12, scored=8))    # 12 documents, 4 of them scoring nothing (one token, prefix none)
     assert note.startswith("8 documents;") and "Few documents (8 < 10)" in note
@@ -266,12 +271,12 @@ def test_few_documents_note_counts_scored_documents_not_all():
 
 
 def test_compare_shows_dash_for_nan_delta_and_interval():
-    from lm_eval_it.compare_insights import group_rows
-    from lm_eval_it.compare_tables import _delta, main_cells
-    from lm_eval_it.groups import compare_groups
+    from lm_eval_it.report.compare.insights import group_rows
+    from lm_eval_it.report.compare.tables import delta_cells, main_cells
+    from lm_eval_it.stats.groups import compare_groups
 
-    assert _delta({"delta": np.float32("nan"), "low": None, "high": None}) == ("–", "–", "")
-    assert _delta({"delta": 0.1, "low": math.nan, "high": math.nan, "significant": None})[1] == "–"
+    assert delta_cells({"delta": np.float32("nan"), "low": None, "high": None}) == ("–", "–", "")
+    assert delta_cells({"delta": 0.1, "low": math.nan, "high": math.nan, "significant": None})[1] == "–"
     # a group where nothing was scored: its Δ is NaN, and so is the macro Δ
     def doc(i, g, nll, b):
         return {"index": i, "group": g, "nll": nll, "bytes": b}

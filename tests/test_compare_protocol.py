@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from lm_eval_it.cli import main
-from lm_eval_it.compare import build_comparison, comparison_markdown
-from lm_eval_it.compare_runs import rows_from_runs
-from lm_eval_it.stats import paired_delta
+from lm_eval_it.report.compare.build import build_comparison, comparison_markdown
+from lm_eval_it.report.compare.runs import rows_from_runs
+from lm_eval_it.stats.intervals import paired_delta
 
 
 def fake_run(base, run, stamp, model, scale, n_docs=12, stride=8, dtype="float32", complete=True, window=16):

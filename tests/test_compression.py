@@ -7,8 +7,13 @@ import math
 
 import pytest
 
-from lm_eval_it import compression as C
-from lm_eval_it.compression import StreamCompressor, compress_doc, dataset_baselines, doc_baselines
+from lm_eval_it.stats import compression as C
+from lm_eval_it.stats.compression import (
+    StreamCompressor,
+    compress_doc,
+    dataset_baselines,
+    doc_baselines,
+)
 
 DOCS = ["The quick brown fox jumps over the lazy dog. " * 40,
         "Ünïcödé — naïve café, 東京, emoji 🙂\n" * 25,

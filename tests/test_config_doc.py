@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from lm_eval_it.config import DatasetConfig, EvalConfig, ModelConfig, OutputConfig
-from lm_eval_it.config_doc import config_reference_md, field_rows, undocumented
+from lm_eval_it.config.reference import config_reference_md, field_rows, undocumented
 
 
 def test_config_reference_has_a_row_for_every_key_of_every_section():

@@ -6,8 +6,15 @@ import zlib
 import numpy as np
 import pytest
 
-from lm_eval_it.contamination import (flag_outliers, min_k_count, min_k_percent, robust_z, top_flagged,
-                                      zlib_bits, zlib_ratio)
+from lm_eval_it.stats.memorisation.signals import (
+    flag_outliers,
+    min_k_count,
+    min_k_percent,
+    robust_z,
+    top_flagged,
+    zlib_bits,
+    zlib_ratio,
+)
 
 
 def test_min_k_count_definition():

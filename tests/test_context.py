@@ -5,11 +5,21 @@ import math
 import numpy as np
 import pytest
 
-from lm_eval_it.context import (MIN_BIN_TOKENS, bin_coverage, bin_edges, bin_index, doc_stats, first_window_rows,
-                                information_gain, observed_coverage, observed_range, summarize_context,
-                                window_context_lengths)
-from lm_eval_it.student_t import t_quantile
-from lm_eval_it.windows import plan_windows
+from lm_eval_it.engine.windows import plan_windows
+from lm_eval_it.stats.context.bins import (
+    MIN_BIN_TOKENS,
+    bin_coverage,
+    bin_edges,
+    bin_index,
+    doc_stats,
+    first_window_rows,
+    information_gain,
+    observed_coverage,
+    observed_range,
+    summarize_context,
+    window_context_lengths,
+)
+from lm_eval_it.stats.student_t import t_quantile
 
 LN2 = math.log(2)
 
@@ -294,8 +304,8 @@ def test_first_and_later_window_counts_match_the_plan(tmp_path, tiny, tiny_model
 
 
 def test_no_coverage_is_claimed_when_the_first_window_counts_are_incomplete():
-    from lm_eval_it.report_sections import context_note
-    from lm_eval_it.tokenstats.context import ContextStats
+    from lm_eval_it.report.sections import context_note
+    from lm_eval_it.stats.context.statistic import ContextStats
 
     stat = ContextStats(window=4, stride=2)
     per_doc = np.array([[[LN2, 1, 1], [2 * LN2, 2, 2], [3 * LN2, 3, 3]]])   # 6 tokens scored

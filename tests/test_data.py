@@ -3,10 +3,10 @@
 import json
 
 import pytest
-
 from conftest import WIKITEXT
+
 from lm_eval_it.config import DatasetConfig
-from lm_eval_it.data import fingerprint_texts, load_documents, split_documents
+from lm_eval_it.data.documents import fingerprint_texts, load_documents, split_documents
 from lm_eval_it.errors import UserError
 
 WIKI_REGEX = r"^ = [^=].* = \r?$"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import corpus
+
 from lm_eval_it.cli import main
-from lm_eval_it.distributed import assign
+from lm_eval_it.engine.distributed import assign
 
 REPO = Path(__file__).resolve().parents[1]
 

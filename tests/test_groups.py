@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from lm_eval_it.groups import compare_groups, group_results, split_groups
-from lm_eval_it.stats import metric_intervals, paired_delta
-from lm_eval_it.student_t import t_quantile
+from lm_eval_it.stats.groups import compare_groups, group_results, split_groups
+from lm_eval_it.stats.intervals import metric_intervals, paired_delta
+from lm_eval_it.stats.student_t import t_quantile
 
 LN2 = math.log(2)
 
@@ -222,8 +222,8 @@ def test_a_group_that_scored_nothing_leaves_the_other_intervals_finite():
 
 
 def test_group_notes_name_the_interval_method_and_too_small_groups():
-    from lm_eval_it.compare_insights import GROUP_NOTE as COMPARE_NOTE
-    from lm_eval_it.report_sections import GROUP_NOTE as REPORT_NOTE
+    from lm_eval_it.report.compare.insights import GROUP_NOTE as COMPARE_NOTE
+    from lm_eval_it.report.sections import GROUP_NOTE as REPORT_NOTE
 
     for note in (COMPARE_NOTE, REPORT_NOTE):
         assert "bootstrap" not in note and "Student-t" in note and "each group's own spread" in note

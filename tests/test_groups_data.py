@@ -6,7 +6,7 @@ import datasets
 import pytest
 
 from lm_eval_it.config import DatasetConfig
-from lm_eval_it.data import Documents, load_documents
+from lm_eval_it.data.documents import Documents, load_documents
 from lm_eval_it.errors import UserError
 
 ROWS = [{"text": "law one", "domain": "legal"}, {"text": "", "domain": "code"},

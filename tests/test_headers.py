@@ -4,7 +4,7 @@ import json
 import re
 
 from lm_eval_it.cli import main
-from lm_eval_it.headers import ran_text
+from lm_eval_it.report.headers import ran_text
 
 
 def _res(config: dict, ran: list[dict]) -> dict:

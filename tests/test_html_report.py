@@ -11,9 +11,9 @@ import pytest
 import torch
 import yaml
 
-from lm_eval_it.besttemp import outward
 from lm_eval_it.cli import main
-from lm_eval_it.report import report_html
+from lm_eval_it.report.summary import report_html
+from lm_eval_it.stats.temperature.best import outward
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.  Twice the spaces here.",
          "A second document\r\nwith CRLF line endings and numbers 3.14159.",
@@ -25,9 +25,8 @@ MODELS = ["HuggingFaceTB-SmolLM2-135M-Instruct-bytes", "SmolLM2-135M-int8-candid
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_model_dir, word_model_dir):
     """One end-to-end run: three models (one a KL candidate of another), a 9-temperature sweep, two datasets."""
-    from transformers import AutoModelForCausalLM
-
     from conftest import byte_level_tokenizer
+    from transformers import AutoModelForCausalLM
 
     tmp = tmp_path_factory.mktemp("html")
     nudged = tmp / "nudged"

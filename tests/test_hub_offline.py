@@ -6,11 +6,11 @@ import threading
 import time
 
 import pytest
+from test_fingerprints import fake_hub_cache
 
-from lm_eval_it import models
+from lm_eval_it.backends import hf_loader as models
 from lm_eval_it.config import ModelConfig
 from lm_eval_it.errors import UserError
-from test_fingerprints import fake_hub_cache
 
 
 @pytest.fixture

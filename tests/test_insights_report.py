@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from lm_eval_it.cli import main
-from lm_eval_it.compare_insights import context_gain, gain_text
-from lm_eval_it.plots import group_plot
-from lm_eval_it.report_sections import insights_markdown, md_table
+from lm_eval_it.report.compare.insights import context_gain
+from lm_eval_it.report.compare.tables import gain_text
+from lm_eval_it.report.plots import group_plot
+from lm_eval_it.report.sections import insights_markdown, md_table
 
 LN2 = math.log(2)
 SOURCES = ["web", "code", "books"]
@@ -187,9 +188,9 @@ def test_grouped_report_fits_in_chromium(run, tmp_path, width):
 
 
 def test_bins_with_too_few_tokens_show_their_count_and_are_greyed_out(run):
-    from lm_eval_it.context import MIN_BIN_TOKENS
-    from lm_eval_it.plots import _first_window_span
-    from lm_eval_it.report_sections import context_table
+    from lm_eval_it.report.plots import _first_window_span
+    from lm_eval_it.report.sections import context_table
+    from lm_eval_it.stats.context.bins import MIN_BIN_TOKENS
 
     folder, res = run
     page, md = (folder / "report.html").read_text(), (folder / "summary.md").read_text()
@@ -203,7 +204,7 @@ def test_bins_with_too_few_tokens_show_their_count_and_are_greyed_out(run):
             assert t["rows"][i][3] == (f"{b['tokens']} (few)" if i in t["muted"] else str(b["tokens"]))
         few += len(t["muted"])
     b32 = res["results"][0]["context_length"]["bins"][-1]                  # the bin at the window size
-    assert (b32["lo"], b32["below_min_tokens"]) == (32, True) and f"| 32 | first and later windows (" in md
+    assert (b32["lo"], b32["below_min_tokens"]) == (32, True) and "| 32 | first and later windows (" in md
     assert f"| {b32['docs']} | {b32['tokens']} (few) |" in md
     assert few >= 8 and page.count('<tr class="muted">') == few           # greyed out in report.html
     assert f"(few): fewer than {MIN_BIN_TOKENS} scored tokens (1, 2–3, 4–7, 8–15, 32)" in md

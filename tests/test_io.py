@@ -5,8 +5,8 @@ import stat
 
 import pytest
 
-from lm_eval_it.compare import write_comparison
 from lm_eval_it.io import atomic_write_bytes, atomic_write_text
+from lm_eval_it.report.compare.build import write_comparison
 
 
 @pytest.fixture
@@ -40,9 +40,10 @@ ROW = {"model": "m", "dataset": "d", "dataset_fingerprint": "f" * 64, "tokenizer
 
 
 def test_run_and_comparison_files_are_0644(tmp_path, tiny_model_dir, umask_022):
-    from lm_eval_it.cli import main
-    from lm_eval_it.compare import build_comparison
     from test_cli import write_config
+
+    from lm_eval_it.cli import main
+    from lm_eval_it.report.compare.build import build_comparison
 
     cfg = write_config(tmp_path, tiny_model_dir)
     assert main(["run", str(cfg), "--quiet"]) == 0

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 import yaml
-
 from conftest import byte_level_tokenizer
+
 from lm_eval_it.cli import main
-from lm_eval_it.kl import kl_stats
+from lm_eval_it.stats.kl.divergence import kl_stats
 
 
 def test_hand_computed_kl_and_its_asymmetry():

@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 import torch
-
 from conftest import corpus, tiny_llama
+
 from lm_eval_it import evaluate
-from lm_eval_it.contamination import zlib_bits
+from lm_eval_it.stats.memorisation.signals import zlib_bits
 
 
 def test_fine_tuned_document_tops_zlib_ratio_and_min_k(tiny):

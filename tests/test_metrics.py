@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lm_eval_it.metrics import Totals, count_words, summarize
+from lm_eval_it.stats.metrics import Totals, count_words, summarize
 
 
 def test_word_count_is_lm_evals_definition():

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from lm_eval_it import models, scoring, tokens
+from lm_eval_it.backends import hf_loader as models
+from lm_eval_it.backends import hf_scorer as scoring
+from lm_eval_it.backends import tokenizer as tokens
 from lm_eval_it.errors import UserError
 
 
@@ -57,7 +59,7 @@ def test_folder_fingerprint_changes_with_content(tmp_path):
 def test_token_cache_tokenizes_once(tmp_path, monkeypatch, tiny):
     from types import SimpleNamespace
 
-    from lm_eval_it import prepare as prep
+    from lm_eval_it.engine import prepare as prep
 
     _, tok = tiny
     ev = SimpleNamespace(prefix="auto", window=16, stride=16, window_unit="tokens", strict_window=False)
@@ -79,7 +81,6 @@ def test_the_gguf_cache_files_get_the_umask_mode_like_their_neighbours(tmp_path,
     import stat
 
     import transformers
-
     from conftest import byte_level_tokenizer, tiny_llama
 
     tok = byte_level_tokenizer()

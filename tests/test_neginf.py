@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lm_eval_it.kl import kl_stats
-from lm_eval_it.temperature import softmax_stats
+from lm_eval_it.stats.kl.divergence import kl_stats
+from lm_eval_it.stats.temperature.softmax import softmax_stats
 
 
 def brute(z, y, t):

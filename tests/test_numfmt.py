@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from lm_eval_it.compare_insights import gain_text
 from lm_eval_it.numfmt import interval, missing, num
+from lm_eval_it.report.compare.tables import gain_text
 
 
 def test_missing_values_print_as_a_dash():

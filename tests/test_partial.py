@@ -4,15 +4,15 @@ import json
 
 import numpy as np
 import pytest
-
-from lm_eval_it.checkpoint import Checkpoint, decode_part, encode_part
-from lm_eval_it.execute import Executor
-from lm_eval_it.partial import SNAPSHOT, count_open, open_parts, read_snapshot
-from lm_eval_it.prepare import from_sequences
-from lm_eval_it.tokenstats.context import ContextStats
-from lm_eval_it.tokenstats.memorisation import MinKProb
-from lm_eval_it.tokenstats.sweep import TemperatureStats
 from test_adversarial_numerics import FakeScorer, _setup
+
+from lm_eval_it.engine.checkpoint import Checkpoint, decode_part, encode_part
+from lm_eval_it.engine.execute import Executor
+from lm_eval_it.engine.partial import SNAPSHOT, count_open, open_parts, read_snapshot
+from lm_eval_it.engine.prepare import from_sequences
+from lm_eval_it.stats.context.statistic import ContextStats
+from lm_eval_it.stats.memorisation.statistic import MinKProb
+from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
 
 def executor(batch: int, budget: int):
@@ -125,7 +125,9 @@ def test_old_part_entries_with_target_indices_still_decode(tmp_path):
     ck.begin({"h": 1})
     cov = np.array([False, True, True, False, True])
     nll = np.array([0, 1.5, 2.5, 0, 4.5], np.float32)
-    from lm_eval_it.checkpoint import _pack  # the format of a part written before runs
+    from lm_eval_it.engine.checkpoint import (
+        _pack,  # the format of a part written before runs
+    )
 
     ck._append({"kind": "part", "model": "m", "dataset": "d", "doc": 3, "rank": 1, "sums": ["1f"],
                 "covered": _pack(np.flatnonzero(cov).astype(np.int32)), "size": 5, "nll": _pack(nll[cov]),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lm_eval_it import plots
+from lm_eval_it.report import plots
 
 
 def close_table():
@@ -82,7 +82,7 @@ def _wide_gap_row():
 
     import numpy as np
 
-    from lm_eval_it.besttemp import best_from_points
+    from lm_eval_it.stats.temperature.best import best_from_points
 
     betas = np.array([1.0, 2.0, 10.0])
     best = best_from_points(betas, (betas - 3.3) ** 2 + 12, 2 * (betas - 3.3), np.full(3, 2.0))

@@ -4,11 +4,11 @@ import importlib.util
 import json
 
 import pytest
-
 from conftest import WIKITEXT
+
 from lm_eval_it.cli import main
 from lm_eval_it.config import DatasetConfig
-from lm_eval_it.data import load_documents
+from lm_eval_it.data.documents import load_documents
 
 pytestmark = [
     pytest.mark.real_model,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import corpus
+
 from lm_eval_it.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +136,8 @@ def test_same_config_same_numbers(long_config):
 # line lands inside a forward, part-way through a document. SNAPSHOT_SECONDS is the periodic snapshot's period.
 SLOW_CHILD = """
 import sys, time
-from lm_eval_it import partial, scoring
+from lm_eval_it.engine import partial
+from lm_eval_it.backends import hf_scorer as scoring
 partial.SNAPSHOT_SECONDS = float(sys.argv[1])
 real = scoring.Scorer.chunks
 def chunks(self, *args):
@@ -232,7 +233,7 @@ def test_sigkill_mid_document_resumes_from_the_periodic_snapshot(spanning_config
 
 
 def test_ctrl_c_before_any_token_is_scored_leaves_no_folder(spanning_config, monkeypatch, capsys):
-    from lm_eval_it import runner
+    from lm_eval_it.run import runner
 
     def interrupted_load(*args):
         raise KeyboardInterrupt

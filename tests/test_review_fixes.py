@@ -2,18 +2,17 @@
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import corpus
-from lm_eval_it.checkpoint import Checkpoint
+
 from lm_eval_it.cli import main
+from lm_eval_it.engine.checkpoint import Checkpoint
+from lm_eval_it.engine.prepare import scored_counts, token_window
 from lm_eval_it.errors import UserError
-from lm_eval_it.prepare import scored_counts, token_window
 
 
 def run_cfg(tmp_path, model_dir, texts, name="r", **ev):
@@ -96,13 +95,13 @@ def test_checkpoint_refuses_a_changed_tokenizer(tmp_path):
 
 def test_masked_vocabulary_gives_finite_sweep_and_kl(tiny):
     """-inf logits on part of the vocabulary: entropy, slopes and KL are finite and match float64 on the rest."""
-    from lm_eval_it.execute import Executor
-    from lm_eval_it.prepare import from_sequences
-    from lm_eval_it.scoring import Scorer
-    from lm_eval_it.summarize import Reduction
-    from lm_eval_it.tokenstats.kl import KLStats
-    from lm_eval_it.tokenstats.sweep import TemperatureStats
-    from lm_eval_it.windows import plan_windows
+    from lm_eval_it.backends.hf_scorer import Scorer
+    from lm_eval_it.engine.execute import Executor
+    from lm_eval_it.engine.prepare import from_sequences
+    from lm_eval_it.engine.reduce import Reduction
+    from lm_eval_it.engine.windows import plan_windows
+    from lm_eval_it.stats.kl.statistic import KLStats
+    from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
     model, tok = tiny
     masked = list(range(300, len(tok)))

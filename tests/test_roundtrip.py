@@ -1,6 +1,6 @@
 """roundtrip_report counts bytes the tokenizer drops and bytes it adds."""
 
-from lm_eval_it.tokens import roundtrip_report
+from lm_eval_it.backends.tokenizer import roundtrip_report
 
 
 def test_inserted_bytes_are_counted():

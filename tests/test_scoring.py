@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import corpus
+
+from lm_eval_it.backends.hf_scorer import Scorer, token_nll
+from lm_eval_it.backends.tokenizer import encode, with_prefix
+from lm_eval_it.engine.execute import score_sequences
+from lm_eval_it.engine.windows import plan_windows
 from lm_eval_it.errors import UserError
-from lm_eval_it.execute import score_sequences
-from lm_eval_it.scoring import Scorer, token_nll
-from lm_eval_it.tokens import encode, with_prefix
-from lm_eval_it.windows import plan_windows
 
 
 def naive_nll(model, seq, window, stride):

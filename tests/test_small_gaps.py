@@ -36,7 +36,7 @@ def test_identical_warnings_print_once_and_library_warnings_are_hidden(capsys):
         with warnings.catch_warnings(record=True) as caught:
             warnings.filters[:] = [f for f in warnings.filters if f[0] == "ignore"]  # keep ours, drop pytest's
             warnings.warn_explicit("old API", FutureWarning, "x.py", 1, module="transformers.utils")
-            warnings.warn_explicit("ours", UserWarning, "y.py", 1, module="lm_eval_it.runner")
+            warnings.warn_explicit("ours", UserWarning, "y.py", 1, module="lm_eval_it.run.runner")
         assert [str(w.message) for w in caught] == ["ours"]
     finally:
         root.handlers, warnings.filters[:] = old_handlers, old_filters
@@ -46,6 +46,6 @@ def test_identical_warnings_print_once_and_library_warnings_are_hidden(capsys):
 
 def test_dtype_alias_through_the_cli_override(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr("lm_eval_it.runner.run", lambda cfg, raw, **kw: seen.setdefault("cfg", cfg))
+    monkeypatch.setattr("lm_eval_it.run.runner.run", lambda cfg, raw, **kw: seen.setdefault("cfg", cfg))
     assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "models.0.dtype=bf16"]) == 0
     assert seen["cfg"].models[0].dtype == "bfloat16"

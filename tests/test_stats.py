@@ -5,9 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from lm_eval_it.stats import (MIN_DOCUMENTS, bits_per_byte_interval, metric_intervals, paired_delta, ratio_interval,
-                              ratio_stats, size_correction, size_traces)
-from lm_eval_it.student_t import t_cdf, t_quantile
+from lm_eval_it.stats.intervals import (
+    MIN_DOCUMENTS,
+    bits_per_byte_interval,
+    metric_intervals,
+    paired_delta,
+    ratio_interval,
+    ratio_stats,
+    size_correction,
+    size_traces,
+)
+from lm_eval_it.stats.student_t import t_cdf, t_quantile
 
 LN2 = math.log(2)
 

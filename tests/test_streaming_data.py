@@ -4,7 +4,7 @@ import datasets
 import pytest
 
 from lm_eval_it.config import DatasetConfig
-from lm_eval_it.data import Documents, fingerprint_texts, load_documents
+from lm_eval_it.data.documents import Documents, fingerprint_texts, load_documents
 from lm_eval_it.errors import UserError
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lm_eval_it.besttemp import outward
-from lm_eval_it.tempbounds import convexity_bounds, temperature_interval
+from lm_eval_it.stats.temperature.best import outward
+from lm_eval_it.stats.temperature.bounds import convexity_bounds, temperature_interval
 
 
 def nll_curve(seed: int, rows=40, vocab=50, scale=3.0):

@@ -9,7 +9,13 @@ import torch
 import yaml
 
 from lm_eval_it.cli import main
-from lm_eval_it.temperature import ece, minimize_convex, parse_temperatures, reliability, softmax_stats
+from lm_eval_it.stats.temperature.softmax import (
+    ece,
+    minimize_convex,
+    parse_temperatures,
+    reliability,
+    softmax_stats,
+)
 
 LN2 = math.log(2)
 

@@ -5,7 +5,7 @@ import json
 import yaml
 
 from lm_eval_it.cli import main
-from lm_eval_it.terminal import compact_table, terminal_report
+from lm_eval_it.report.terminal import compact_table, terminal_report
 
 MODELS = ["SmolLM2-135M-Instruct-Q4_1", "gemma-3-270m-it-Q4_K_M", "HuggingFaceTB/SmolLM2-360M-Instruct"]
 DATASETS = ["wikitext-2-raw-test-docs", "pydoc-topics"]
@@ -87,9 +87,9 @@ def test_run_prints_the_sections_only_with_details(tmp_path, tiny_model_dir, cap
 def test_interval_labels_name_the_linearised_t_not_a_bootstrap():
     import numpy as np
 
-    from lm_eval_it import terminal
-    from lm_eval_it.context import bin_edges, summarize_context
-    from lm_eval_it.report_sections import context_note
+    from lm_eval_it.report import terminal
+    from lm_eval_it.report.sections import context_note
+    from lm_eval_it.stats.context.bins import bin_edges, summarize_context
 
     assert terminal.LEGEND == "In brackets: 95% t intervals over documents (linearised)."
     a = np.ones((3, 2, 3))

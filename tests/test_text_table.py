@@ -1,6 +1,6 @@
 """The terminal table fits 120 columns: intervals under their values, long names shortened, columns wrapped."""
 
-from lm_eval_it.report import COLUMNS, shorten, text_table
+from lm_eval_it.report.summary import COLUMNS, shorten, text_table
 
 MODELS = ["HuggingFaceTB/SmolLM2-135M-Instruct @ quickstart/2026-01-01T00-00-00",
           "google/gemma-3-270m-it-Q4_K_M @ quickstart/2026-01-01T00-00-00", "tiny"]

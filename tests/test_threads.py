@@ -2,10 +2,10 @@
 
 import torch
 
-from lm_eval_it import runner
 from lm_eval_it.config import parse_config
-from lm_eval_it.execute import Executor
-from lm_eval_it.tokenstats.sweep import TemperatureStats
+from lm_eval_it.engine.execute import Executor
+from lm_eval_it.run import runner
+from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
 
 def test_explicit_threads_set_the_forward_and_keep_the_statistics_on_one(tiny_model_dir, tmp_path, monkeypatch):

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lm_eval_it.execute import score_sequences
-from lm_eval_it.scoring import Scorer, token_nll
-from lm_eval_it.windows import plan_windows
+from lm_eval_it.backends.hf_scorer import Scorer, token_nll
+from lm_eval_it.engine.execute import score_sequences
+from lm_eval_it.engine.windows import plan_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from lm_eval_it.windows import Window, min_context, plan_windows
+from lm_eval_it.engine.windows import Window, min_context, plan_windows
 
 
 def scored_targets(plan):
