@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def on_files(files, config):
     for key in undocumented():
-        log.warning("config key %s has no Field(description=...) in lm_eval_it/config/schema.py", key)
+        log.warning("config key %s has no Field(description=...) in lm_eval_it/config/ (schema.py, eval.py)", key)
     stub = files.get_file_from_path("reference/config.md")  # the placeholder that GitHub shows
     if stub is not None:
         files.remove(stub)

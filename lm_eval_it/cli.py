@@ -28,9 +28,25 @@ import os
 import shlex
 import shutil
 import sys
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
 
-from lm_eval_it.config.shorthands import add_flags
-from lm_eval_it.errors import UserError
+from lm_eval_it import __version__
+from lm_eval_it.config.load import finish_config
+from lm_eval_it.config.shorthands import (
+    add_flags,
+    command_line_origins,
+    context_protocol,
+    kl_names,
+    raw_for_run,
+    select_kl_pair,
+    sweep_temperatures,
+)
+from lm_eval_it.errors import UserError, did_you_mean
+from lm_eval_it.report.compare import build as compare_build
+from lm_eval_it.report.compare.runs import protocol_text, rows_from_runs
+from lm_eval_it.report.compare.tables import weights_text
 
 
 def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -47,8 +63,6 @@ def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from lm_eval_it import __version__
-
     p = argparse.ArgumentParser(prog="lm-eval-it", description="Evaluate how well language models predict text.")
     p.add_argument("--version", action="version", version=f"lm-eval-it {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -77,23 +91,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _compare(args) -> None:
-    from datetime import datetime, timezone
-    from pathlib import Path
-
-    from lm_eval_it.report.compare.build import (
-        build_comparison,
-        comparison_markdown,
-        write_comparison,
-    )
-    from lm_eval_it.report.compare.runs import protocol_text, rows_from_runs
-    from lm_eval_it.report.compare.tables import weights_text
-
+    """``compare RUN ...``: one line per run saying how it was scored, then the tables, written to a new folder."""
+    if args.overrides:
+        raise UserError(f"compare takes run folders, not overrides: {' '.join(args.overrides)}")
     rows = rows_from_runs(args.runs, args.dir)
     names = sorted({r["model"] for r in rows})
     if args.baseline and args.baseline not in names:
-        from lm_eval_it.errors import did_you_mean
-
         raise UserError(f"--baseline: got {args.baseline!r}, expected one of {names}{did_you_mean(args.baseline, names)}")
+    _print_protocols(rows)
+    tables = compare_build.build_comparison(rows, args.baseline, args.allow_protocol_mismatch)
+    out = Path(args.out or Path(args.dir) / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    _write_comparison_folder(out, tables, title="lm_eval_it: " + " vs ".join(args.runs))
+    print(compare_build.comparison_markdown(tables))
+    print(f"comparison: {out}")
+
+
+def _print_protocols(rows: list[dict]) -> None:
+    """``run: window … | … · model (weights), …`` for each run compared."""
     seen, kinds = {}, {}
     for r in rows:
         seen.setdefault(r["run"], set()).add(protocol_text(r["protocol"]))
@@ -101,18 +115,18 @@ def _compare(args) -> None:
     for run_label, texts in seen.items():
         who = ", ".join(f"{m} ({k})" for m, k in kinds[run_label].items())
         print(f"{run_label}: {' | '.join(sorted(texts))} · {who}")
-    tables = build_comparison(rows, args.baseline, args.allow_protocol_mismatch)
-    out = Path(args.out or Path(args.dir) / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+
+
+def _write_comparison_folder(out: Path, tables, title: str) -> None:
+    """Write the comparison into ``out``; on any failure remove the folders made here (none left half-written)."""
     made = next((p for p in [*reversed(out.parents), out] if not p.exists()), None)  # the first folder made here
     out.mkdir(parents=True, exist_ok=True)
     try:
-        write_comparison(out, tables, title="lm_eval_it: " + " vs ".join(args.runs))
-    except BaseException:  # no empty or half-written comparison folder is left behind
+        compare_build.write_comparison(out, tables, title=title)
+    except BaseException:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
         raise
-    print(comparison_markdown(tables))
-    print(f"comparison: {out}")
 
 
 class _Once(logging.Filter):
@@ -132,8 +146,6 @@ class _Once(logging.Filter):
 
 def _setup_logging() -> None:
     """``warning: …`` lines on stderr, each once; library deprecation chatter stays off the terminal."""
-    import warnings
-
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _Once) for f in handler.filters):
@@ -144,6 +156,8 @@ def _setup_logging() -> None:
 
 
 def _quiet_libraries() -> None:
+    """transformers and datasets: errors only, no progress bars (imported here: they are heavy, and only a run
+    needs them)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import datasets
     import transformers
@@ -179,54 +193,19 @@ def _program() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); the exit code: 0, 2 for a user error, 130 for Ctrl-C."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    args, extra = parser.parse_known_args(argv)
-    unknown = [x for x in extra if x.startswith("-") or "=" not in x]
+    args, unknown = _parse(argv)
     if unknown:
-        print(f"error: unrecognized argument {unknown[0]!r}; overrides are key=value (e.g. eval.stride=256), "
+        print(f"error: unrecognized argument {unknown!r}; overrides are key=value (e.g. eval.stride=256), "
               f"see lm-eval-it {args.command} --help", file=sys.stderr)
         return UserError.exit_code
-    args.overrides = list(getattr(args, "overrides", [])) + extra
-    if args.command != "compare" and args.config and "=" in args.config and not os.path.exists(args.config):
-        args.overrides.insert(0, args.config)  # `run --model M key=value`: the first override is no config
-        args.config = None
     _setup_logging()
     try:
         if args.command == "compare":
-            if args.overrides:
-                raise UserError(f"compare takes run folders, not overrides: {' '.join(args.overrides)}")
             _compare(args)
-            return 0
-        from lm_eval_it.config.load import finish_config
-        from lm_eval_it.config.shorthands import (
-            command_line_origins,
-            context_protocol,
-            kl_names,
-            raw_for_run,
-            select_kl_pair,
-            sweep_temperatures,
-        )
-        from lm_eval_it.run.runner import run
-
-        raw = raw_for_run(args)
-        if args.command == "sweep":
-            sweep_temperatures(raw, args.temperatures)
-        if args.command == "kl":
-            select_kl_pair(raw, *kl_names(args, raw))
-        if args.command == "context":
-            context_protocol(raw)
-        cfg = finish_config(raw, args.config, command_line_origins(args, raw))
-        if args.command == "context":  # its own run name, so `compare NAME` finds the plain run
-            cfg.output.run_name = f"{cfg.output.run_name}-context"
-        _quiet_libraries()
-        if not args.json:
-            run(cfg, raw, show_progress=not args.quiet, resume=args.resume, details=args.details)
-            return 0
-        with contextlib.redirect_stdout(sys.stderr):
-            folder = run(cfg, raw, show_progress=not args.quiet, resume=args.resume, details=args.details)
-        sys.stdout.write((folder / "results.json").read_text(encoding="utf-8"))
-        sys.stdout.flush()
+        else:
+            _run_config(args)
         return 0
     except UserError as e:
         if args.debug:
@@ -234,17 +213,65 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return UserError.exit_code
     except KeyboardInterrupt as e:
-        folder = getattr(e, "folder", None)
-        if folder is not None:  # a checkpoint exists: always say how to resume it
-            partial = getattr(e, "partial", 0)
-            what = f"{e.documents} finished and {partial} partly scored" if partial else f"{e.documents}"
-            print(f"\ninterrupted: {what} documents are checkpointed in {folder}; "
-                  f"resume with: {resume_command(argv, folder)}", file=sys.stderr)
-        elif hasattr(e, "folder"):  # the run had begun (rundir.RunInterrupted) and kept nothing
-            print("\ninterrupted before any token was scored; nothing was written", file=sys.stderr)
-        else:
-            print("\ninterrupted before the run began; nothing new was written", file=sys.stderr)
+        print(_interrupted_text(e, argv), file=sys.stderr)
         return 130
+
+
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, str | None]:
+    """The parsed command line and the first unrecognised flag (None when all were understood).
+
+    Words that argparse leaves over are ``key=value`` overrides; ``run --model M key=value`` puts the first
+    override where the config would be, so it is moved back to the overrides.
+    """
+    args, extra = _parser().parse_known_args(argv)
+    unknown = [x for x in extra if x.startswith("-") or "=" not in x]
+    if unknown:
+        return args, unknown[0]
+    args.overrides = list(getattr(args, "overrides", [])) + extra
+    if args.command != "compare" and args.config and "=" in args.config and not os.path.exists(args.config):
+        args.overrides.insert(0, args.config)
+        args.config = None
+    return args, None
+
+
+def _run_config(args) -> None:
+    """A config command (run, sweep, kl, context): the raw config, the command's shorthands, validate, run."""
+    raw = raw_for_run(args)
+    if args.command == "sweep":
+        sweep_temperatures(raw, args.temperatures)
+    if args.command == "kl":
+        select_kl_pair(raw, *kl_names(args, raw))
+    if args.command == "context":
+        context_protocol(raw)
+    cfg = finish_config(raw, args.config, command_line_origins(args, raw))
+    if args.command == "context":  # its own run name, so `compare NAME` finds the plain run
+        cfg.output.run_name = f"{cfg.output.run_name}-context"
+    _quiet_libraries()
+    # The one deferred import of the package: the runner pulls in torch and transformers (about 1 s), which
+    # `lm-eval-it --help`, `compare` and a config error must not pay for. It imports nothing that imports the CLI.
+    from lm_eval_it.run import runner
+
+    kwargs = {"show_progress": not args.quiet, "resume": args.resume, "details": args.details}
+    if not args.json:
+        runner.run(cfg, raw, **kwargs)
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        folder = runner.run(cfg, raw, **kwargs)
+    sys.stdout.write((folder / "results.json").read_text(encoding="utf-8"))
+    sys.stdout.flush()
+
+
+def _interrupted_text(e: KeyboardInterrupt, argv: list[str]) -> str:
+    """What Ctrl-C leaves: the checkpoint and the command that resumes it, or that nothing was written."""
+    folder = getattr(e, "folder", None)
+    if folder is not None:  # a checkpoint exists: always say how to resume it
+        partial = getattr(e, "partial", 0)
+        what = f"{e.documents} finished and {partial} partly scored" if partial else f"{e.documents}"
+        return (f"\ninterrupted: {what} documents are checkpointed in {folder}; "
+                f"resume with: {resume_command(argv, folder)}")
+    if hasattr(e, "folder"):  # the run had begun (rundir.RunInterrupted) and kept nothing
+        return "\ninterrupted before any token was scored; nothing was written"
+    return "\ninterrupted before the run began; nothing new was written"
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ import torch
 import yaml
 
 from lm_eval_it.cli import main
+from lm_eval_it.config.temperatures import parse_temperatures
 from lm_eval_it.stats.temperature.softmax import (
     ece,
     minimize_convex,
-    parse_temperatures,
     reliability,
     softmax_stats,
 )

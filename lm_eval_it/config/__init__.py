@@ -1,4 +1,5 @@
-"""Config: the typed run description (``schema``), how it is read (``load``), the CLI's shorthands, named datasets.
+"""Config: the typed run description (``schema``, its ``eval`` section in ``eval``), how it is read (``load``), the CLI's
+shorthands, named datasets.
 
 Example::
 
@@ -8,6 +9,7 @@ Example::
     ('hf', 'wikitext2')
 """
 
+from lm_eval_it.config.eval import EvalConfig
 from lm_eval_it.config.load import (
            apply_override,
            finish_config,
@@ -16,13 +18,7 @@ from lm_eval_it.config.load import (
            parse_config,
            read_raw,
 )
-from lm_eval_it.config.schema import (
-           DatasetConfig,
-           EvalConfig,
-           ModelConfig,
-           OutputConfig,
-           RunConfig,
-)
+from lm_eval_it.config.schema import DatasetConfig, ModelConfig, OutputConfig, RunConfig
 
 __all__ = ["DatasetConfig", "EvalConfig", "ModelConfig", "OutputConfig", "RunConfig", "apply_override",
            "finish_config", "load_config", "load_raw", "parse_config", "read_raw"]

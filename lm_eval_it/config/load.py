@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,6 @@ def read_raw(path: str | Path) -> dict:
     p = Path(path)
     try:
         if str(path) == "-":
-            import sys
-
             text = sys.stdin.read()
         elif not p.is_file():
             raise UserError(f"config file {str(p)!r} does not exist")

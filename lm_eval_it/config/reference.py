@@ -1,4 +1,4 @@
-"""The config reference as Markdown, generated from the typed config (:mod:`lm_eval_it.config.schema`).
+"""The config reference as Markdown, generated from the typed config (:mod:`lm_eval_it.config.schema`, ``.eval``).
 
 Every key of every section, with its type (constraints included), its default and the
 ``Field(description=…)`` text, so the documentation site's reference cannot drift from the
@@ -7,7 +7,7 @@ description is a build warning (an error under ``--strict``).
 
 Example::
 
-    >>> from lm_eval_it.config.schema import EvalConfig
+    >>> from lm_eval_it.config.eval import EvalConfig
     >>> rows = field_rows(EvalConfig)
     >>> rows[0][:3]
     ('window', 'int ≥ 2', '1024')
@@ -23,13 +23,8 @@ import typing
 
 from pydantic import BaseModel
 
-from lm_eval_it.config.schema import (
-    DatasetConfig,
-    EvalConfig,
-    ModelConfig,
-    OutputConfig,
-    RunConfig,
-)
+from lm_eval_it.config.eval import EvalConfig
+from lm_eval_it.config.schema import DatasetConfig, ModelConfig, OutputConfig, RunConfig
 
 SECTIONS = (("models", "a list; every model runs on every dataset", ModelConfig),
             ("datasets", "a list", DatasetConfig),

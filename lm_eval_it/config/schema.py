@@ -18,14 +18,15 @@ Example::
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from lm_eval_it.config.eval import EvalConfig
 from lm_eval_it.config.named import NAMED, hub_ids, named_defaults
+from lm_eval_it.config.strict import Strict
 from lm_eval_it.errors import did_you_mean
 
 BUILTIN_DATASETS = tuple(NAMED)
@@ -58,11 +59,7 @@ def hub_id_hint(path: str) -> str:
     return "" if p.suffix else f"; did you mean `hub: {guess}`?"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     """One model: a hub id or a local folder, optionally a GGUF file in it."""
 
     path: str = Field(min_length=1, description="A hub id (`org/name`), a local folder, a `.gguf` file, or "
@@ -110,7 +107,7 @@ def default_model_name(path: str, gguf_file: str | None = None) -> str:
     return base.split("://")[-1]
 
 
-class DatasetConfig(_Strict):
+class DatasetConfig(Strict):
     """One dataset: exactly one of ``builtin``, ``hub`` or ``path`` (``builtin`` + ``path``: a local copy)."""
 
     name: str | None = Field(
@@ -171,120 +168,58 @@ class DatasetConfig(_Strict):
                 if key not in self.model_fields_set:
                     setattr(self, key, value)
         if self.path and self.format == "auto":
-            fmt = format_of(self.path)
-            if fmt is None:
-                hint = hub_id_hint(self.path)
-                if hint:
-                    raise ValueError(f"path {self.path!r} does not exist{hint}")
-                raise ValueError(
-                    f"cannot tell the format of {self.path!r} from its suffix; "
-                    f"set format: text, jsonl, parquet or csv"
-                )
-            self.format = fmt
-        if self.streaming and (self.path or self.builtin == "pydoc_topics"):
-            raise ValueError("streaming: true reads a hub dataset; a local path: or pydoc_topics is read directly")
-        if self.streaming and self.doc_regex:
-            raise ValueError("doc_regex joins all rows before cutting them; it cannot be used with streaming: true")
-        globbed = bool(self.path) and any(c in self.path for c in "*?[")
-        if globbed and self.format != "text":
-            raise ValueError(f"a glob in path: reads text files (one group per file); {self.path!r} is {self.format}")
-        if self.group_by:
-            why = ("mode: stream makes one document" if self.mode == "stream" else
-                   "a text file has no fields; a glob in path: groups by file" if self.format == "text" else
-                   "pydoc_topics has no fields" if self.builtin == "pydoc_topics" else
-                   "streamed documents cannot carry a list of groups" if self.streaming else
-                   "doc_regex cuts documents across rows" if self.doc_regex else "")
-            if why:
-                raise ValueError(f"group_by {self.group_by!r} cannot be used here: {why}")
+            self.format = _format_from_suffix(self.path)
+        _check_combination(self)
         if not self.name:
-            if globbed:
-                self.name = Path(self.path).parent.name or "files"
-            elif self.builtin:
-                self.name = self.builtin
-            elif self.hub:
-                self.name = "/".join(x for x in (self.hub.split("/")[-1], self.config, self.split) if x)
-            else:
-                self.name = Path(self.path).stem
+            self.name = _default_dataset_name(self)
         return self
 
 
-class EvalConfig(_Strict):
-    """How windows are cut and scored."""
-
-    window: int = Field(
-        default=1024, ge=2, description="Tokens of context per forward pass (the prefix included); clamped to the "
-        "model's maximum positions, with the stride scaled by the same factor.")
-    stride: int | None = Field(
-        default=None, ge=1, description="How far each window advances, 1 <= stride <= window; default: the window. "
-        "Each window scores only tokens no earlier window scored.")
-    window_unit: Literal["tokens", "bytes"] = Field(
-        default="tokens", description="bytes: window and stride are bytes of text, converted per model at its "
-        "bytes per token on the dataset (equal context across tokenizers).")
-    strict_window: bool = Field(
-        default=False, description="true: a window beyond the model's positions is an error instead of a clamp.")
-    prefix: str = Field(
-        default="auto", description="The token put before each document: auto (BOS, else EOS), bos, eos, none (the "
-        "first text token is context only), bos_every_window, or a literal token.")
-    batch_size: int | str = Field(
-        default="auto", description="Windows per forward pass, or auto (about 4096 tokens a pass on CPU; from free "
-        "memory on CUDA). Halved and retried on out-of-memory.")
-    device: str = Field(default="auto", description="auto (cuda, then mps, then cpu), cpu, mps, cuda or cuda:N.")
-    seed: int = Field(default=0, description="torch's seed, set before scoring (scoring itself draws no random "
-                      "numbers).")
-    temperatures: list[float] = Field(
-        default_factory=list, description="A temperature sweep (each T > 0; T = 1 is always added): entropy, NLL and "
-        "calibration at each T, and the best T. Empty: no sweep.")
-    best_temperature: Literal["interpolated", "exact"] = Field(
-        default="interpolated", description="interpolated: from the streamed sweep, no extra pass; exact: extra "
-        "scoring passes until the best T is bracketed to 1e-6.")
-    min_k: float = Field(default=20.0, gt=0, le=100, description="Min-K% prob: the k% least likely tokens of each "
-                         "document, a memorisation signal.")
-    compressors: list[Literal["gzip", "bz2", "xz", "zstd"]] = Field(
-        default_factory=lambda: ["gzip", "bz2", "xz", "zstd"], description="Compression baselines on the same bytes; "
-        "[] turns them off.")
-    threads: int | Literal["auto"] = Field(
-        default="auto", description="torch intra-op threads for the forward; auto: one per physical core. The "
-        "per-token statistics always run on 1 thread.")
-
-    @field_validator("temperatures")
-    @classmethod
-    def _temperatures(cls, v: list[float]) -> list[float]:
-        bad = [t for t in v if not (t > 0 and math.isfinite(t))]
-        if bad:
-            raise ValueError(f"expected temperatures > 0, got {bad}")
-        return sorted(set(v) | {1.0}) if v else []
-
-    @field_validator("batch_size")
-    @classmethod
-    def _batch_size(cls, v: int | str) -> int | str:
-        if v == "auto" or (isinstance(v, int) and v >= 1):
-            return v
-        raise ValueError("expected a positive integer or 'auto'")
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
-            raise ValueError("expected 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
-        return v
-
-    @field_validator("prefix")
-    @classmethod
-    def _prefix(cls, v: str) -> str:
-        if not v:
-            raise ValueError("expected 'auto', 'bos', 'eos', 'none' or a literal token")
-        return v
-
-    @model_validator(mode="after")
-    def _stride(self) -> "EvalConfig":
-        if self.stride is None:
-            self.stride = self.window
-        if self.stride > self.window:
-            raise ValueError(f"stride {self.stride} is larger than window {self.window}; expected 1 <= stride <= window")
-        return self
+def _globbed(d: DatasetConfig) -> bool:
+    return bool(d.path) and any(c in d.path for c in "*?[")
 
 
-class OutputConfig(_Strict):
+def _format_from_suffix(path: str) -> str:
+    """``format: auto`` for ``path``: from its suffix; a missing hub-id-like path or an unknown suffix is an error."""
+    fmt = format_of(path)
+    if fmt is None:
+        hint = hub_id_hint(path)
+        if hint:
+            raise ValueError(f"path {path!r} does not exist{hint}")
+        raise ValueError(f"cannot tell the format of {path!r} from its suffix; set format: text, jsonl, parquet or csv")
+    return fmt
+
+
+def _check_combination(d: DatasetConfig) -> None:
+    """Keys that cannot go together: streaming with a local source or doc_regex, a glob of non-text, group_by."""
+    if d.streaming and (d.path or d.builtin == "pydoc_topics"):
+        raise ValueError("streaming: true reads a hub dataset; a local path: or pydoc_topics is read directly")
+    if d.streaming and d.doc_regex:
+        raise ValueError("doc_regex joins all rows before cutting them; it cannot be used with streaming: true")
+    if _globbed(d) and d.format != "text":
+        raise ValueError(f"a glob in path: reads text files (one group per file); {d.path!r} is {d.format}")
+    if d.group_by:
+        why = ("mode: stream makes one document" if d.mode == "stream" else
+               "a text file has no fields; a glob in path: groups by file" if d.format == "text" else
+               "pydoc_topics has no fields" if d.builtin == "pydoc_topics" else
+               "streamed documents cannot carry a list of groups" if d.streaming else
+               "doc_regex cuts documents across rows" if d.doc_regex else "")
+        if why:
+            raise ValueError(f"group_by {d.group_by!r} cannot be used here: {why}")
+
+
+def _default_dataset_name(d: DatasetConfig) -> str:
+    """A glob: its folder's name; a builtin: its name; a hub id: its last part, config and split; a file: its stem."""
+    if _globbed(d):
+        return Path(d.path).parent.name or "files"
+    if d.builtin:
+        return d.builtin
+    if d.hub:
+        return "/".join(x for x in (d.hub.split("/")[-1], d.config, d.split) if x)
+    return Path(d.path).stem
+
+
+class OutputConfig(Strict):
     """Where a run writes, and what."""
 
     dir: str = Field(default="results", description="The results folder, relative to the current directory; a "
@@ -298,7 +233,7 @@ class OutputConfig(_Strict):
     plots: bool = Field(default=True, description="PNG plots and report.html.")
 
 
-class RunConfig(_Strict):
+class RunConfig(Strict):
     """A whole run: every model on every dataset, under one ``eval`` section."""
 
     models: list[ModelConfig] = Field(min_length=1, description="The models; every model runs on every dataset.")

@@ -28,6 +28,7 @@ from typing import Any
 from lm_eval_it.config.load import apply_override, load_raw, override_origins
 from lm_eval_it.config.named import builtin_typo
 from lm_eval_it.config.schema import BUILTIN_DATASETS, default_model_name
+from lm_eval_it.config.temperatures import parse_temperatures
 from lm_eval_it.errors import UserError, did_you_mean
 
 DEFAULT_TEMPERATURES = "0.2:2.0:0.1"
@@ -35,8 +36,6 @@ DEFAULT_TEMPERATURES = "0.2:2.0:0.1"
 
 def sweep_temperatures(raw: Any, spec: str | None) -> None:
     """Set ``eval.temperatures`` from ``--temperatures``; without it keep the config's, else the default grid."""
-    from lm_eval_it.stats.temperature.softmax import parse_temperatures
-
     if not isinstance(raw, dict):
         return
     ev = raw.setdefault("eval", {})

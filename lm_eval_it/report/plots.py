@@ -1,46 +1,51 @@
-"""Plots rendered from results data (matplotlib, Agg, PNG).
+"""Plots rendered from results data (matplotlib, Agg, PNG); the one place to import a plot from.
 
 * :func:`temperature_curves` - entropy and NLL (bits/token) against T for every
   model × dataset on one chart, best T marked;
 * :func:`reliability_diagram` - accuracy against top-1 confidence at T = 1 and
   at the best T;
 * :func:`entropy_histogram` - per-token entropy histograms at a few temperatures;
-* :func:`context_length_plot` - bits/token against context length (log x), one line
-  per model, lengths seen only in documents' first windows shaded, each bin's token
-  count shown and bins under the minimum count greyed out;
-* :func:`group_plot` - per-group Δ bits/byte against a baseline (or bits/byte), sorted;
 * :func:`comparison_plot` - one comparison table as a dot plot: bits/byte per model with its
   interval, and Δ bits/byte against the baseline with its paired interval, each x-axis fitted
-  to the data (:func:`fitted_range`), so that 0.9848 and 0.9858 look different.
+  to the data (:func:`fitted_range`), so that 0.9848 and 0.9858 look different;
+* :func:`context_length_plot` and :func:`group_plot` - one dataset broken down by context
+  length and by group (drawn in :mod:`lm_eval_it.report.breakdown_plots`, importable here).
 
-Each returns PNG bytes, so a caller can write them or embed them in HTML.
+Each returns PNG bytes, so a caller can write them or embed them in HTML. Importing this module
+loads no matplotlib (:func:`lm_eval_it.report.plotting.pyplot` does, at the first figure), so a
+report module may import it at its top.
 
 Example::
 
     png = temperature_curves(results["results"])   # bytes, b"\\x89PNG..."
+
+    >>> render_all([{"model": "m", "dataset": "d"}])   # no sweep in the rows: no figure
+    {}
 """
 
 from __future__ import annotations
 
-import io
 import math
 import textwrap
 
-import matplotlib
+from lm_eval_it.report.breakdown_plots import (  # noqa: F401 - today's names, importable from here
+    _first_window_span,
+    context_length_plot,
+    group_plot,
+)
+from lm_eval_it.report.plotting import err as _err
+from lm_eval_it.report.plotting import png as _png
+from lm_eval_it.report.plotting import pyplot
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from lm_eval_it.stats.context.bins import MIN_BIN_TOKENS  # noqa: E402
-from lm_eval_it.stats.intervals import INTERVAL_LABEL  # noqa: E402
+__all__ = ["PLOTS", "best_marks", "comparison_plot", "context_length_plot", "entropy_histogram", "fitted_range",
+           "group_plot", "reliability_diagram", "render_all", "temperature_curves"]
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # long labels are never clipped
-    plt.close(fig)
-    return buf.getvalue()
+def __getattr__(name: str):
+    """``plots.plt``: matplotlib.pyplot, imported when first asked for (not when this module is)."""
+    if name == "plt":
+        return pyplot()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _swept(rows: list[dict]) -> list[dict]:
@@ -51,7 +56,7 @@ def temperature_curves(rows: list[dict]) -> bytes | None:
     rows = _swept(rows)
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = pyplot().subplots(figsize=(7.5, 4.5))
     for i, r in enumerate(rows):
         sw, color = r["temperature"], f"C{i}"
         ts = [p["temperature"] for p in sw["per_temperature"]]
@@ -107,7 +112,7 @@ def reliability_diagram(rows: list[dict]) -> bytes | None:
         return None
     panels = [_reliability_panels(r["temperature"]) for r in rows]
     cols = max(1, max(len(p) for p in panels))
-    fig, axes = plt.subplots(len(rows), cols, figsize=(4 * cols, 3.6 * len(rows)), squeeze=False)
+    fig, axes = pyplot().subplots(len(rows), cols, figsize=(4 * cols, 3.6 * len(rows)), squeeze=False)
     for row_axes, r, row_panels in zip(axes, rows, panels):
         for ax in row_axes[len(row_panels):]:
             ax.set_visible(False)
@@ -131,7 +136,7 @@ def entropy_histogram(rows: list[dict]) -> bytes | None:
     rows = _swept(rows)
     if not rows:
         return None
-    fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 3.8), squeeze=False)
+    fig, axes = pyplot().subplots(1, len(rows), figsize=(5 * len(rows), 3.8), squeeze=False)
     for ax, r in zip(axes[0], rows):
         per_t = r["temperature"]["per_temperature"]
         picks = {id(p): p for p in (per_t[0], next((p for p in per_t if p["temperature"] == 1.0), per_t[0]), per_t[-1])}
@@ -142,103 +147,6 @@ def entropy_histogram(rows: list[dict]) -> bytes | None:
         ax.set_ylabel("tokens")
         ax.set_title(f"{r['model']} · {r['dataset']}", fontsize=9)
         ax.legend(fontsize=7)
-    return _png(fig)
-
-
-def _err(vals, ivs):
-    """Error-bar lengths (below, above) from intervals; 0 where an interval is missing."""
-    lo = [v - iv[0] if iv else 0.0 for v, iv in zip(vals, ivs)]
-    return [lo, [iv[1] - v if iv else 0.0 for v, iv in zip(vals, ivs)]]
-
-
-def _first_window_span(cl: dict) -> tuple[float, str] | None:
-    """The lengths seen only in documents' first windows, to shade: (upper edge, legend), from the counts."""
-    if cl.get("tokens_after_first_window") is None:  # not counted (older results): what the plan allows
-        if cl.get("observed_range") and cl["stride"] < cl["window"]:
-            lo = cl["observed_range"][0]
-            return lo - 0.5, f"lengths < {lo}: only in first windows (hollow: bin partly or wholly there)"
-        return None
-    if not cl["tokens_after_first_window"]:
-        return cl["window"] + 0.5, "no document had a second window: every length only in first windows"
-    lo = cl["after_first_window_range"][0]
-    return (lo - 0.5, f"lengths < {lo}: only in first windows (hollow: bin partly or wholly there)") if lo > 1 else None
-
-
-def context_length_plot(rows: list[dict]) -> bytes | None:
-    """One dataset's rows: bits/token per context-length bin (x at the bin's geometric centre).
-
-    Hollow markers: bins holding lengths scored only in documents' first windows (``coverage``, counted
-    from the windows that ran), those lengths shaded; grey markers: bins with fewer than the minimum
-    tokens (``below_min_tokens``); each marker is labelled with its bin's token count."""
-    rows = [r for r in rows if r.get("context_length")]
-    if not rows:
-        return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for i, r in enumerate(rows):
-        bins = [b for b in r["context_length"]["bins"] if b["tokens"]]
-        x = [(b["lo"] * b["hi"]) ** 0.5 for b in bins]
-        y = [b["bits_per_token"] for b in bins]
-        few = [bool(b.get("below_min_tokens", b["tokens"] < MIN_BIN_TOKENS)) for b in bins]
-        ax.plot(x, y, color=f"C{i}", lw=1.5, label=r["model"])
-        for part, color in ((False, f"C{i}"), (True, "0.7")):  # intervals of bins with too few tokens in grey
-            pick = [k for k, f in enumerate(few) if f == part]
-            if pick:
-                yy = [y[k] for k in pick]
-                ax.errorbar([x[k] for k in pick], yy, yerr=_err(yy, [bins[k]["bits_per_token_interval"] for k in pick]),
-                            fmt="none", ecolor=color, capsize=3, lw=1.2)
-        edge = ["0.6" if f else f"C{i}" for f in few]
-        fill = ["white" if b.get("coverage") not in ("steady", None) else e for b, e in zip(bins, edge)]
-        ax.scatter(x, y, s=28, zorder=3, color=fill, edgecolors=edge)
-        for xi, yi, b, f in zip(x, y, bins, few):
-            ax.annotate(str(b["tokens"]), (xi, yi), textcoords="offset points", xytext=(5, 3), ha="left",
-                        fontsize=6, color="0.5" if f else f"C{i}")
-    span = _first_window_span(rows[0]["context_length"])
-    if span:
-        ax.axvspan(0.8, span[0], color="0.85", alpha=0.5, lw=0, label=span[1])
-    if any(0 < b["tokens"] < MIN_BIN_TOKENS for r in rows for b in r["context_length"]["bins"]):
-        ax.scatter([], [], s=28, color="0.6", label=f"grey: fewer than {MIN_BIN_TOKENS} tokens, too few to read")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("context length (tokens the model saw), log scale; numbers: tokens scored in the bin")
-    ax.set_ylabel("bits per token")
-    ax.set_title(f"NLL by context length · {rows[0]['dataset']} ({INTERVAL_LABEL})", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
-    return _png(fig)
-
-
-def group_plot(rows: list[dict], comparison: dict | None = None) -> bytes | None:
-    """One dataset's grouped rows: Δ bits/byte per group against the comparison's baseline (paired
-    intervals, sorted by the first model's Δ), or with no comparison each model's bits/byte (sorted)."""
-    rows = [r for r in rows if r.get("groups")]
-    entries = [e for e in (comparison or {}).get("rows", []) if e.get("groups")]
-    if not rows:
-        return None
-    if entries:
-        order = [g["group"] for g in entries[0]["groups"]["groups"]][::-1]  # smallest Δ (most gained) on top
-        series = [(e["model"], {g["group"]: g for g in e["groups"]["groups"]}) for e in entries]
-        vals = [[s[g]["delta"] for g in order] for _, s in series]
-        ivs = [[[s[g]["low"], s[g]["high"]] if s[g]["low"] is not None else None for g in order] for _, s in series]
-        xlabel = f"Δ bits/byte against {comparison['baseline']} (below 0: better), 95% paired t interval"
-    else:
-        first = rows[0]["groups"]["groups"]
-        order = sorted(first, key=lambda g: first[g]["bits_per_byte"], reverse=True)  # lowest on top
-        series = [(r["model"], r["groups"]["groups"]) for r in rows]
-        vals = [[s[g]["bits_per_byte"] for g in order] for _, s in series]
-        ivs = [[s[g]["intervals"].get("bits_per_byte") for g in order] for _, s in series]
-        xlabel = "bits/byte (lower is better), 95% t interval within the group"
-    n = len(series)
-    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.35 * len(order) * max(n, 1.5)))
-    h = 0.8 / n
-    for i, ((name, _), v, iv) in enumerate(zip(series, vals, ivs)):
-        y = [k + (i - (n - 1) / 2) * h for k in range(len(order))]
-        ax.barh(y, v, height=h, xerr=_err(v, iv), color=f"C{i}", capsize=3, label=name)
-    ax.set_yticks(range(len(order)), [str(g) for g in order])
-    if entries:
-        ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_title(f"Per group · {rows[0]['dataset']}", fontsize=10)
-    ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     return _png(fig)
 
 
@@ -281,7 +189,7 @@ def comparison_plot(table: dict) -> bytes | None:
     names = [e["model"] for e in rows]
     deltas = [e["delta"] for e in rows]
     paired = any(d is not None for d in deltas)
-    fig, axes = plt.subplots(1, 2 if paired else 1, figsize=(10 if paired else 6.5, 1.1 + 0.42 * len(rows)),
+    fig, axes = pyplot().subplots(1, 2 if paired else 1, figsize=(10 if paired else 6.5, 1.1 + 0.42 * len(rows)),
                              sharey=True, squeeze=False)
     ax = axes[0][0]
     _dots(ax, [e["bits_per_byte"] for e in rows], [e["bits_per_byte_ci"] for e in rows], ["#4878a8"] * len(rows),
@@ -308,4 +216,5 @@ PLOTS = {"temperature_curves.png": temperature_curves, "reliability.png": reliab
 
 
 def render_all(rows: list[dict]) -> dict[str, bytes]:
+    """The run-level figures that the rows have data for: file name → PNG bytes."""
     return {name: png for name, fn in PLOTS.items() if (png := fn(rows)) is not None}

@@ -179,18 +179,3 @@ def reliability(confidence, correct, bins: int = 15) -> list[dict]:
 
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-
-
-def parse_temperatures(spec: str) -> list[float]:
-    """``"0.2:2.0:0.1"`` (start:stop:step, inclusive) or ``"0.5,1,2"``.
-
-    >>> parse_temperatures("0.5:1.0:0.25"), parse_temperatures("1,2")
-    ([0.5, 0.75, 1.0], [1.0, 2.0])
-    """
-    if ":" in spec:
-        start, stop, step = (float(x) for x in spec.split(":"))
-        if step <= 0 or start <= 0 or stop < start:
-            raise ValueError("expected start:stop:step with 0 < start <= stop and step > 0")
-        n = int(math.floor((stop - start) / step + 1e-9)) + 1
-        return [round(start + i * step, 10) for i in range(n)]
-    return [float(x) for x in spec.split(",") if x.strip()]
