@@ -49,9 +49,13 @@ def markdown_sections(rows: list[dict], terminal: bool = False) -> list[tuple[in
     return registry.sections("terminal" if terminal else "markdown", rows)
 
 
+INSIGHTS = range(10, 45)  # the dataset analyses' place in every output (context ... groups), before the comparison
+
+
 def insights_markdown(rows: list[dict], terminal: bool = False) -> str:
-    """Every plug-in's summary.md sections, joined ('' if none); ``terminal=True``: the short forms."""
-    return "\n".join(s for _, s in markdown_sections(rows, terminal))
+    """The dataset analyses' summary.md sections (plug-ins placed in :data:`INSIGHTS`), joined ('' if none);
+    ``terminal=True``: their short forms."""
+    return "\n".join(s for order, s in markdown_sections(rows, terminal) if order in INSIGHTS)
 
 
 def html_blocks(blocks: list[dict], plots: bool = True) -> list[dict]:

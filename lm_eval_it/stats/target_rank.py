@@ -9,8 +9,11 @@ integer counts), so each bucket's share of the dataset's tokens, ``Σ count / Σ
 least :data:`lm_eval_it.stats.intervals.MIN_DOCUMENTS` scored documents. Per group too, and in a
 comparison the Δ share of rank 1 against the baseline. Per-token output: a ``target_rank`` column.
 
-Cost: one comparison per vocabulary entry per scored token (no sort), so it is on by default
-(``eval.target_rank``). It needs full logits (``Capability.FULL_LOGITS``).
+Cost: one comparison per vocabulary entry per scored token (no sort): cheap enough to be on by
+default, but it is **off** by default (``eval.target_rank: true`` turns it on): issue #21 keeps a
+default run's reports identical (a new section in every summary.md and report.html, and a new
+per-token column, would change them), so turning it on for everyone is a separate, one-line
+decision (the field's default). It needs full logits (``Capability.FULL_LOGITS``).
 
 Example::
 
@@ -97,7 +100,7 @@ class TargetRankPlugin(Plugin):
 
     @classmethod
     def build(cls, setup: Setup) -> "TargetRankPlugin | None":
-        return cls() if getattr(setup.eval, "target_rank", True) else None
+        return cls() if getattr(setup.eval, "target_rank", False) else None
 
     def summarize(self, totals: dict, context: dict) -> dict | None:
         self.per_doc = (context["per_document"]["buckets"], context.get("documents", []))

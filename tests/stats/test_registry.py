@@ -11,7 +11,7 @@ from lm_eval_it.stats.base import Scored, Setup
 def test_config_decides_which_plugins_run():
     off = registry.build(Setup(EvalConfig(temperatures=[], target_rank=False), vocab=50, window=16, stride=16))
     assert [p.name for p in off] == ["context", "compression", "min_k", "groups"]
-    on = registry.build(Setup(EvalConfig(temperatures=[1.0]), vocab=50, window=16, stride=16, reference=True,
+    on = registry.build(Setup(EvalConfig(temperatures=[1.0], target_rank=True), vocab=50, window=16, stride=16, reference=True,
                               reference_name="ref"))
     assert [p.name for p in on] == ["temperature", "kl", "context", "compression", "min_k", "groups", "target_rank"]
     assert [s.name for s in registry.per_token(on)] == ["temperature", "kl", "context", "min_k", "target_rank"]

@@ -85,7 +85,7 @@ def run(tmp_path_factory, tiny_model_dir):
     (tmp / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = {"models": [{"name": "m", "path": str(tiny_model_dir)}],
            "datasets": [{"name": "d", "path": str(tmp / "d.jsonl"), "group_by": "source"}],
-           "eval": {"window": 32, "stride": 16, "batch_size": 4, "device": "cpu"},
+           "eval": {"window": 32, "stride": 16, "batch_size": 4, "device": "cpu", "target_rank": True},
            "output": {"dir": str(tmp / "out"), "run_name": "r", "per_token": True, "plots": False}}
     (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", str(tmp / "cfg.yaml"), "--quiet"]) == 0
@@ -118,15 +118,16 @@ def test_the_per_token_column_holds_each_tokens_rank(run):
     assert int(((ranks >= 2) & (ranks <= 10)).sum()) == tr["counts"]["2-10"]
 
 
-def test_switched_off_it_writes_none(tmp_path, tiny_model_dir):
+def test_off_by_default_it_writes_none(tmp_path, tiny_model_dir):
     (tmp_path / "d.txt").write_text("one small document of text\n")
     cfg = {"models": [{"name": "m", "path": str(tiny_model_dir)}],
            "datasets": [{"name": "d", "path": str(tmp_path / "d.txt")}],
-           "eval": {"window": 16, "stride": 16, "device": "cpu", "target_rank": False},
-           "output": {"dir": str(tmp_path / "out"), "run_name": "r", "plots": False}}
+           "eval": {"window": 16, "stride": 16, "device": "cpu"},
+           "output": {"dir": str(tmp_path / "out"), "run_name": "r", "plots": False, "per_token": True}}
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", str(tmp_path / "cfg.yaml"), "--quiet"]) == 0
     (folder,) = (tmp_path / "out" / "r").iterdir()
     res = json.loads((folder / "results.json").read_text())
     assert res["results"][0]["target_rank"] is None
     assert "Target rank" not in (folder / "summary.md").read_text()
+    assert "target_rank" not in pq.read_table(next((folder / "per_token-m-d").glob("*.parquet"))).column_names
