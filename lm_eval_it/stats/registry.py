@@ -1,6 +1,8 @@
 """The one list of statistics and dataset analyses that the runner and every report iterate over.
 
-Adding a statistic = one file plus its tests (what target-rank buckets took, stats/target_rank.py):
+Adding a statistic = one file plus its tests. Target-rank buckets took: stats/target_rank.py (new,
+170 lines), tests/stats/test_target_rank.py (new, 133 lines), 2 lines here, 3 in config/schema.py,
+and docs; no edit to the runner, the engine, the reports or the comparison:
 
 1. ``lm_eval_it/stats/<name>.py``: a :class:`lm_eval_it.stats.base.Statistic` (``fields`` Sum/Count/
    Extreme, ``rows(chunk)`` on the device, pure ``summarize(totals, context)``, optional ``columns``
@@ -8,7 +10,7 @@ Adding a statistic = one file plus its tests (what target-rank buckets took, sta
    key(s); ``config_keys``; ``needs``: Capability set; ``build(setup)`` → ``None`` when off; ``block``;
    report hooks ``markdown``/``terminal``/``html`` (tables as data, :mod:`lm_eval_it.stats.tables`)
    and ``compare(row, base)``; ``order`` places its sections).
-2. Append the Plugin class to :data:`PLUGINS` below (one line).
+2. Import the Plugin class here and append it to :data:`PLUGINS` (two lines).
 3. If it can be switched, one field on ``config.schema.EvalConfig`` with a ``Field(description=...)``.
 4. Tests in ``tests/stats/test_<name>.py``: brute-force float64 reference of ``rows``, edges, and a
    run on the tiny model that reports its block and column.
