@@ -14,7 +14,13 @@ from lm_eval_it.cli import main
 from lm_eval_it.errors import UserError
 from lm_eval_it.stats.base import check_needs
 from lm_eval_it.stats.intervals import MIN_DOCUMENTS, ratio_stats
-from lm_eval_it.stats.target_rank import BUCKETS, TargetRankPlugin, bucket_of, bucket_shares, target_ranks
+from lm_eval_it.stats.target_rank import (
+    BUCKETS,
+    TargetRankPlugin,
+    bucket_of,
+    bucket_shares,
+    target_ranks,
+)
 
 
 def brute_rank(z: np.ndarray, t: int) -> int:
