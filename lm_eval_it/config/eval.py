@@ -53,6 +53,9 @@ class EvalConfig(Strict):
         "scoring passes until the best T is bracketed to 1e-6.")
     min_k: float = Field(default=20.0, gt=0, le=100, description="Min-K% prob: the k% least likely tokens of each "
                          "document, a memorisation signal.")
+    target_rank: bool = Field(default=False, description="GLTR target-rank buckets: the share of tokens whose target "
+                              "ranks 1, 2–10, 11–100, 101–1000, >1000 at T = 1 (one comparison per vocabulary entry; "
+                              "needs full logits).")
     compressors: list[Literal["gzip", "bz2", "xz", "zstd"]] = Field(
         default_factory=lambda: ["gzip", "bz2", "xz", "zstd"], description="Compression baselines on the same bytes; "
         "[] turns them off.")

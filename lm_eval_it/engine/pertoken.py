@@ -1,15 +1,16 @@
 """Per-token output (``output.per_token``): Parquet shards written while scoring, never held whole.
 
 Each shard holds up to :data:`SHARD_ROWS` rows: document, position (index of the
-target in the document), token id, context length, NLL in nats and, for every
-swept T, entropy and NLL at T (``entropy_T0.5`` …). A shard is written to a
+target in the document), token id, context length, NLL in nats, then each
+statistic's own columns (:meth:`lm_eval_it.stats.base.Statistic.columns`: for every
+swept T, entropy and NLL at T, ``entropy_T0.5`` …; ``target_rank``). A shard is written to a
 temporary name and renamed when full, so a folder never holds half a shard.
 A resumed run writes rows only for the documents it scores itself. Under torchrun every
 rank writes the rows it scores (rank r > 0: ``part-rank<r>-NNNNN.parquet``).
 
 Example::
 
-    w = PerTokenWriter(folder / "per_token-m-d", temperatures=[1.0])
+    w = PerTokenWriter(folder / "per_token-m-d", statistics=[TemperatureStats([1.0], vocab)])
     executor.token_sink = w      # called once per chunk
     w.close()
 """
@@ -26,11 +27,11 @@ SHARD_ROWS = 1 << 20
 
 
 class PerTokenWriter:
-    def __init__(self, folder: Path, temperatures: list[float], rank: int = 0):
+    def __init__(self, folder: Path, statistics: list, rank: int = 0):
         self.folder = Path(folder)
         self.prefix = "part-" if rank == 0 else f"part-rank{rank}-"  # under torchrun every rank writes its own rows
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.temperatures = list(temperatures)
+        self.statistics = list(statistics)
         self.parts: dict[str, list[np.ndarray]] = {}
         self.rows = 0
         self.shards = 0
@@ -46,12 +47,9 @@ class PerTokenWriter:
         cols = {"document": chunk.doc[mask].astype(np.int32), "position": chunk.position[mask].astype(np.int32),
                 "token_id": chunk.targets.cpu().numpy()[mask].astype(np.int32),
                 "context": chunk.context[mask].astype(np.int32), "nll": nll[mask].astype(np.float32)}
-        temp = rows.get("temperature")
-        if temp:
-            ent, tn = temp["entropy"].cpu().numpy()[mask], temp["nll"].cpu().numpy()[mask]
-            for k, t in enumerate(self.temperatures):
-                cols[f"entropy_T{t:g}"] = ent[:, k].astype(np.float32)
-                cols[f"nll_T{t:g}"] = tn[:, k].astype(np.float32)
+        for stat in self.statistics:
+            if stat.name in rows:
+                cols.update(stat.columns(rows[stat.name], mask))
         for k, v in cols.items():
             self.parts.setdefault(k, []).append(v)
         self.rows += int(mask.sum())

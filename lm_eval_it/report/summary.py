@@ -22,13 +22,15 @@ import json
 import math
 from pathlib import Path
 
+from markupsafe import Markup
+
 from lm_eval_it.io import atomic_write_bytes, atomic_write_text
-from lm_eval_it.numfmt import interval
-from lm_eval_it.numfmt import num as _num
+from lm_eval_it.report.compare.build import comparison_sections
 from lm_eval_it.report.headers import prefix_text, ran_text, same_text_note
 from lm_eval_it.report.html import render
+from lm_eval_it.report.sections import insights_sections, markdown_sections
 from lm_eval_it.stats.intervals import INTERVAL_LABEL_ONE
-from lm_eval_it.stats.temperature.best import headline as best_headline
+from lm_eval_it.stats.temperature.plugin import sweep_markdown  # noqa: F401 - the old name, kept for importers
 
 COLUMNS = [
     ("model", "model", None),
@@ -184,100 +186,13 @@ def empty_skipped_note(datasets: list[dict]) -> str:
     return "; ".join(parts) + "." if parts else ""
 
 
-def sweep_markdown(rows: list[dict]) -> str:
-    """One table per swept model × dataset: entropy and NLL per T, best T, calibration."""
-    out = []
-    for r in rows:
-        sw = r.get("temperature")
-        if not sw:
-            continue
-        b, c1 = sw["best"], sw["calibration_T1"]
-        out += [f"#### Temperature sweep · {r['model']} · {r['dataset']}", "",
-                "| T | entropy bits/token | NLL bits/token | entropy bits/byte | NLL bits/byte | mean top-1 p |",
-                "|--:|--:|--:|--:|--:|--:|"]
-        out += [f"| {p['temperature']:g} | {p['entropy_bits_per_token']:.4f} | {p['nll_bits_per_token']:.4f} | "
-                f"{p['entropy_bits_per_byte']:.4f} | {p['nll_bits_per_byte']:.4f} | {p['mean_top1_prob']:.4f} |"
-                for p in sw["per_temperature"]]
-        out += ["", best_headline(b)]
-        near = b.get("calibration_at_temperature")
-        pairs = [("T = 1", c1)] + ([] if near == 1.0 and c1 else
-                                   [(f"T = {near:g} (swept T nearest the best)" if near else "best T", b["calibration"])])
-        for name, cal in pairs:
-            if cal:
-                ece_iv = _iv(cal.get("ece_equal_width_interval"))
-                out.append(f"Calibration at {name}: {cal['direction']} — top-1 accuracy {cal['top1_accuracy']:.4f} "
-                           f"vs mean confidence {cal['mean_top1_prob']:.4f} (accuracy − confidence "
-                           f"{_signed_iv(cal)}); ECE {cal['ece_equal_width']:.4f} {ece_iv}(15 equal-width bins), "
-                           f"{cal['ece_equal_mass']:.4f} (equal-mass). Entropy − NLL "
-                           f"{cal['entropy_minus_nll_bits']:+.4f} bits/token (0 at the NLL-optimal T for any model: "
-                           "not a calibration test).")
-        out.append("")
-    return "\n".join(out)
-
-
 # ----------------------------------------------------------------------------- HTML
-
-def _sweep_rows(sw: dict) -> list[list[str]]:
-    return [[format(p["temperature"], "g")] + [_num(p[k]) for k in ("entropy_bits_per_token", "nll_bits_per_token",
-            "entropy_bits_per_byte", "nll_bits_per_byte", "mean_top1_prob")] for p in sw["per_temperature"]]
-
-
-def _calibration_rows(sw: dict) -> dict:
-    rows = []
-    near = sw["best"].get("calibration_at_temperature")
-    pairs = [("T = 1", sw["calibration_T1"])]
-    if not (near == 1.0 and sw["calibration_T1"]):  # the same T twice would be the same row twice
-        pairs.append((f"T = {near:g} (swept T nearest the best)" if near else "best T", sw["best"].get("calibration")))
-    for name, cal in pairs:
-        if cal:
-            ece_cell = f"{_num(cal['ece_equal_width'])} {_iv(cal.get('ece_equal_width_interval'))}".strip()
-            rows.append([name, {"value": cal["direction"], "wrap": True}, _num(cal["top1_accuracy"]),
-                         _num(cal["mean_top1_prob"]), _signed_iv(cal), ece_cell, _num(cal["ece_equal_mass"]),
-                         _num(cal["entropy_minus_nll_bits"], "+.4f")])
-    return {"headers": ["", "verdict", "top-1 accuracy", "mean confidence", "accuracy − confidence [95%]",
-                        "ECE (equal width) [spread of the estimate, 95%]", "ECE (equal mass)", "entropy − NLL bits/token"],
-            "rows": rows, "left": 2, "text": [1]}
-
-
-def _iv(iv, spec: str = ".4f") -> str:
-    return interval(iv, spec) + " " if iv else ""
-
-
-def _signed_iv(cal: dict) -> str:
-    """Accuracy − confidence with its 95% interval over documents (none with fewer than 2 documents)."""
-    gap = cal.get("accuracy_minus_confidence")
-    return f"{_num(gap, '+.4f')} {_iv(cal.get('accuracy_minus_confidence_interval'), '+.4f')}".strip()
-
-
-def _kl_table(kl: dict) -> dict:
-    t1 = next(p for p in kl["per_temperature"] if p["temperature"] == 1.0)
-    pm = lambda v, se, f=".6f": f"{_num(v, f)} ± {_num(se, f)}"  # noqa: E731
-    rows = [["mean KL(ref ‖ cand), nats", pm(t1["kl_ref_cand_nats"], t1["kl_ref_cand_se"])],
-            ["mean KL(cand ‖ ref), nats", pm(t1["kl_cand_ref_nats"], t1["kl_cand_ref_se"])],
-            *[[f"KL(ref ‖ cand) {q}", _num(v, ".6f")] for q, v in kl["kl_ref_cand_quantiles_nats"].items()],
-            ["same top-1", f"{_num(100 * kl['same_top1'], '.3f')}% ± {_num(100 * kl['same_top1_se'], '.3f')}%"],
-            ["RMS Δp", f"{_num(100 * kl['delta_p_rms'], '.3f')}%"],
-            ["mean Δp", f"{_num(100 * kl['delta_p_mean'], '+.4f')}%"],
-            ["PPL(cand) / PPL(ref)", pm(kl["ppl_ratio"], kl["ppl_ratio_se"])],
-            ["PPL(cand) − PPL(ref)", f"{_num(kl['ppl_diff'], '+.5f')} ± {_num(kl['ppl_diff_se'], '.5f')}"]]
-    return {"headers": ["statistic", "value"], "rows": rows}
-
-
-def _kl_temperature_rows(kl: dict) -> list[list[str]]:
-    return [[format(p["temperature"], "g"), _num(p["kl_ref_cand_nats"], ".6f"), _num(p["kl_cand_ref_nats"], ".6f")]
-            for p in kl["per_temperature"]]
-
 
 def report_html(results: dict, pngs: dict[str, bytes] | None = None,
                 extra_sections: list[tuple[str, str]] = ()) -> str:
-    """report.html from the results dict: metrics with intervals, comparison, context length, compression,
-    memorisation, groups, sweeps with calibration, KL, plots, then ``extra_sections`` - (title, HTML)
+    """report.html from the results dict: metrics with intervals, comparison, every plug-in's sections in
+    their HTML order (:mod:`lm_eval_it.stats.registry`), plots, then ``extra_sections`` - (title, HTML)
     pairs, appended as they are."""
-    from markupsafe import Markup
-
-    from lm_eval_it.report.compare.build import comparison_sections
-    from lm_eval_it.report.sections import insights_sections
-
     comparison = [(f"Comparison · {t}", Markup(h)) for t, h in comparison_sections(results.get("comparison") or [])]
     metrics = {"headers": [c[0] for c in COLUMNS], "left": 2,
                "rows": [[{"value": v, "interval": iv} for v, iv in _pairs(r)] for r in results["results"]]}
@@ -286,27 +201,20 @@ def report_html(results: dict, pngs: dict[str, bytes] | None = None,
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
                   prefix=prefix_text(results), window=ran_text(results, "window"),
                   stride=ran_text(results, "stride"), same_text=same_text_note(results), interval_label=INTERVAL_LABEL_ONE,
-                  comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections,
-                  sweep_rows=_sweep_rows, calibration_rows=_calibration_rows, best_headline=best_headline, kl_table=_kl_table,
-                  kl_temperature_rows=_kl_temperature_rows)
+                  comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections)
 
 
 def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None, extra_md: str = "",
               extra_sections: list[tuple[str, str]] = ()) -> None:
     """results.json, summary.md, plots (PNG) and report.html; results.json goes last.
 
-    ``extra_md`` is appended to summary.md only; report.html renders the comparison and KL
-    from ``results`` itself, plus ``extra_sections`` ((title, HTML) pairs)."""
-    from lm_eval_it.report.sections import insights_markdown
-
+    ``extra_md`` (the comparison) follows the header in summary.md, then every plug-in's section in its
+    Markdown order; report.html renders the comparison and the sections from ``results`` itself, plus
+    ``extra_sections`` ((title, HTML) pairs)."""
     pngs = pngs or {}
     summary = summary_markdown(results) + ("\n" + extra_md if extra_md else "")
-    insights = insights_markdown(results["results"])
-    if insights:
-        summary += "\n" + insights
-    sweep = sweep_markdown(results["results"])
-    if sweep:
-        summary += "\n" + sweep
+    for _, section in markdown_sections(results["results"]):
+        summary += "\n" + section
     for name, png in pngs.items():
         atomic_write_bytes(folder / name, png)
     atomic_write(folder / "summary.md", summary)

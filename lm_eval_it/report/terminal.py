@@ -5,9 +5,10 @@ byte and token perplexity, each with its 95% interval in the same cell
 (:data:`lm_eval_it.stats.intervals.INTERVAL_LABEL`), plus the best temperature when a sweep ran and the mean KL divergence
 when a model was compared to a reference. It fits :data:`WIDTH` columns: the
 model and dataset names are shortened (both ends kept) to the room the numbers
-leave. ``--details`` adds every metric, the context-length, compression,
-memorisation and group tables, the comparison, the sweeps and KL (the same
-tables summary.md and report.html hold).
+leave. ``--details`` adds every metric, then each plug-in's short section
+(:mod:`lm_eval_it.stats.registry`: context length, compression, memorisation, groups,
+then the comparison, the sweeps, target ranks and KL; the same tables summary.md and
+report.html hold).
 
 Example::
 
@@ -24,19 +25,14 @@ from __future__ import annotations
 import math
 
 from lm_eval_it.report.compare.build import comparison_markdown
-from lm_eval_it.report.sections import insights_markdown
-from lm_eval_it.report.summary import (
-    empty_skipped_note,
-    shorten,
-    sweep_markdown,
-    text_table,
-)
+from lm_eval_it.report.sections import markdown_sections
+from lm_eval_it.report.summary import empty_skipped_note, shorten, text_table
 from lm_eval_it.stats.intervals import INTERVAL_LABEL
-from lm_eval_it.stats.kl.divergence import kl_markdown
 
 WIDTH = 100
 MIN_NAME = 8  # names are never cut below this many characters
 LEGEND = f"In brackets: {INTERVAL_LABEL}."
+COMPARISON_ORDER = 45  # --details: the comparison after the dataset analyses, before the sweeps and KL
 
 
 def _ppl_format(x: float) -> str:
@@ -132,16 +128,12 @@ def compact_table(rows: list[dict], width: int = WIDTH) -> str:
 def details_text(results: dict) -> str:
     """The tables ``--details`` prints under the compact one: every metric, then the analysis sections."""
     rows = results["results"]
-    out = ["## All metrics", "", text_table(rows)]
-    insights = insights_markdown(rows, terminal=True)
-    if insights:
-        out += ["", insights.rstrip("\n")]
+    sections = markdown_sections(rows, terminal=True)
     if results.get("comparison"):
-        out += ["", "## Comparison", "", comparison_markdown(results["comparison"]).rstrip("\n")]
-    sweep = sweep_markdown(rows)
-    if sweep:
-        out += ["", sweep.rstrip("\n")]
-    out += ["\n" + kl_markdown(r).rstrip("\n") for r in rows if r.get("kl")]
+        sections.append((COMPARISON_ORDER, "## Comparison\n\n" + comparison_markdown(results["comparison"])))
+    out = ["## All metrics", "", text_table(rows)]
+    for _, text in sorted(sections, key=lambda s: s[0]):  # stable: a plug-in at the comparison's place stays first
+        out += ["", text.rstrip("\n")]
     return "\n".join(out)
 
 

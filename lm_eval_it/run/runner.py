@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from lm_eval_it.backends.base import Capability
 from lm_eval_it.backends.hf_loader import (
     LoadedModel,
     cache_root,
@@ -33,7 +34,7 @@ from lm_eval_it.engine.distributed import init as init_distributed
 from lm_eval_it.engine.execute import Executor
 from lm_eval_it.engine.partial import resume_parts
 from lm_eval_it.engine.pertoken import PerTokenWriter
-from lm_eval_it.engine.prepare import Prepared, min_context, prepare
+from lm_eval_it.engine.prepare import min_context, prepare
 from lm_eval_it.engine.reduce import Reduction, dataset_metrics
 from lm_eval_it.engine.refine import refine_best_temperature
 from lm_eval_it.errors import UserError
@@ -46,30 +47,11 @@ from lm_eval_it.report.summary import write_run
 from lm_eval_it.report.terminal import terminal_report
 from lm_eval_it.run.provenance import collect
 from lm_eval_it.run.rundir import discard, interrupted, open_checkpoint
+from lm_eval_it.stats import registry
+from lm_eval_it.stats.base import Scored, Setup, check_needs
 from lm_eval_it.stats.compression import available as compressors_here
-from lm_eval_it.stats.context.statistic import ContextStats
-from lm_eval_it.stats.insights import (
-    compression_summary,
-    group_summary,
-    memorisation_summary,
-)
-from lm_eval_it.stats.kl.divergence import kl_markdown
-from lm_eval_it.stats.kl.statistic import KLStats
-from lm_eval_it.stats.memorisation.statistic import MinKProb
-from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
 log = logging.getLogger(__name__)
-
-
-def statistics_for(cfg: RunConfig, scorer: Scorer, prepared: Prepared) -> list:
-    """The per-token statistics this run reduces, beyond NLL."""
-    temps = cfg.eval.temperatures
-    stats: list = [ContextStats(prepared.protocol.window, prepared.protocol.stride), MinKProb(cfg.eval.min_k)]
-    if temps:
-        stats.append(TemperatureStats(temps, scorer.vocab))
-    if scorer.reference is not None:
-        stats.append(KLStats(temps or [1.0]))
-    return stats
 
 
 def available_compressors(wanted: list[str]) -> list[str]:
@@ -110,7 +92,10 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     if ck is not None and ctx.main:
         batch_size = ck.batch_size(lm.name, docs.name, batch_size)
     batch_size = broadcast(ctx, batch_size)
-    stats = statistics_for(cfg, scorer, prepared)
+    plugins = registry.build(Setup(cfg.eval, scorer.vocab, proto.window, proto.stride,
+                                   scorer.reference is not None, reference_name))
+    check_needs(plugins, type(scorer).__name__, getattr(scorer, "capabilities", tuple(Capability)))
+    stats = registry.per_token(plugins)
     ex = Executor(prepared, scorer, stats, batch_size)
     ex.stat_threads = 1  # eval.threads sets the forward's threads; the statistics' short kernels stay on one
     red = Reduction(ex.layout, prepared)
@@ -132,8 +117,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     done = set(done)  # only the ids from here on: the decoded documents are folded into the reduction
     writer = None
     if cfg.output.per_token and folder is not None:  # every rank writes the rows it scores (rank 0: part-*)
-        writer = PerTokenWriter(folder / f"per_token-{lm.name}-{docs.name}".replace("/", "_"), cfg.eval.temperatures,
-                                ctx.rank)
+        writer = PerTokenWriter(folder / f"per_token-{lm.name}-{docs.name}".replace("/", "_"), stats, ctx.rank)
         ex.token_sink = writer
     total = int((prepared.plan[:, 3] - prepared.plan[:, 4]).sum())
     bar = tqdm(total=total, unit="tok", unit_scale=True, disable=not (show_progress and ctx.main), leave=False,
@@ -173,8 +157,9 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     if writer and ctx.active:
         per_token = dict(written[0], shards=sum(w["shards"] for w in written), rows=sum(w["rows"] for w in written))
     metrics, intervals, per_doc = dataset_metrics(red)
-    summaries = summarize_statistics(stats, red, metrics, cfg, ex, ctx)
-    memorisation = memorisation_summary(per_doc, prepared.zlib_bits, prepared.heads, cfg.eval.min_k)
+    summaries = registry.summarize(plugins, red.of, lambda stat: stat_context(red, metrics, stat),
+                                   lambda stat, totals: refine_best_temperature(stat, totals, ex, ctx))
+    scored_ = Scored(None, metrics, per_doc, prepared.compression, prepared.zlib_bits, prepared.heads, prepared.groups)
     return {
         "model": lm.name,
         "dataset": docs.name,
@@ -189,13 +174,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         "metrics": metrics,
         "intervals": intervals,
         "roundtrip": prepared.roundtrip,
-        "temperature": summaries.get("temperature"),
-        "kl": summaries.get("kl"),
-        "kl_reference": reference_name,
-        "context_length": summaries.get("context"),
-        "compression": compression_summary(prepared.compression, metrics["bits_per_byte"]),
-        "memorisation": memorisation,
-        "groups": group_summary(per_doc, prepared.groups),
+        **registry.blocks(plugins, summaries, scored_),
         "documents": len(prepared.targets),
         "timing": {"seconds": time.perf_counter() - t0, "scoring_seconds": scoring_seconds,
                    "tokens_scored_here": scored[0],
@@ -206,23 +185,13 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     }
 
 
-def summarize_statistics(stats, red: Reduction, metrics: dict, cfg: RunConfig, ex: Executor, ctx: Context) -> dict:
-    out = {}
-    per_doc_rows = sorted(red.rows)
-    for stat in stats:
-        totals = red.of(stat)
-        context = {"tokens": metrics["tokens"], "bytes": metrics["bytes"], "extremes": red.extremes_of(stat),
-                   "per_document": {}}
-        for key in red.layout.per_document:
-            if key.startswith(stat.name + "."):
-                context["per_document"][key.split(".", 1)[1]] = red.per_doc_arrays(key, per_doc_rows)
-        if isinstance(stat, TemperatureStats) and cfg.eval.best_temperature == "exact":
-            context["refined"] = refine_best_temperature(stat, totals, ex, ctx)
-            context["refine_passes"] = -(-len(context["refined"]) // 3)  # up to three temperatures a pass
-        summary = stat.summarize(totals, context)
-        if summary is not None:
-            out[stat.name] = summary
-    return out
+def stat_context(red: Reduction, metrics: dict, stat) -> dict:
+    """What a statistic's summarize reads beside its totals: sizes, extremes, its per-document fields."""
+    docs = sorted(red.rows)
+    per_doc = {key.split(".", 1)[1]: red.per_doc_arrays(key, docs) for key in red.layout.per_document
+               if key.startswith(stat.name + ".")}
+    return {"tokens": metrics["tokens"], "bytes": metrics["bytes"], "extremes": red.extremes_of(stat),
+            "per_document": per_doc, "documents": docs}
 
 
 def _model_entry(lm: LoadedModel, scorer: Scorer, tok_info: dict) -> dict:
@@ -328,7 +297,6 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             results["comparison"] = build_comparison(rows, cfg.output.baseline, models=models)
             write_comparison(folder, results["comparison"], title=f"{cfg.output.run_name}: model comparison")
             extra_md = "## Comparison\n\n" + comparison_markdown(results["comparison"])
-        extra_md += "".join("\n" + kl_markdown(r) for r in rows if r.get("kl"))
         pngs = {}
         if cfg.output.plots:
             from lm_eval_it.report.plots import render_all

@@ -1,4 +1,4 @@
-"""The plug-in contract for per-token statistics, and the exact accumulators they reduce into.
+"""The plug-in contract: per-token statistics, the exact accumulators they reduce into, and :class:`Plugin`.
 
 A statistic sees each chunk of scored positions once — float32 logits, targets,
 which document and window every row belongs to, the row's context length — and
@@ -11,6 +11,10 @@ turns it at once into per-row values of a few declared *fields*:
 The executor reduces those rows straight away into per-document sufficient
 statistics (nothing per token survives the batch) and the statistic's pure
 ``summarize`` turns the dataset totals into the reported numbers.
+
+A :class:`Plugin` wraps a statistic (or an analysis of per-document results) for the
+runner and the reports: its config keys, what it needs from a backend, its results
+block, its report sections; :mod:`lm_eval_it.stats.registry` lists them.
 
 Sums are **order-free**: each segment of rows (one window's rows in one chunk)
 is summed in float64 and added to the document as an exact rational, so a
@@ -32,6 +36,8 @@ from fractions import Fraction
 
 import numpy as np
 import torch
+
+from lm_eval_it.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,10 @@ class Statistic:
 
     def summarize(self, totals: dict[str, np.ndarray], context: dict) -> dict | None:
         return None
+
+    def columns(self, rows: dict, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-token output columns (``output.per_token``) from this statistic's ``rows`` of one chunk, ``mask``ed."""
+        return {}
 
 
 class ExactSum:
@@ -160,3 +170,100 @@ def fold(counts: dict, extremes: dict, other_counts: dict, other_extremes: dict)
     for k, v in other_extremes.items():
         extremes[k][0] = np.minimum(extremes[k][0], v[0])
         extremes[k][1] = np.maximum(extremes[k][1], v[1])
+
+
+# ----------------------------------------------------------------------------- the plug-in contract
+
+@dataclass(frozen=True)
+class Setup:
+    """What a plug-in may read when a run builds it, per model × dataset."""
+
+    eval: object  # config.schema.EvalConfig: a plug-in reads only the keys it names in ``config_keys``
+    vocab: int  # vocabulary size (logit columns)
+    window: int  # the window protocol that ran
+    stride: int
+    reference: bool = False  # a reference model scores the same chunks (KL)
+    reference_name: str | None = None
+
+
+@dataclass
+class Scored:
+    """What a plug-in builds its results block from, once a model × dataset is reduced."""
+
+    summary: dict | None  # its per-token statistic's summary (``None``: it has none, or nothing was scored)
+    metrics: dict  # the dataset's metrics (stats.metrics)
+    per_document: list[dict]  # one row per document (a plug-in may add its per-document fields)
+    compression: dict | None = None  # prepare's whole-dataset compressed sizes
+    zlib_bits: np.ndarray | None = None  # per document zlib -9 bits
+    heads: list[str] = field(default_factory=list)  # each document's first characters
+    groups: list[str] | None = None  # each document's group label, if the dataset has groups
+
+
+class Plugin:
+    """One statistic or dataset analysis, as the runner and the reports see it (:mod:`lm_eval_it.stats.registry`).
+
+    Run side (an instance per model × dataset, from :meth:`build`): ``statistic`` (its per-token
+    :class:`Statistic`, or ``None`` for an analysis of per-document results), :meth:`summarize`
+    (which may ask for ``extra_passes``) and :meth:`block`. Report side (class methods: they read
+    result rows only, so ``compare`` works on old runs): :meth:`markdown`, :meth:`terminal`,
+    :meth:`html`, :meth:`compare`. ``order`` places its sections in each output.
+    """
+
+    name = "plugin"
+    keys: tuple[str, ...] = ()  # the result-row keys it writes; ``None`` when it did not run
+    config_keys: tuple[str, ...] = ()  # the ``eval.*`` fields it reads
+    needs: frozenset = frozenset()  # lm_eval_it.backends.base.Capability values
+    order = {"markdown": 100, "html": 100, "terminal": 100}
+    statistic: Statistic | None = None
+    extra_passes = False  # True: summarize wants ``context["extra_passes"](statistic, totals)`` (more scoring)
+
+    @classmethod
+    def build(cls, setup: Setup) -> "Plugin | None":
+        """The plug-in for this run, or ``None`` when the config does not enable it."""
+        return cls()
+
+    def summarize(self, totals: dict, context: dict) -> dict | None:
+        return self.statistic.summarize(totals, context) if self.statistic is not None else None
+
+    def block(self, scored: Scored) -> dict:
+        """Its result-row keys and values (``keys``)."""
+        return {k: scored.summary for k in self.keys}
+
+    @classmethod
+    def markdown(cls, rows: list[dict]) -> str:
+        """Its summary.md sections ('' when no row has its block)."""
+        return ""
+
+    @classmethod
+    def terminal(cls, rows: list[dict]) -> str:
+        """Its ``--details`` sections: the short form ('' when none)."""
+        return ""
+
+    @classmethod
+    def html(cls, results: dict) -> list[tuple[str, list[dict]]]:
+        """report.html sections: (title, blocks); a block is ``{"h3"}``, ``{"table"}``, ``{"note"}``, ``{"p"}``,
+        ``{"meta"}`` or ``{"plot": name, "args": [...], "alt"}`` (the report draws the named plot)."""
+        return []
+
+    @classmethod
+    def compare(cls, row: dict, base: dict) -> dict:
+        """Fields it adds to a model's comparison entry against the baseline row ``base``."""
+        return {}
+
+
+def check_needs(plugins, backend: str, capabilities) -> None:
+    """Refuse, in one line, a statistic whose needs the backend cannot meet (before anything runs).
+
+    >>> class P(Plugin):
+    ...     name, needs = "ranks", frozenset({"full_logits"})
+    >>> check_needs([P()], "server", {"target_logprobs"})
+    Traceback (most recent call last):
+    ...
+    lm_eval_it.errors.UserError: statistic 'ranks' needs full_logits, which backend 'server' does not give (it gives: target_logprobs)
+    """
+    have = {getattr(c, "value", c) for c in capabilities}
+    for p in plugins:
+        missing = sorted(getattr(c, "value", c) for c in p.needs if getattr(c, "value", c) not in have)
+        if missing:
+            raise UserError(f"statistic {p.name!r} needs {', '.join(missing)}, which backend {backend!r} does not "
+                            f"give (it gives: {', '.join(sorted(have)) or 'nothing'})")

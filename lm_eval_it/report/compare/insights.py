@@ -1,6 +1,6 @@
 """Comparison extras (issue #14): ratio to the best compressor, context gain, per-group Δ bits/byte.
 
-For each model in a comparison table (:func:`lm_eval_it.report.compare.build.build_comparison`):
+For each model in a comparison table, from the plug-ins' ``compare`` hooks (:func:`lm_eval_it.report.compare.build.build_comparison`):
 
 * ``compression_ratio``: the model's bits/byte ÷ the best compressor's on the same bytes;
 * ``gain_64_1024``: bits/token in the 64–127 context bin minus in the 512–1023 bin (positive:
@@ -9,6 +9,8 @@ For each model in a comparison table (:func:`lm_eval_it.report.compare.build.bui
   (:func:`lm_eval_it.stats.context.bins.information_gain`, with a paired document interval; windows over
   128), else from older results' bins holding 64 and 1024 (no interval), else ``None``. A bin
   that scored no tokens gives a gain of ``null``/NaN; :func:`lm_eval_it.report.compare.tables.gain_text` prints it as a dash;
+* ``target_rank_1_delta``: the model's share of rank-1 targets minus the baseline's
+  (:mod:`lm_eval_it.stats.target_rank`);
 * ``groups``: for a grouped dataset, :func:`lm_eval_it.stats.groups.compare_groups` of the model
   against the baseline on their per-document rows (paired t intervals within each group;
   micro and macro Δ), ``None`` for the baseline itself.
@@ -25,42 +27,14 @@ from __future__ import annotations
 
 from lm_eval_it.numfmt import num as _f
 from lm_eval_it.report.compare.tables import delta_cells
-from lm_eval_it.stats.groups import compare_groups
-
-
-def context_gain(cl: dict | None, lo: int = 64, hi: int = 1024) -> dict | None:
-    if not cl:
-        return None
-    if cl.get(f"gain_{lo}_{hi}"):
-        return cl[f"gain_{lo}_{hi}"]
-    b_lo = next((b for b in cl["bins"] if b["lo"] <= lo <= b["hi"] and b["tokens"]), None)
-    b_hi = next((b for b in cl["bins"] if b["lo"] <= hi <= b["hi"] and b["tokens"]), None)
-    if b_lo is None or b_hi is None:
-        return None
-    return {"lo": lo, "hi": hi, "bits_per_token_lo": b_lo["bits_per_token"],
-            "bits_per_token_hi": b_hi["bits_per_token"], "gain": b_lo["bits_per_token"] - b_hi["bits_per_token"], "interval": None}
-
-
-def group_delta(row: dict, base: dict) -> dict | None:
-    """Per-group Δ bits/byte of ``row`` against ``base`` on the documents both scored (paired by index)."""
-    if row is base or not row.get("groups") or not base.get("groups"):
-        return None
-    a = {d["index"]: d for d in row["per_document"] if d.get("group") is not None}
-    b = {d["index"]: d for d in base["per_document"] if d.get("group") is not None}
-    common = sorted(set(a) & set(b))
-    if not common:
-        return None
-    out = compare_groups([a[i] for i in common], [b[i] for i in common])
-    for g in out["groups"]:
-        g["bits_per_byte"] = row["groups"]["groups"][g["group"]]["bits_per_byte"]
-        g["baseline_bits_per_byte"] = base["groups"]["groups"][g["group"]]["bits_per_byte"]
-    return out
+from lm_eval_it.stats.analyses import group_delta  # noqa: F401 - the old names, kept for importers
+from lm_eval_it.stats.context.plugin import context_gain  # noqa: F401
+from lm_eval_it.stats.registry import compare_extras
 
 
 def entry_extras(row: dict, base: dict) -> dict:
-    comp = row.get("compression") or {}
-    return {"compression_ratio": comp.get("model_to_best_ratio"), "best_compressor": comp.get("best"),
-            "gain_64_1024": context_gain(row.get("context_length")), "groups": group_delta(row, base)}
+    """Every plug-in's fields for one model's comparison entry (:func:`lm_eval_it.stats.registry.compare_extras`)."""
+    return compare_extras(row, base)
 
 
 # ----------------------------------------------------------------------------- rendering

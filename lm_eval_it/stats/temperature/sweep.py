@@ -196,6 +196,15 @@ class TemperatureStats(Statistic):
                 "best": self._best_block(best, cal, n, n_bytes),
                 "calibration_T1": cal(temps.index(1.0)) if 1.0 in temps else None}
 
+    def columns(self, rows: dict, mask: np.ndarray) -> dict:
+        """Per-token output: entropy and NLL at every swept T (``entropy_T0.5``, ``nll_T0.5``, ...)."""
+        ent, tn = np.asarray(rows["entropy"])[mask], np.asarray(rows["nll"])[mask]
+        out = {}
+        for k, t in enumerate(self.temperatures):
+            out[f"entropy_T{t:g}"] = ent[:, k].astype(np.float32)
+            out[f"nll_T{t:g}"] = tn[:, k].astype(np.float32)
+        return out
+
     def points(self, totals: dict, refined: list | None = None) -> tuple:
         temps = list(self.temperatures) + list(self.search)
         f = list(totals["nll"]) + list(totals.get("search_nll", []))
