@@ -44,7 +44,6 @@ from lm_eval_it.config.shorthands import (
     sweep_temperatures,
 )
 from lm_eval_it.errors import UserError, did_you_mean
-from lm_eval_it.report.compare import build as compare_build
 from lm_eval_it.report.compare.runs import protocol_text, rows_from_runs
 from lm_eval_it.report.compare.tables import weights_text
 
@@ -92,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _compare(args) -> None:
     """``compare RUN ...``: one line per run saying how it was scored, then the tables, written to a new folder."""
+    # Deferred, like the runner below: the comparison walks the statistics' registry, whose per-token halves
+    # import torch (about 1 s) that `--help` and a config error must not pay for. Nothing it imports imports the CLI.
+    from lm_eval_it.report.compare import build as compare_build
+
     if args.overrides:
         raise UserError(f"compare takes run folders, not overrides: {' '.join(args.overrides)}")
     rows = rows_from_runs(args.runs, args.dir)
@@ -101,7 +104,7 @@ def _compare(args) -> None:
     _print_protocols(rows)
     tables = compare_build.build_comparison(rows, args.baseline, args.allow_protocol_mismatch)
     out = Path(args.out or Path(args.dir) / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
-    _write_comparison_folder(out, tables, title="lm_eval_it: " + " vs ".join(args.runs))
+    _write_comparison_folder(out, tables, "lm_eval_it: " + " vs ".join(args.runs), compare_build)
     print(compare_build.comparison_markdown(tables))
     print(f"comparison: {out}")
 
@@ -117,7 +120,7 @@ def _print_protocols(rows: list[dict]) -> None:
         print(f"{run_label}: {' | '.join(sorted(texts))} · {who}")
 
 
-def _write_comparison_folder(out: Path, tables, title: str) -> None:
+def _write_comparison_folder(out: Path, tables, title: str, compare_build) -> None:
     """Write the comparison into ``out``; on any failure remove the folders made here (none left half-written)."""
     made = next((p for p in [*reversed(out.parents), out] if not p.exists()), None)  # the first folder made here
     out.mkdir(parents=True, exist_ok=True)
@@ -247,7 +250,7 @@ def _run_config(args) -> None:
     if args.command == "context":  # its own run name, so `compare NAME` finds the plain run
         cfg.output.run_name = f"{cfg.output.run_name}-context"
     _quiet_libraries()
-    # The one deferred import of the package: the runner pulls in torch and transformers (about 1 s), which
+    # Deferred (with the comparison's, above): the runner pulls in torch and transformers (about 1 s), which
     # `lm-eval-it --help`, `compare` and a config error must not pay for. It imports nothing that imports the CLI.
     from lm_eval_it.run import runner
 
