@@ -101,13 +101,13 @@ class Intervals(TypedDict):
     bits_per_byte: Interval
     bits_per_word: Interval
     bits_per_char: Interval
-    method: str  # linearised_t
-    level: Real
-    documents: int  # documents that scored at least one token (the sample)
-    few_documents: bool  # fewer than 10 scored documents: no difference called significant
-    documents_without_scored_tokens: int
-    se: dict[str, Real]  # standard error (bits per unit) per metric
-    df: dict[str, Real]  # degrees of freedom per metric
+    method: Annotated[str, Field(description="linearised_t")]
+    level: Annotated[Real, Field(description="0.95")]
+    documents: Annotated[int, Field(description="documents that scored at least one token (the sample)")]
+    few_documents: Annotated[bool, Field(description="fewer than 10 scored documents: none called significant")]
+    documents_without_scored_tokens: Annotated[int, Field(description="counted, left out of every interval")]
+    se: Annotated[dict[str, Real], Field(description="standard error (bits per unit) of each metric's interval")]
+    df: Annotated[dict[str, Real], Field(description="Bell–McCaffrey degrees of freedom of each interval")]
 
 
 class PerDocument(TypedDict):
@@ -115,7 +115,7 @@ class PerDocument(TypedDict):
 
     __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
     index: int
-    nll: Real
+    nll: Annotated[Real, Field(description="nats, summed in float64")]
     tokens: int
     bytes: int
     words: int
