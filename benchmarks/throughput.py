@@ -176,10 +176,10 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
 def after_scoring(docs: list[str], window: int) -> dict:
     """A whole run with 9 temperatures: seconds summarising (after the last batch) vs scoring."""
     from lm_eval_it.config import parse_config
-    from lm_eval_it.run import runner
+    from lm_eval_it.run import runner, statistics
 
     spent = {"summarize": 0.0}
-    inner = runner.summarize_statistics
+    inner = statistics.stat_blocks
 
     def timed(*a, **k):
         t0 = time.perf_counter()
@@ -195,11 +195,11 @@ def after_scoring(docs: list[str], window: int) -> dict:
                "eval": {"window": window, "stride": window, "batch_size": 4, "device": "cpu",
                         "temperatures": [0.5, 0.7, 0.8, 0.9, 1.1, 1.3, 1.6, 2.0, 3.0]},
                "output": {"dir": tmp, "run_name": "sweep"}}
-        runner.summarize_statistics = timed
+        statistics.stat_blocks = timed
         try:
             folder = runner.run(parse_config(cfg), cfg, show_progress=False)
         finally:
-            runner.summarize_statistics = inner
+            statistics.stat_blocks = inner
         res = json.loads((Path(folder) / "results.json").read_text())
     timing = res["results"][0]["timing"]
     return {"scoring_seconds": timing["scoring_seconds"], "summarize_seconds": spent["summarize"],

@@ -15,49 +15,22 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lm_eval_it.config.load import parse_config
 from lm_eval_it.config.schema import DatasetConfig
+from lm_eval_it.run.results import DatasetResult
 
 
-@dataclass
-class EvalResult:
-    """One model × dataset: metrics (sum then divide), intervals, per-document rows, and the optional blocks."""
+class EvalResult(DatasetResult):
+    """One model × dataset: metrics (sum then divide), intervals, per-document rows, and the optional blocks.
 
-    model: str
-    dataset: str
-    metrics: dict
-    intervals: dict
-    per_document: list[dict]
-    temperature: dict | None = None
-    kl: dict | None = None
-    context_length: dict | None = None
-    compression: dict | None = None
-    memorisation: dict | None = None
-    groups: dict | None = None
-    folder: Path | None = None
-    row: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def bits_per_byte(self) -> float:
-        return self.metrics["bits_per_byte"]
-
-    @property
-    def perplexity(self) -> float:
-        return self.metrics["token_perplexity"]
-
-    def to_dict(self) -> dict:
-        """The same dictionary as one entry of results.json's ``results``."""
-        return dict(self.row)
-
-    @classmethod
-    def from_row(cls, row: dict, folder: Path | None = None) -> "EvalResult":
-        keys = ("temperature", "kl", "context_length", "compression", "memorisation", "groups")
-        return cls(row["model"], row["dataset"], row["metrics"], row["intervals"], row["per_document"],
-                   **{k: row.get(k) for k in keys}, folder=folder, row=row)
+    It is the results row of results.json (:class:`lm_eval_it.run.results.DatasetResult`): ``model``,
+    ``dataset``, ``metrics``, ``intervals``, ``per_document``, the blocks ``temperature``, ``kl``,
+    ``context_length``, ``compression``, ``memorisation``, ``groups`` (``None`` when not computed), and
+    ``folder``, the run folder when one was written. ``to_dict()`` is the results.json entry.
+    """
 
 
 def _eval_section(window, stride, temperatures, options) -> dict:
@@ -159,7 +132,7 @@ def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress
     from lm_eval_it.backends.hf_loader import LoadedModel, max_positions, resolve_device
     from lm_eval_it.backends.hf_scorer import Scorer
     from lm_eval_it.data.documents import Documents
-    from lm_eval_it.run.runner import score_dataset
+    from lm_eval_it.run.scoring import score_dataset
 
     if tokenizer is None:
         raise ValueError("a live model needs its tokenizer= as well")
@@ -176,31 +149,28 @@ def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress
                          max_positions=max_positions(model.config), load_seconds=0.0)
         docs = Documents(name="texts", texts=list(texts), source={"in_memory": True})
         with torch.inference_mode():
-            row = score_dataset(lm, Scorer(model, device), docs, cfg, show_progress=progress)
+            scorer = Scorer(model, device)
+            row = score_dataset(lm, scorer, docs, cfg, show_progress=progress)
     finally:
         model.train(was_training)
     folder = None
     if output_dir is not None:
-        folder = _write(row, cfg, raw, lm, docs)
+        folder = _write(row, cfg, raw, lm, scorer, docs)
     return EvalResult.from_row(row, folder)
 
 
-def _write(row, cfg, raw, lm, docs) -> Path:
+def _write(row, cfg, raw, lm, scorer, docs) -> Path:
+    """The run folder of a live model, built as the command line builds it (one model, one dataset)."""
     from datetime import datetime, timezone
 
     from lm_eval_it.report.summary import write_run
+    from lm_eval_it.run.document import model_entry, results_document
     from lm_eval_it.run.provenance import collect
     from lm_eval_it.run.rundir import prepare_output
 
     now = datetime.now(timezone.utc)
     folder = prepare_output(cfg, now)
-    results = {"schema": 1, "complete": True, "run_name": cfg.output.run_name,
-               "created": now.isoformat(timespec="seconds"), "wall_seconds": row["timing"]["seconds"],
-               "config": cfg.model_dump(), "raw_config": raw, "provenance": collect(lm.device),
-               "resumed_documents": 0, "models": [{"name": lm.name, "fingerprint": lm.fingerprint,
-                                                   "source": lm.source, "dtype": lm.dtype, "device": lm.device}],
-               "datasets": [{"name": docs.name, "fingerprint": docs.fingerprint, "source": docs.source,
-                             "documents": row["documents"], "skipped_empty": 0}],
-               "results": [row]}
-    write_run(folder, results, {}, "")
+    doc = results_document(cfg, raw, now, row.timing.seconds, collect(lm.device), 0,
+                           [model_entry(lm, scorer, row.tokenizer.model_dump(by_alias=True))], [docs], [row])
+    write_run(folder, doc.to_dict(), {}, "")
     return folder

@@ -88,3 +88,37 @@ def word_model_dir(tmp_path_factory) -> Path:
     tiny_llama(len(tok), seed=1).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+# ---- every results.json a test writes (schema 2: what the runner and evaluate() write) matches results/schema.json
+@pytest.fixture(scope="session")
+def results_schema_check():
+    """A check of one results.json against the checked-in schema (jsonschema; the typed model without it)."""
+    import json
+
+    try:
+        import jsonschema
+    except ImportError:  # pip install -e '.[test]' brings it; without it the typed model checks the file
+        from lm_eval_it.run.results import ResultsDocument
+
+        return lambda data: ResultsDocument.model_validate(data)
+    schema = json.loads((REPO / "results" / "schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    return validator.validate
+
+
+@pytest.fixture(autouse=True)
+def _results_json_matches_the_schema(request, results_schema_check):
+    """After each test that used ``tmp_path``: every schema-2 results.json under it validates.
+
+    Hand-made results.json files of report tests (no ``schema: 2``) are left alone."""
+    tmp = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp is None:
+        return
+    import json
+
+    for path in tmp.rglob("results.json"):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and data.get("schema") == 2:
+            results_schema_check(data)
