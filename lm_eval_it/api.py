@@ -118,7 +118,7 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         DatasetConfig(**data)  # fail early, with the config's message, on a bad entry
     cfg = parse_config(raw, source="evaluate()")
     if not live and texts is not None:  # a path and in-memory texts: load it, then score as a live model
-        from lm_eval_it.backends.hf_loader import load_model, resolve_device
+        from lm_eval_it.backends.hf.load import load_model, resolve_device
 
         lm = load_model(cfg.models[0], resolve_device(cfg.eval.device))
         return _evaluate_live(lm.model, lm.tokenizer, texts, cfg, raw, name or lm.name, output_dir, progress)
@@ -156,8 +156,8 @@ def _rows(folder: Path, keep: bool):
 def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress) -> EvalResult:
     import torch
 
-    from lm_eval_it.backends.hf_loader import LoadedModel, max_positions, resolve_device
-    from lm_eval_it.backends.hf_scorer import Scorer
+    from lm_eval_it.backends.hf.backend import HFBackend
+    from lm_eval_it.backends.hf.load import resolve_device
     from lm_eval_it.data.documents import Documents
     from lm_eval_it.run.runner import score_dataset
 
@@ -170,13 +170,10 @@ def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress
     was_training = model.training
     model.eval()
     try:
-        lm = LoadedModel(name=name or type(model).__name__, model=model, tokenizer=tokenizer, device=device,
-                         dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
-                         fingerprint=f"in-memory:{id(model)}", source={"in_memory": True},
-                         max_positions=max_positions(model.config), load_seconds=0.0)
+        lm = HFBackend.from_live(model, tokenizer, name or type(model).__name__, device)
         docs = Documents(name="texts", texts=list(texts), source={"in_memory": True})
         with torch.inference_mode():
-            row = score_dataset(lm, Scorer(model, device), docs, cfg, show_progress=progress)
+            row = score_dataset(lm, lm.scorer(), docs, cfg, show_progress=progress)
     finally:
         model.train(was_training)
     folder = None

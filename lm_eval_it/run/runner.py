@@ -17,14 +17,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from lm_eval_it.backends.hf_loader import (
-    LoadedModel,
-    cache_root,
-    load_model,
-    resolve_device,
-)
-from lm_eval_it.backends.hf_scorer import Scorer, auto_batch_size
-from lm_eval_it.backends.tokenizer import tokenizer_info
+from lm_eval_it.backends.base import Backend, WindowScorer
+from lm_eval_it.backends.fingerprints import cache_root
+from lm_eval_it.backends.hf.load import resolve_device
+from lm_eval_it.backends.registry import load_model
 from lm_eval_it.config.schema import RunConfig
 from lm_eval_it.data.documents import Documents, load_documents
 from lm_eval_it.engine.checkpoint import Checkpoint, run_header
@@ -61,7 +57,7 @@ from lm_eval_it.stats.temperature.sweep import TemperatureStats
 log = logging.getLogger(__name__)
 
 
-def statistics_for(cfg: RunConfig, scorer: Scorer, prepared: Prepared) -> list:
+def statistics_for(cfg: RunConfig, scorer: WindowScorer, prepared: Prepared) -> list:
     """The per-token statistics this run reduces, beyond NLL."""
     temps = cfg.eval.temperatures
     stats: list = [ContextStats(prepared.protocol.window, prepared.protocol.stride), MinKProb(cfg.eval.min_k)]
@@ -87,12 +83,12 @@ def warn_once(message: str, _seen: set = set()) -> None:  # noqa: B006 - a proce
         log.warning(message)
 
 
-def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConfig, show_progress: bool,
+def score_dataset(lm: Backend, scorer: WindowScorer, docs: Documents, cfg: RunConfig, show_progress: bool,
                   tok_info: dict | None = None, folder: Path | None = None, ck: Checkpoint | None = None,
                   ctx: Context = Context(), reference_name: str | None = None) -> dict | None:
     """Score one dataset with one model; ``None`` on ranks other than 0 (they only score their shard)."""
     t0 = time.perf_counter()
-    info = tok_info or tokenizer_info(lm.tokenizer)
+    info = tok_info or lm.tokenizer.info()
     prepared = prepare(lm.tokenizer, docs.texts, docs.name, f"{info['fingerprint']}:{docs.fingerprint}",
                        cache_root() / "tokens", cfg.eval, lm.max_positions, lm.name,
                        groups=getattr(docs, "groups", None), compressors=available_compressors(cfg.eval.compressors))
@@ -106,7 +102,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
                   f"{sample.get('decoded')!r}). It scores its normalised text, so bits per byte is not exactly comparable.")
     proto = prepared.protocol
     bs = cfg.eval.batch_size
-    batch_size = bs if isinstance(bs, int) else broadcast(ctx, auto_batch_size(lm.device, proto.window, lm.model))
+    batch_size = bs if isinstance(bs, int) else broadcast(ctx, lm.auto_batch_size(proto.window))
     if ck is not None and ctx.main:
         batch_size = ck.batch_size(lm.name, docs.name, batch_size)
     batch_size = broadcast(ctx, batch_size)
@@ -225,13 +221,6 @@ def summarize_statistics(stats, red: Reduction, metrics: dict, cfg: RunConfig, e
     return out
 
 
-def _model_entry(lm: LoadedModel, scorer: Scorer, tok_info: dict) -> dict:
-    return {"name": lm.name, "fingerprint": lm.fingerprint, "source": lm.source, "dtype": lm.dtype,
-            "device": lm.device, "max_positions": lm.max_positions, "load_seconds": lm.load_seconds,
-            "vocab_size": scorer.vocab, "tokenizer": tok_info, "split_head": scorer.split_head,
-            "tokenizer_fingerprint": getattr(lm, "tokenizer_fingerprint", None)}
-
-
 def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | None = None,
         details: bool = False) -> Path:
     """Run every model on every dataset and write the results folder; return it.
@@ -276,14 +265,14 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
     try:
         rows, models = [], []
         references = {m.compare_to for m in cfg.models if m.compare_to}
-        kept: dict[str, tuple[LoadedModel, Scorer]] = {}  # reference models stay loaded for their candidates
+        kept: dict[str, tuple[Backend, WindowScorer]] = {}  # reference models stay loaded for their candidates
 
-        def loaded(mcfg) -> tuple[LoadedModel, Scorer]:
+        def loaded(mcfg) -> tuple[Backend, WindowScorer]:
             if mcfg.name in kept:
                 return kept[mcfg.name]
             lm = load_model(mcfg, device)
             ck.model(lm.name, lm.fingerprint, getattr(lm, "tokenizer_fingerprint", None))
-            pair = (lm, Scorer(lm.model, device, compile=mcfg.compile))
+            pair = (lm, lm.scorer())
             if mcfg.name in references:
                 kept[mcfg.name] = pair
             return pair
@@ -295,10 +284,11 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
             if mcfg.compare_to:
                 ref_lm, ref_scorer = loaded(by_name[mcfg.compare_to])
                 check_same_vocab(scorer, ref_scorer, lm.tokenizer, ref_lm.tokenizer)
-                scorer = Scorer(lm.model, device, reference=ref_scorer, compile=mcfg.compile)
+                scorer = lm.scorer(reference=ref_scorer)
                 ref_name = ref_lm.name
-            tok_info = tokenizer_info(lm.tokenizer)
-            models.append(_model_entry(lm, scorer, tok_info))
+            facts = lm.facts(scorer)
+            tok_info = facts.tokenizer
+            models.append(facts.entry())
             for docs in datasets:
                 row = score_dataset(lm, scorer, docs, cfg, show_progress, tok_info, folder, ck, ctx, ref_name)
                 if row is not None:
@@ -353,7 +343,7 @@ def skipped_empty(docs: Documents) -> int | None:
     return getattr(docs.texts, "skipped_empty", None)
 
 
-def check_same_vocab(cand: Scorer, ref: Scorer, cand_tok, ref_tok) -> None:
+def check_same_vocab(cand: WindowScorer, ref: WindowScorer, cand_tok, ref_tok) -> None:
     if cand.vocab != ref.vocab or cand_tok.get_vocab() != ref_tok.get_vocab():
         raise UserError("compare_to: the two models' vocabularies differ "
                         f"({cand.vocab} vs {ref.vocab} entries); KL needs identical vocabularies")

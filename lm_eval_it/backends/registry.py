@@ -1,0 +1,31 @@
+"""The backends by config name (``models[].backend``), and loading a configured model with its backend.
+
+A backend's class says what it can give (``capabilities``) before anything loads, so a run
+whose statistics need more is refused first (:func:`~lm_eval_it.backends.base.unmet`).
+
+Example::
+
+    >>> backend_class("hf").kind, sorted(c.value for c in backend_class("hf").capabilities)
+    ('hf', ['full_logits', 'target_logprobs'])
+"""
+
+from __future__ import annotations
+
+from lm_eval_it.backends.base import Backend
+from lm_eval_it.backends.hf.backend import HFBackend
+from lm_eval_it.config.schema import ModelConfig
+from lm_eval_it.errors import UserError
+
+BACKENDS: dict[str, type] = {HFBackend.kind: HFBackend}
+
+
+def backend_class(name: str) -> type:
+    """The backend class for a config's ``backend:`` value."""
+    if name not in BACKENDS:
+        raise UserError(f"models[].backend: got {name!r}; expected one of {', '.join(sorted(BACKENDS))}")
+    return BACKENDS[name]
+
+
+def load_model(cfg: ModelConfig, device: str) -> Backend:
+    """Load one configured model with its backend onto ``device``."""
+    return backend_class(cfg.backend).load(cfg, device)
