@@ -7,11 +7,14 @@ Example::
 
     >>> backend_class("hf").kind, sorted(c.value for c in backend_class("hf").capabilities)
     ('hf', ['full_logits', 'target_logprobs'])
+    >>> refuse_unmet(ModelConfig(path="org/name"), {"kl": [Capability.FULL_LOGITS]})  # hf has it: nothing to say
 """
 
 from __future__ import annotations
 
-from lm_eval_it.backends.base import Backend
+from typing import Iterable, Mapping
+
+from lm_eval_it.backends.base import Backend, Capability, unmet
 from lm_eval_it.backends.hf.backend import HFBackend
 from lm_eval_it.config.schema import ModelConfig
 from lm_eval_it.errors import UserError
@@ -24,6 +27,13 @@ def backend_class(name: str) -> type:
     if name not in BACKENDS:
         raise UserError(f"models[].backend: got {name!r}; expected one of {', '.join(sorted(BACKENDS))}")
     return BACKENDS[name]
+
+
+def refuse_unmet(cfg: ModelConfig, needs: Mapping[str, Iterable[Capability]]) -> None:
+    """Refuse, before it loads, a model whose backend lacks what the statistics ``needs`` (one line)."""
+    missing = unmet(needs, backend_class(cfg.backend).capabilities, cfg.backend)
+    if missing:
+        raise UserError(f"model {cfg.name!r}: {missing}")
 
 
 def load_model(cfg: ModelConfig, device: str) -> Backend:

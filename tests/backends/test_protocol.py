@@ -6,10 +6,22 @@ import pytest
 import torch
 from conftest import corpus
 
-from lm_eval_it.backends.base import Backend, Capability, ModelFacts, Tokenizer, WindowScorer, unmet
+from lm_eval_it.backends.base import (
+    Backend,
+    Capability,
+    ModelFacts,
+    Tokenizer,
+    WindowScorer,
+    unmet,
+)
 from lm_eval_it.backends.hf.backend import HFBackend
 from lm_eval_it.backends.logits import TargetLogprobScorer, token_nll
-from lm_eval_it.backends.registry import BACKENDS, backend_class, load_model
+from lm_eval_it.backends.registry import (
+    BACKENDS,
+    backend_class,
+    load_model,
+    refuse_unmet,
+)
 from lm_eval_it.backends.tokenizer import encode, tokenizer_info
 from lm_eval_it.config import ModelConfig
 from lm_eval_it.config.load import parse_config
@@ -43,6 +55,17 @@ def test_capabilities_are_declared_on_the_class_before_anything_loads():
     assert [c.value for c in Capability] == ["full_logits", "target_logprobs"]
     with pytest.raises(UserError, match=r"^models\[\]\.backend: got 'vllm'; expected one of hf$"):
         backend_class("vllm")
+
+
+def test_a_model_whose_backend_lacks_a_need_is_refused_before_it_loads(monkeypatch):
+    monkeypatch.setattr(HFBackend, "capabilities", frozenset({Capability.TARGET_LOGPROBS}))
+    monkeypatch.setattr(HFBackend, "load", lambda *a: pytest.fail("loaded"))
+    cfg = ModelConfig(path="org/never-loaded", name="m")
+    with pytest.raises(UserError) as e:
+        refuse_unmet(cfg, {"temperature": {Capability.FULL_LOGITS}, "context": {Capability.TARGET_LOGPROBS}})
+    assert str(e.value) == ("model 'm': temperature needs full_logits, which backend 'hf' does not give "
+                            "(it gives target_logprobs)")
+    refuse_unmet(cfg, {"context": {Capability.TARGET_LOGPROBS}})
 
 
 def test_unmet_needs_are_one_line_naming_statistics_capability_and_backend():

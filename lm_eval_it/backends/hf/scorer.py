@@ -1,4 +1,4 @@
-"""Scoring: run windows through the model and collect per-token NLL.
+"""The Hugging Face backend's scorer: windows through a ``transformers`` model, float32 logits and NLL.
 
 Windows from all documents are sorted by length and batched (right padding,
 an attention mask only when lengths differ). The model body runs once per
