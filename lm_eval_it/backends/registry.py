@@ -1,7 +1,17 @@
 """The backends by config name (``models[].backend``), and loading a configured model with its backend.
 
 A backend's class says what it can give (``capabilities``) before anything loads, so a run
-whose statistics need more is refused first (:func:`~lm_eval_it.backends.base.unmet`).
+whose statistics need more is refused first (:func:`refuse_unmet`).
+
+Adding a backend (e.g. ``llamacpp``): a package ``backends/<name>/`` with a class that has
+``kind = "<name>"``, ``capabilities`` (``FULL_LOGITS`` if it gives (rows × vocab) logits, else
+only ``TARGET_LOGPROBS``), a ``load(cfg, device)`` classmethod, and the attributes and methods of
+:class:`~lm_eval_it.backends.base.Backend`: a ``tokenizer`` that is a
+:class:`~lm_eval_it.backends.base.Tokenizer` (``encode_texts``, ``byte_lengths``, ``decode``,
+``get_vocab``, ``info``, BOS/EOS), ``scorer()`` giving a
+:class:`~lm_eval_it.backends.base.WindowScorer` (logits-only backends can subclass
+:class:`~lm_eval_it.backends.logits.TargetLogprobScorer`), ``auto_batch_size`` and ``facts``.
+Register it in ``BACKENDS`` below and add its name to ``ModelConfig.backend``; the engine is unchanged.
 
 Example::
 
