@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lm_eval_it.backends.hf_scorer import Scorer, auto_batch_size  # noqa: E402
+from lm_eval_it.backends.hf.scorer import Scorer, auto_batch_size  # noqa: E402
 from lm_eval_it.engine.execute import score_sequences  # noqa: E402
 from lm_eval_it.engine.windows import plan_windows  # noqa: E402
 
@@ -138,7 +138,7 @@ def main(argv=None) -> dict:
         if dry:
             model, windows, tokens = tiny_model().to(torch.bfloat16), (256, 512), 4096
         else:
-            from lm_eval_it.backends.hf_loader import load_model
+            from lm_eval_it.backends.hf.load import load_model
             from lm_eval_it.config import ModelConfig
 
             model = load_model(ModelConfig(**spec, dtype="bfloat16"), device).model
@@ -164,7 +164,7 @@ def main(argv=None) -> dict:
 def parity_vs_lm_eval(n_docs: int, device: str) -> dict:
     from lm_eval_parity import WIKITEXT, lm_eval_nll
 
-    from lm_eval_it.backends.hf_loader import load_model
+    from lm_eval_it.backends.hf.load import load_model
     from lm_eval_it.backends.tokenizer import encode, resolve_prefix, with_prefix
     from lm_eval_it.config import DatasetConfig, ModelConfig
     from lm_eval_it.data.documents import load_documents
@@ -186,7 +186,7 @@ def lm_eval_peak(device: str) -> dict:
     """lm-eval's peak device memory, SmolLM2 bf16, window 2048, batch 8, against ours on the same texts."""
     from lm_eval_parity import WIKITEXT, lm_eval_nll
 
-    from lm_eval_it.backends.hf_loader import load_model
+    from lm_eval_it.backends.hf.load import load_model
     from lm_eval_it.backends.tokenizer import encode, resolve_prefix, with_prefix
     from lm_eval_it.config import DatasetConfig, ModelConfig
     from lm_eval_it.data.documents import load_documents

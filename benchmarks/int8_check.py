@@ -22,7 +22,7 @@ import time
 import torch
 
 from lm_eval_it import evaluate
-from lm_eval_it.backends.hf_loader import load_model
+from lm_eval_it.backends.hf.load import load_model
 from lm_eval_it.config import DatasetConfig, ModelConfig
 from lm_eval_it.data.documents import load_documents
 from lm_eval_it.io import atomic_write_text

@@ -22,8 +22,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from lm_eval_it.backends.hf_loader import load_model  # noqa: E402
-from lm_eval_it.backends.hf_scorer import Scorer  # noqa: E402
+from lm_eval_it.backends.hf.load import load_model  # noqa: E402
+from lm_eval_it.backends.hf.scorer import Scorer  # noqa: E402
 from lm_eval_it.backends.tokenizer import encode, resolve_prefix, with_prefix  # noqa: E402
 from lm_eval_it.config.schema import DatasetConfig, ModelConfig  # noqa: E402
 from lm_eval_it.data.documents import load_documents  # noqa: E402

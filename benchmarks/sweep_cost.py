@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from lm_eval_it.backends.hf_loader import load_model
-from lm_eval_it.backends.hf_scorer import Scorer
+from lm_eval_it.backends.hf.load import load_model
+from lm_eval_it.backends.hf.scorer import Scorer
 from lm_eval_it.backends.tokenizer import encode, resolve_prefix
 from lm_eval_it.config import DatasetConfig, ModelConfig
 from lm_eval_it.data.documents import load_documents

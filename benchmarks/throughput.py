@@ -44,8 +44,8 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lm_eval_parity import WIKITEXT, lm_eval_nll  # noqa: E402
 
-from lm_eval_it.backends.hf_loader import load_model  # noqa: E402
-from lm_eval_it.backends.hf_scorer import Scorer  # noqa: E402
+from lm_eval_it.backends.hf.load import load_model  # noqa: E402
+from lm_eval_it.backends.hf.scorer import Scorer  # noqa: E402
 from lm_eval_it.backends.tokenizer import encode, resolve_prefix, with_prefix  # noqa: E402
 from lm_eval_it.config.schema import DatasetConfig, ModelConfig  # noqa: E402
 from lm_eval_it.data.documents import load_documents  # noqa: E402

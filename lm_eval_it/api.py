@@ -15,12 +15,28 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from lm_eval_it.backends.hf.backend import HFBackend
+from lm_eval_it.backends.hf.load import load_model, resolve_device
 from lm_eval_it.config.load import parse_config
 from lm_eval_it.config.schema import DatasetConfig
+from lm_eval_it.data.documents import Documents
+from lm_eval_it.report.summary import write_run
+from lm_eval_it.run.document import model_entry, results_document
+from lm_eval_it.run.provenance import collect
 from lm_eval_it.run.results import DatasetResult
+from lm_eval_it.run.rundir import prepare_output
+from lm_eval_it.run.runner import run
+from lm_eval_it.run.scoring import score_dataset
 
 
 class EvalResult(DatasetResult):
@@ -91,13 +107,9 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         DatasetConfig(**data)  # fail early, with the config's message, on a bad entry
     cfg = parse_config(raw, source="evaluate()")
     if not live and texts is not None:  # a path and in-memory texts: load it, then score as a live model
-        from lm_eval_it.backends.hf_loader import load_model, resolve_device
-
         lm = load_model(cfg.models[0], resolve_device(cfg.eval.device))
         return _evaluate_live(lm.model, lm.tokenizer, texts, cfg, raw, name or lm.name, output_dir, progress)
     if not live:
-        from lm_eval_it.run.runner import run
-
         if output_dir:
             return _rows(run(cfg, raw, show_progress=progress), keep=True)
         return _run_quiet(cfg, raw, progress)
@@ -106,12 +118,6 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
 
 def _run_quiet(cfg, raw, progress):
     """A run into a temporary folder that is removed afterwards: nothing printed, nothing left behind."""
-    import contextlib
-    import io
-    import tempfile
-
-    from lm_eval_it.run.runner import run
-
     with tempfile.TemporaryDirectory(prefix="lm_eval_it-") as tmp:
         cfg.output.dir = tmp
         with contextlib.redirect_stdout(io.StringIO()):
@@ -119,21 +125,12 @@ def _run_quiet(cfg, raw, progress):
 
 
 def _rows(folder: Path, keep: bool):
-    import json
-
     res = json.loads((Path(folder) / "results.json").read_text())
     rows = [EvalResult.from_row(r, Path(folder) if keep else None) for r in res["results"]]
     return rows[0] if len(rows) == 1 else rows
 
 
 def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress) -> EvalResult:
-    import torch
-
-    from lm_eval_it.backends.hf_loader import LoadedModel, max_positions, resolve_device
-    from lm_eval_it.backends.hf_scorer import Scorer
-    from lm_eval_it.data.documents import Documents
-    from lm_eval_it.run.scoring import score_dataset
-
     if tokenizer is None:
         raise ValueError("a live model needs its tokenizer= as well")
     texts = [t for t in texts if t]
@@ -143,13 +140,10 @@ def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress
     was_training = model.training
     model.eval()
     try:
-        lm = LoadedModel(name=name or type(model).__name__, model=model, tokenizer=tokenizer, device=device,
-                         dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
-                         fingerprint=f"in-memory:{id(model)}", source={"in_memory": True},
-                         max_positions=max_positions(model.config), load_seconds=0.0)
+        lm = HFBackend.from_live(model, tokenizer, name or type(model).__name__, device)
         docs = Documents(name="texts", texts=list(texts), source={"in_memory": True})
         with torch.inference_mode():
-            scorer = Scorer(model, device)
+            scorer = lm.scorer()
             row = score_dataset(lm, scorer, docs, cfg, show_progress=progress)
     finally:
         model.train(was_training)
@@ -161,16 +155,9 @@ def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress
 
 def _write(row, cfg, raw, lm, scorer, docs) -> Path:
     """The run folder of a live model, built as the command line builds it (one model, one dataset)."""
-    from datetime import datetime, timezone
-
-    from lm_eval_it.report.summary import write_run
-    from lm_eval_it.run.document import model_entry, results_document
-    from lm_eval_it.run.provenance import collect
-    from lm_eval_it.run.rundir import prepare_output
-
     now = datetime.now(timezone.utc)
     folder = prepare_output(cfg, now)
     doc = results_document(cfg, raw, now, row.timing.seconds, collect(lm.device), 0,
-                           [model_entry(lm, scorer, row.tokenizer.model_dump(by_alias=True))], [docs], [row])
+                           [model_entry(lm.facts(scorer))], [docs], [row])
     write_run(folder, doc.to_dict(), {}, "")
     return folder

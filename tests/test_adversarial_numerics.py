@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lm_eval_it.backends.hf_scorer import token_nll
+from lm_eval_it.backends.logits import token_nll
 from lm_eval_it.engine.execute import Executor
 from lm_eval_it.engine.prepare import from_sequences
 from lm_eval_it.engine.reduce import Reduction
@@ -281,7 +281,7 @@ def test_sentencepiece_target_bytes_sum_to_document_bytes(tmp_path):
     counted as a byte of text: one phantom byte per document, all of it in context bin 0."""
     from conftest import tiny_llama
 
-    from lm_eval_it.backends.hf_scorer import Scorer
+    from lm_eval_it.backends.hf.scorer import Scorer
     from lm_eval_it.engine.execute import Executor
     from lm_eval_it.engine.reduce import Reduction
     from lm_eval_it.stats.context.statistic import ContextStats

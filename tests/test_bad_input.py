@@ -194,7 +194,7 @@ def test_bad_overrides(tmp_path, tiny_model_dir, capsys):
 
 
 def test_out_of_memory_backs_off_then_fails_clearly(tmp_path, tiny_model_dir, capsys, caplog, monkeypatch):
-    from lm_eval_it.backends import hf_scorer as scoring
+    from lm_eval_it.backends.hf import scorer as scoring
 
     path = write(tmp_path, base_config(tmp_path, tiny_model_dir))
     assert main(["run", str(path), "--quiet", "eval.batch_size=1", "output.run_name=ref"]) == 0

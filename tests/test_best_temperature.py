@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import byte_level_tokenizer, corpus
 
-from lm_eval_it.backends.hf_scorer import Scorer
+from lm_eval_it.backends.hf.scorer import Scorer
 from lm_eval_it.engine.distributed import Context
 from lm_eval_it.engine.execute import Executor
 from lm_eval_it.engine.prepare import from_sequences

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lm_eval_it.backends import fingerprints
-from lm_eval_it.backends import hf_loader as models
+from lm_eval_it.backends.hf import load as models
 from lm_eval_it.config import ModelConfig
 
 OLD_NS = 1_600_000_000 * 10**9  # 2020: well past the "racy" window

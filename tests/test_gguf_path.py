@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_it.backends import hf_loader as models
+from lm_eval_it.backends.hf import load as models
 from lm_eval_it.config import ModelConfig
 from lm_eval_it.errors import UserError
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from test_fingerprints import fake_hub_cache
 
-from lm_eval_it.backends import hf_loader as models
+from lm_eval_it.backends.hf import load as models
 from lm_eval_it.config import ModelConfig
 from lm_eval_it.errors import UserError
 

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from lm_eval_it.backends import hf_loader as models
-from lm_eval_it.backends import hf_scorer as scoring
 from lm_eval_it.backends import tokenizer as tokens
+from lm_eval_it.backends.hf import load as models
+from lm_eval_it.backends.hf import locate
+from lm_eval_it.backends.hf import scorer as scoring
 from lm_eval_it.errors import UserError
 
 
@@ -42,10 +43,10 @@ def test_auto_batch_size(monkeypatch, tiny):
 
 
 def test_pkg_paths_and_missing_packages():
-    assert models.resolve_path("pkg://json").endswith("json")
+    assert locate.resolve_path("pkg://json").endswith("json")
     with pytest.raises(UserError, match="is not installed"):
-        models.resolve_path("pkg://no_such_package_xyz")
-    assert models.resolve_path("org/name") == "org/name"  # a hub id is left as it is
+        locate.resolve_path("pkg://no_such_package_xyz")
+    assert locate.resolve_path("org/name") == "org/name"  # a hub id is left as it is
 
 
 def test_folder_fingerprint_changes_with_content(tmp_path):

@@ -137,7 +137,7 @@ def test_same_config_same_numbers(long_config):
 SLOW_CHILD = """
 import sys, time
 from lm_eval_it.engine import partial
-from lm_eval_it.backends import hf_scorer as scoring
+from lm_eval_it.backends.hf import scorer as scoring
 partial.SNAPSHOT_SECONDS = float(sys.argv[1])
 real = scoring.Scorer.chunks
 def chunks(self, *args):

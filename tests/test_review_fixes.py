@@ -95,7 +95,7 @@ def test_checkpoint_refuses_a_changed_tokenizer(tmp_path):
 
 def test_masked_vocabulary_gives_finite_sweep_and_kl(tiny):
     """-inf logits on part of the vocabulary: entropy, slopes and KL are finite and match float64 on the rest."""
-    from lm_eval_it.backends.hf_scorer import Scorer
+    from lm_eval_it.backends.hf.scorer import Scorer
     from lm_eval_it.engine.execute import Executor
     from lm_eval_it.engine.prepare import from_sequences
     from lm_eval_it.engine.reduce import Reduction

@@ -5,7 +5,8 @@ import pytest
 import torch
 from conftest import corpus
 
-from lm_eval_it.backends.hf_scorer import Scorer, token_nll
+from lm_eval_it.backends.hf.scorer import Scorer
+from lm_eval_it.backends.logits import token_nll
 from lm_eval_it.backends.tokenizer import encode, with_prefix
 from lm_eval_it.engine.execute import score_sequences
 from lm_eval_it.engine.windows import plan_windows

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lm_eval_it.backends.hf_scorer import Scorer, token_nll
+from lm_eval_it.backends.hf.scorer import Scorer
+from lm_eval_it.backends.logits import token_nll
 from lm_eval_it.engine.execute import score_sequences
 from lm_eval_it.engine.windows import plan_windows
 

@@ -1,5 +1,9 @@
 """Tokenization and the prefix token.
 
+``encode`` and ``token_byte_lengths`` take a backend's
+:class:`~lm_eval_it.backends.base.Tokenizer` (which answers for itself) or a Hugging Face
+tokenizer (read here: the Hugging Face backend's ``Tokenizer`` is these functions).
+
 Documents are tokenized **without** special tokens; one prefix token is put in
 front so that the first text token is scored too:
 
@@ -27,6 +31,7 @@ import re
 
 import numpy as np
 
+from lm_eval_it.backends.base import Tokenizer
 from lm_eval_it.errors import UserError
 
 
@@ -60,6 +65,8 @@ def resolve_prefix(tokenizer, prefix: str) -> tuple[int | None, str]:
 
 def encode(tokenizer, texts: list[str]) -> list[list[int]]:
     """Token ids of each text, without special tokens."""
+    if isinstance(tokenizer, Tokenizer):
+        return tokenizer.encode_texts(texts)
     tf_logger = logging.getLogger("transformers.tokenization_utils_base")
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)  # silence "sequence longer than max length": we window it
@@ -150,7 +157,8 @@ def _byte_level_alphabet() -> dict[str, int]:
 
 def token_byte_lengths(tokenizer) -> np.ndarray:
     """UTF-8 bytes of every token id's text (0 for special tokens), for byte-level BPE and SentencePiece."""
-
+    if isinstance(tokenizer, Tokenizer):
+        return tokenizer.byte_lengths()
     vocab = tokenizer.get_vocab()
     out = np.zeros(max(len(tokenizer), max(vocab.values(), default=0) + 1), np.int32)
     backend = getattr(tokenizer, "backend_tokenizer", None)

@@ -32,12 +32,9 @@ def dataset_result(lm, docs, tokenizer: dict, protocol: dict, metrics: dict, int
         per_document=per_document)
 
 
-def model_entry(lm, scorer, tokenizer: dict) -> ModelEntry:
-    """One model as loaded (``lm``: a ``LoadedModel``; ``scorer``: its ``Scorer``)."""
-    return ModelEntry(name=lm.name, fingerprint=lm.fingerprint, source=lm.source, dtype=lm.dtype, device=lm.device,
-                      max_positions=lm.max_positions, load_seconds=lm.load_seconds, vocab_size=scorer.vocab,
-                      tokenizer=tokenizer, split_head=scorer.split_head,
-                      tokenizer_fingerprint=getattr(lm, "tokenizer_fingerprint", None))
+def model_entry(facts) -> ModelEntry:
+    """One model as it ran (``facts``: its backend's :class:`lm_eval_it.backends.base.ModelFacts`)."""
+    return ModelEntry(**facts.entry())
 
 
 def skipped_empty(docs) -> int | None:

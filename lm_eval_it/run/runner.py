@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from lm_eval_it.backends.hf_loader import LoadedModel, load_model, resolve_device
-from lm_eval_it.backends.hf_scorer import Scorer
-from lm_eval_it.backends.tokenizer import tokenizer_info
+from lm_eval_it.backends.base import Backend, WindowScorer
+from lm_eval_it.backends.hf.load import resolve_device
+from lm_eval_it.backends.registry import load_model
 from lm_eval_it.config.schema import ModelConfig, RunConfig
 from lm_eval_it.data.documents import Documents, load_documents
 from lm_eval_it.engine.checkpoint import Checkpoint, run_header
@@ -40,6 +40,7 @@ from lm_eval_it.run.provenance import collect
 from lm_eval_it.run.results import DatasetResult, ModelEntry
 from lm_eval_it.run.rundir import discard, interrupted, open_checkpoint
 from lm_eval_it.run.scoring import score_dataset
+from lm_eval_it.run.statistics import refuse_unmet_needs
 
 
 def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | None = None,
@@ -53,6 +54,7 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
     ``resume=<run folder>``) continues an interrupted run to identical numbers.
     """
     wall0 = time.perf_counter()
+    refuse_unmet_needs(cfg)  # a statistic its backend cannot serve: refused before anything loads
     device, ctx = setup(cfg)
     if cfg.output.run_name is None:
         cfg.output.run_name = "run"
@@ -114,11 +116,11 @@ def open_run(cfg: RunConfig, header: dict, now: datetime, resume: str | None,
     return Path(shared[1]), ck
 
 
-def load(mcfg: ModelConfig, device: str, ck: Checkpoint) -> tuple[LoadedModel, Scorer]:
-    """The one place a model is loaded: its weights and tokenizer, its note in the checkpoint, its scorer."""
+def load(mcfg: ModelConfig, device: str, ck: Checkpoint) -> tuple[Backend, WindowScorer]:
+    """The one place a model is loaded (by its backend): weights and tokenizer, its note in the checkpoint, its scorer."""
     lm = load_model(mcfg, device)
     ck.model(lm.name, lm.fingerprint, getattr(lm, "tokenizer_fingerprint", None))
-    return lm, Scorer(lm.model, device, compile=mcfg.compile)
+    return lm, lm.scorer()
 
 
 class Models:
@@ -127,10 +129,10 @@ class Models:
     def __init__(self, cfg: RunConfig, device: str, ck: Checkpoint):
         self.by_name = {m.name: m for m in cfg.models}
         self.references = {m.compare_to for m in cfg.models if m.compare_to}
-        self.kept: dict[str, tuple[LoadedModel, Scorer]] = {}
+        self.kept: dict[str, tuple[Backend, WindowScorer]] = {}
         self.device, self.ck = device, ck
 
-    def loaded(self, mcfg: ModelConfig) -> tuple[LoadedModel, Scorer]:
+    def loaded(self, mcfg: ModelConfig) -> tuple[Backend, WindowScorer]:
         if mcfg.name in self.kept:
             return self.kept[mcfg.name]
         pair = load(mcfg, self.device, self.ck)
@@ -138,14 +140,14 @@ class Models:
             self.kept[mcfg.name] = pair
         return pair
 
-    def scoring(self, mcfg: ModelConfig) -> tuple[LoadedModel, Scorer, str | None]:
+    def scoring(self, mcfg: ModelConfig) -> tuple[Backend, WindowScorer, str | None]:
         """The model, its scorer (with its reference's, for KL) and the reference's name."""
         lm, scorer = self.loaded(mcfg)
         if not mcfg.compare_to:
             return lm, scorer, None
         ref_lm, ref_scorer = self.loaded(self.by_name[mcfg.compare_to])
         check_same_vocab(scorer, ref_scorer, lm.tokenizer, ref_lm.tokenizer)
-        return lm, Scorer(lm.model, self.device, reference=ref_scorer, compile=mcfg.compile), ref_lm.name
+        return lm, lm.scorer(reference=ref_scorer), ref_lm.name
 
 
 def score_models(cfg: RunConfig, datasets: list[Documents], device: str, folder: Path, ck: Checkpoint,
@@ -154,8 +156,9 @@ def score_models(cfg: RunConfig, datasets: list[Documents], device: str, folder:
     rows, models, loader = [], [], Models(cfg, device, ck)
     for mcfg in cfg.models:
         lm, scorer, ref_name = loader.scoring(mcfg)
-        tok_info = tokenizer_info(lm.tokenizer)
-        models.append(model_entry(lm, scorer, tok_info))
+        facts = lm.facts(scorer)
+        tok_info = facts.tokenizer
+        models.append(model_entry(facts))
         for docs in datasets:
             row = score_dataset(lm, scorer, docs, cfg, show_progress, tok_info, folder, ck, ctx, ref_name)
             if row is not None:
@@ -187,7 +190,7 @@ def write_results(cfg: RunConfig, raw: dict, now: datetime, wall_seconds: float,
     return results
 
 
-def check_same_vocab(cand: Scorer, ref: Scorer, cand_tok, ref_tok) -> None:
+def check_same_vocab(cand: WindowScorer, ref: WindowScorer, cand_tok, ref_tok) -> None:
     if cand.vocab != ref.vocab or cand_tok.get_vocab() != ref_tok.get_vocab():
         raise UserError("compare_to: the two models' vocabularies differ "
                         f"({cand.vocab} vs {ref.vocab} entries); KL needs identical vocabularies")

@@ -3,7 +3,7 @@ score → merge → summarise → the results row.
 
 Example (see :func:`lm_eval_it.run.runner.run` for a whole run)::
 
-    row = score_dataset(lm, Scorer(lm.model, "cpu"), docs, cfg, show_progress=False)
+    row = score_dataset(lm, lm.scorer(), docs, cfg, show_progress=False)
     row.metrics["bits_per_byte"], row.per_document[0]["nll"]
 """
 
@@ -12,9 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lm_eval_it.backends.hf_loader import LoadedModel, cache_root
-from lm_eval_it.backends.hf_scorer import Scorer, auto_batch_size
-from lm_eval_it.backends.tokenizer import tokenizer_info
+from lm_eval_it.backends.base import Backend, WindowScorer
+from lm_eval_it.backends.fingerprints import cache_root
 from lm_eval_it.config.schema import RunConfig
 from lm_eval_it.data.documents import Documents
 from lm_eval_it.engine.checkpoint import Checkpoint
@@ -35,12 +34,12 @@ from lm_eval_it.run.steps import DataParallel, Progress, Resume
 from lm_eval_it.stats import registry
 
 
-def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConfig, show_progress: bool,
+def score_dataset(lm: Backend, scorer: WindowScorer, docs: Documents, cfg: RunConfig, show_progress: bool,
                   tok_info: dict | None = None, folder: Path | None = None, ck: Checkpoint | None = None,
                   ctx: Context = Context(), reference_name: str | None = None) -> DatasetResult | None:
     """Score one dataset with one model; ``None`` on ranks other than 0 (they only score their shard)."""
     t0 = time.perf_counter()
-    info = tok_info or tokenizer_info(lm.tokenizer)
+    info = tok_info or lm.tokenizer.info()
     prepared = tokenise(lm, docs, cfg, info)
     batch_size = choose_batch_size(lm, docs, cfg, prepared, ck, ctx)
     plugins = plugins_for(cfg, scorer, prepared, reference_name)
@@ -65,7 +64,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
                           blocks, len(prepared.targets), timing, per_token, n_resumed, per_doc)
 
 
-def tokenise(lm: LoadedModel, docs: Documents, cfg: RunConfig, info: dict) -> Prepared:
+def tokenise(lm: Backend, docs: Documents, cfg: RunConfig, info: dict) -> Prepared:
     """Tokenise and plan the windows (cached), warning once about what the plan changed or lost."""
     prepared = prepare(lm.tokenizer, docs.texts, docs.name, f"{info['fingerprint']}:{docs.fingerprint}",
                        cache_root() / "tokens", cfg.eval, lm.max_positions, lm.name,
@@ -81,12 +80,11 @@ def tokenise(lm: LoadedModel, docs: Documents, cfg: RunConfig, info: dict) -> Pr
     return prepared
 
 
-def choose_batch_size(lm: LoadedModel, docs: Documents, cfg: RunConfig, prepared: Prepared, ck: Checkpoint | None,
+def choose_batch_size(lm: Backend, docs: Documents, cfg: RunConfig, prepared: Prepared, ck: Checkpoint | None,
                       ctx: Context) -> int:
     """The configured batch size, or the measured one; a resumed run keeps the one it started with."""
     bs = cfg.eval.batch_size
-    batch_size = bs if isinstance(bs, int) else broadcast(ctx, auto_batch_size(lm.device, prepared.protocol.window,
-                                                                               lm.model))
+    batch_size = bs if isinstance(bs, int) else broadcast(ctx, lm.auto_batch_size(prepared.protocol.window))
     if ck is not None and ctx.main:
         batch_size = ck.batch_size(lm.name, docs.name, batch_size)
     return broadcast(ctx, batch_size)

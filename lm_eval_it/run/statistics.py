@@ -1,7 +1,8 @@
 """The statistics a run reduces beyond NLL, their summaries, and the statistic blocks of a results row.
 
 The statistics declare themselves (:mod:`lm_eval_it.stats.registry`); this module only wires the registry to
-the run: :func:`plugins_for` builds the plug-ins of one model × dataset (refusing one whose need the
+the run: :func:`refuse_unmet_needs` refuses, before anything loads, a model whose backend lacks what its statistics
+need; :func:`plugins_for` builds the plug-ins of one model × dataset (refusing one whose need the
 backend cannot meet), :func:`stat_blocks` summarises each from the reduction and assembles the row's blocks,
 with the extra scoring passes a plug-in may ask for (``best_temperature: exact``).
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from lm_eval_it.backends.base import Capability
+from lm_eval_it.backends.registry import refuse_unmet
 from lm_eval_it.config.schema import RunConfig
 from lm_eval_it.engine.distributed import Context
 from lm_eval_it.engine.execute import Executor
@@ -36,6 +38,14 @@ def plugins_for(cfg: RunConfig, scorer, prepared: Prepared, reference_name: str 
                                    scorer.reference is not None, reference_name))
     check_needs(plugins, type(scorer).__name__, getattr(scorer, "capabilities", tuple(Capability)))
     return plugins
+
+
+def refuse_unmet_needs(cfg: RunConfig) -> None:
+    """Before any model loads: refuse a model whose backend cannot give what its statistics need (one line)."""
+    for m in cfg.models:
+        window = cfg.eval.window
+        setup = Setup(cfg.eval, 1, window, cfg.eval.stride or window, m.compare_to is not None, m.compare_to)
+        refuse_unmet(m, {p.name: p.needs for p in registry.build(setup)})
 
 
 def stat_context(red: Reduction, metrics: dict, stat) -> dict:

@@ -37,6 +37,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from lm_eval_it.backends.base import unmet
 from lm_eval_it.errors import UserError
 
 
@@ -255,15 +256,12 @@ def check_needs(plugins, backend: str, capabilities) -> None:
     """Refuse, in one line, a statistic whose needs the backend cannot meet (before anything runs).
 
     >>> class P(Plugin):
-    ...     name, needs = "ranks", frozenset({"full_logits"})
-    >>> check_needs([P()], "server", {"target_logprobs"})
+    ...     name, needs = "ranks", frozenset({Capability.FULL_LOGITS})
+    >>> check_needs([P()], "server", {Capability.TARGET_LOGPROBS})
     Traceback (most recent call last):
     ...
-    lm_eval_it.errors.UserError: statistic 'ranks' needs full_logits, which backend 'server' does not give (it gives: target_logprobs)
+    lm_eval_it.errors.UserError: ranks needs full_logits, which backend 'server' does not give (it gives target_logprobs)
     """
-    have = {getattr(c, "value", c) for c in capabilities}
-    for p in plugins:
-        missing = sorted(getattr(c, "value", c) for c in p.needs if getattr(c, "value", c) not in have)
-        if missing:
-            raise UserError(f"statistic {p.name!r} needs {', '.join(missing)}, which backend {backend!r} does not "
-                            f"give (it gives: {', '.join(sorted(have)) or 'nothing'})")
+    missing = unmet({p.name: p.needs for p in plugins}, capabilities, backend)
+    if missing:
+        raise UserError(missing)

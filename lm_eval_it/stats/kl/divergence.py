@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from lm_eval_it.backends.hf_scorer import token_nll
+from lm_eval_it.backends.logits import token_nll
 
 LN2 = math.log(2.0)
 KL_QUANTILES = (1.0, 0.999, 0.99, 0.95, 0.90, 0.5, 0.10, 0.05, 0.01, 0.001, 0.0)

