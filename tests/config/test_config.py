@@ -7,7 +7,7 @@ import pytest
 from lm_eval_it.config import apply_override, load_config, parse_config
 from lm_eval_it.errors import UserError
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 BASE = {"models": [{"path": "org/model"}], "datasets": [{"builtin": "pydoc_topics"}]}
 
 

@@ -13,7 +13,7 @@ from conftest import corpus
 from lm_eval_it.cli import main
 from lm_eval_it.engine.distributed import assign
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_assign_balances_tokens_and_covers_every_batch():

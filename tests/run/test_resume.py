@@ -15,7 +15,7 @@ from conftest import corpus
 
 from lm_eval_it.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
