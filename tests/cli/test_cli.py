@@ -1,15 +1,17 @@
 """End to end through the CLI on a tiny model: results on disk, and one-line errors."""
 
 import json
+import logging
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lm_eval_it.cli import main
+from lm_eval_it.cli import _setup_logging, main
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.\r\n", "Numbers: 3.14159 and 2.71828, héllo wörld!",
          "def f(x):\n    return x * 2\n" * 5, ""]
@@ -129,3 +131,31 @@ def test_tokenizer_that_adds_bos_is_never_scored_with_two(tmp_path, tiny_model_d
     info = tokenizer_info(tok)
     assert info["adds_bos"] is True and info["bos"] == "<s>"
     assert tok.bos_token_id not in encode(tok, ["hello"])[0]  # encoded without special tokens
+
+
+def test_identical_warnings_print_once_and_library_warnings_are_hidden(capsys):
+    root = logging.getLogger()
+    old_handlers, old_filters = root.handlers[:], warnings.filters[:]
+    root.handlers = [logging.StreamHandler()]
+    try:
+        _setup_logging()
+        log = logging.getLogger("lm_eval_it.test")
+        for _ in range(3):
+            log.warning("window clamped to %d", 512)
+        log.warning("window clamped to %d", 256)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.filters[:] = [f for f in warnings.filters if f[0] == "ignore"]  # keep ours, drop pytest's
+            warnings.warn_explicit("old API", FutureWarning, "x.py", 1, module="transformers.utils")
+            warnings.warn_explicit("ours", UserWarning, "y.py", 1, module="lm_eval_it.run.runner")
+        assert [str(w.message) for w in caught] == ["ours"]
+    finally:
+        root.handlers, warnings.filters[:] = old_handlers, old_filters
+    err = capsys.readouterr().err
+    assert err.count("window clamped to 512") == 1 and err.count("window clamped to 256") == 1
+
+
+def test_dtype_alias_through_the_cli_override(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr("lm_eval_it.run.runner.run", lambda cfg, raw, **kw: seen.setdefault("cfg", cfg))
+    assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "models.0.dtype=bf16"]) == 0
+    assert seen["cfg"].models[0].dtype == "bfloat16"
