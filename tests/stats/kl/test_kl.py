@@ -6,8 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-import yaml
-from conftest import byte_level_tokenizer
+from conftest import byte_level_tokenizer, write_config
 
 from lm_eval_it.backends.hf_scorer import token_nll
 from lm_eval_it.cli import main
@@ -62,16 +61,11 @@ def perturbed_dir(tmp_path_factory, tiny_model_dir):
 
 
 def kl_config(tmp_path, ref_dir, cand_dir, **model_extra):
-    data = tmp_path / "d.jsonl"
-    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in
-                            ["The cat sat on the mat, " * 8, "A second text, with numbers 12 and 345.", "x y z"]))
-    cfg = {"models": [{"name": "ref", "path": str(ref_dir)}, {"name": "cand", "path": str(cand_dir), **model_extra}],
-           "datasets": [{"name": "toy", "path": str(data)}],
-           "eval": {"window": 16, "stride": 8, "batch_size": 4, "device": "cpu"},
-           "output": {"dir": str(tmp_path / "results"), "run_name": "kl", "plots": False}}
-    path = tmp_path / "kl.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_config(tmp_path, [{"name": "ref", "path": str(ref_dir)},
+                                    {"name": "cand", "path": str(cand_dir), **model_extra}],
+                        ["The cat sat on the mat, " * 8, "A second text, with numbers 12 and 345.", "x y z"],
+                        name="kl", dataset="toy", eval={"window": 16, "stride": 8, "batch_size": 4, "device": "cpu"},
+                        output={"plots": False})
 
 
 def kl_row(tmp_path):
