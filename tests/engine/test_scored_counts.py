@@ -102,8 +102,6 @@ def _brute_scored(text: str, skip: int):
 
 @pytest.mark.float64_reference
 def test_scored_counts_brute_force():
-    from lm_eval_it.engine.prepare import scored_counts
-
     for text in TRICKY + ["a b", "  ", "x", "日 本"]:
         for skip in range(0, len(text.encode()) + 1):
             assert scored_counts(text, skip) == _brute_scored(text, skip), (text, skip)

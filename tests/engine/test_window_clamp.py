@@ -4,8 +4,6 @@ from lm_eval_it.engine.prepare import token_window
 
 
 def test_token_window_clamping_keeps_overlap():
-    from lm_eval_it.engine.prepare import token_window
-
     for w, s, mp in ((4096, 2048, 512), (1000, 1, 100), (1000, 999, 7), (3, 3, 2), (1024, 1024, 1000)):
         W, S, _ = token_window(w, s, "tokens", 1.0, mp, False, "m")
         assert W == min(w, mp) and 1 <= S <= W
