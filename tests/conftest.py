@@ -1,12 +1,22 @@
-"""Shared fixtures: tiny random causal LMs and tokenizers, built in-process in seconds."""
+"""Shared fixtures: tiny random causal LMs and tokenizers, built in-process in seconds; a config written and run.
+
+``REPO``, ``WIKITEXT`` and the plain helpers (``corpus``, ``byte_level_tokenizer``, ``tiny_llama``,
+``write_config``, ``run_path``) are imported with ``from conftest import ...`` from any test folder.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
+
+from lm_eval_it.cli import main
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -122,3 +132,60 @@ def _results_json_matches_the_schema(request, results_schema_check):
         data = json.loads(path.read_text())
         if isinstance(data, dict) and data.get("schema") == 2:
             results_schema_check(data)
+def fake_hub_cache(root, repo_id, source, commit="0123456789abcdef0123456789abcdef01234567"):
+    """A Hugging Face cache holding ``repo_id`` at ``commit`` (refs/main), its files copied from ``source``."""
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    shutil.copytree(source, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return repo / "snapshots" / commit
+
+
+@dataclass
+class Run:
+    """One finished run: its results folder (``results/<run_name>/<stamp>``), parsed results.json, config path."""
+
+    folder: Path
+    results: dict
+    config: Path
+
+
+def write_config(folder: Path, models, texts=None, *, name: str = "t", eval: dict | None = None,
+                 output: dict | None = None, datasets: list | None = None, dataset: str = "d") -> Path:
+    """Write ``texts`` (strings, or row dicts) to ``<folder>/<name>.jsonl`` as dataset ``dataset`` (unless
+    ``datasets`` is given) and a config to ``<folder>/<name>.yaml``; results go under ``<folder>/results/<name>``.
+    ``models`` is ``{name: path}`` or a list of model dicts. Returns the config's path."""
+    if isinstance(models, dict):
+        models = [{"name": k, "path": str(v)} for k, v in models.items()]
+    if datasets is None:
+        data = folder / f"{name}.jsonl"
+        data.write_text("".join(json.dumps(t if isinstance(t, dict) else {"text": t}) + "\n" for t in texts))
+        datasets = [{"name": dataset, "path": str(data)}]
+    cfg = {"models": models, "datasets": datasets, "eval": dict(eval or {}),
+           "output": {"dir": str(folder / "results"), "run_name": name, **(output or {})}}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run_path(path: Path, *args: str, command: str = "run", latest: bool = False) -> Run:
+    """Run a written config through the CLI (``--quiet``), assert exit 0, and read what it wrote. The run's
+    folder must be the only one under its run name, unless ``latest`` (then the newest is read)."""
+    assert main([command, str(path), "--quiet", *args]) == 0
+    out = yaml.safe_load(path.read_text())["output"]
+    runs = sorted((Path(out["dir"]) / out["run_name"]).iterdir())
+    if not latest:
+        (folder,) = runs
+    folder = runs[-1]
+    return Run(folder, json.loads((folder / "results.json").read_text()), path)
+
+
+@pytest.fixture
+def run_config(tmp_path):
+    """``run_config(models, texts, name=, eval=, output=, datasets=, args=(), command="run", latest=False)``:
+    write a config under ``tmp_path`` (see ``write_config``), run it, return the ``Run``."""
+
+    def run(models, texts=None, *, args=(), command="run", latest=False, **kw) -> Run:
+        return run_path(write_config(tmp_path, models, texts, **kw), *args, command=command, latest=latest)
+
+    return run

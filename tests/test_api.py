@@ -4,11 +4,9 @@ import json
 
 import pytest
 import torch
-import yaml
-from conftest import corpus
+from conftest import corpus, run_path, write_config
 
 from lm_eval_it import evaluate
-from lm_eval_it.cli import main
 
 
 def test_evaluate_a_live_model_inside_a_training_loop(tmp_path, tiny_model_dir, capsys):
@@ -23,16 +21,9 @@ def test_evaluate_a_live_model_inside_a_training_loop(tmp_path, tiny_model_dir, 
     assert capsys.readouterr().out == ""  # nothing printed unless asked
     assert not (tmp_path / "results").exists()
     # the same numbers as the command line on the saved model
-    data = tmp_path / "d.jsonl"
-    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"models": [{"name": "tiny", "path": str(tiny_model_dir)}],
-                                   "datasets": [{"name": "d", "path": str(data)}],
-                                   "eval": {"window": 32, "stride": 16, "batch_size": 2, "device": "cpu"},
-                                   "output": {"dir": str(tmp_path / "cli"), "run_name": "c", "plots": False}}))
-    assert main(["run", str(cfg), "--quiet"]) == 0
-    (folder,) = (tmp_path / "cli" / "c").iterdir()
-    cli = json.loads((folder / "results.json").read_text())["results"][0]
+    cli = run_path(write_config(tmp_path, {"tiny": tiny_model_dir}, texts, name="c",
+                                eval={"window": 32, "stride": 16, "batch_size": 2, "device": "cpu"},
+                                output={"dir": str(tmp_path / "cli"), "plots": False})).results["results"][0]
     assert [d["nll"] for d in first.per_document] == [d["nll"] for d in cli["per_document"]]
     assert first.bits_per_byte == cli["metrics"]["bits_per_byte"] and first.to_dict()["metrics"] == cli["metrics"]
     # a few optimiser steps on the texts lower the loss, and evaluate sees it

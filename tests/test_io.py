@@ -39,15 +39,12 @@ ROW = {"model": "m", "dataset": "d", "dataset_fingerprint": "f" * 64, "tokenizer
        "eval": {"prefix": "bos:<s>", "window": 16}, "timing": {"tokens_per_second": 1.0}}
 
 
-def test_run_and_comparison_files_are_0644(tmp_path, tiny_model_dir, umask_022):
-    from test_cli import write_config
-
-    from lm_eval_it.cli import main
+def test_run_and_comparison_files_are_0644(run_config, tiny_model_dir, umask_022):
     from lm_eval_it.report.compare.build import build_comparison
 
-    cfg = write_config(tmp_path, tiny_model_dir)
-    assert main(["run", str(cfg), "--quiet"]) == 0
-    (folder,) = (tmp_path / "results" / "t").iterdir()
+    folder = run_config({"tiny": tiny_model_dir}, ["The quick brown fox jumps over the lazy dog.\r\n",
+                                                   "Numbers: 3.14159 and 2.71828, héllo wörld!", ""],
+                        name="t", dataset="toy", eval={"window": 16, "stride": 8, "batch_size": 4, "device": "cpu"}).folder
     write_comparison(folder, build_comparison([ROW]))
     names = {"results.json", "summary.md", "report.html", "comparison.md", "comparison.csv", "comparison.html"}
     modes = {p.name: mode(p) for p in folder.iterdir()}

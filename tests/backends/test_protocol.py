@@ -29,7 +29,7 @@ from lm_eval_it.data.documents import Documents
 from lm_eval_it.engine.execute import score_sequences
 from lm_eval_it.engine.windows import plan_windows
 from lm_eval_it.errors import UserError
-from lm_eval_it.run.runner import score_dataset
+from lm_eval_it.run.scoring import score_dataset
 from lm_eval_it.stats.context.statistic import ContextStats
 from lm_eval_it.stats.memorisation.statistic import MinKProb
 

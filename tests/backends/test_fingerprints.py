@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 import torch
+from conftest import fake_hub_cache
 from safetensors.torch import load_file, save_file
 
 from lm_eval_it.backends import fingerprints
@@ -90,15 +91,6 @@ def test_load_model_reports_both_fingerprints(tmp_path, hashed, tiny_model_dir):
     assert sorted(p.name for p in fingerprints.tokenizer_files(folder)) == ["tokenizer.json", "tokenizer_config.json"]
     assert lm.tokenizer_fingerprint == "tokenizer-sha256:" + fingerprints.digest_files(
         [folder / "tokenizer.json", folder / "tokenizer_config.json"])
-
-
-def fake_hub_cache(root, repo_id, source, commit="0123456789abcdef0123456789abcdef01234567"):
-    """A Hugging Face cache holding ``repo_id`` at ``commit`` (refs/main), its files copied from ``source``."""
-    repo = root / ("models--" + repo_id.replace("/", "--"))
-    shutil.copytree(source, repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    return repo / "snapshots" / commit
 
 
 def test_hub_ids_hash_their_cached_snapshot(tmp_path, hashed, tiny_model_dir, monkeypatch):

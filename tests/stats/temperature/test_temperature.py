@@ -1,14 +1,11 @@
 """Temperature statistics against hand-computed values; best T against brute force; ECE; the sweep end to end."""
 
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from lm_eval_it.cli import main
 from lm_eval_it.config.temperatures import parse_temperatures
 from lm_eval_it.stats.temperature.softmax import (
     ece,
@@ -69,6 +66,7 @@ def test_derivatives_match_finite_differences():
     assert mid["d2"].double().sum().item() == pytest.approx(((d1_up - d1_down) / (2 * h)).item(), rel=1e-3)
 
 
+@pytest.mark.float64_reference
 def test_best_temperature_matches_brute_force_grid():
     torch.manual_seed(1)
     z = torch.randn(400, 50) * 4
@@ -110,20 +108,13 @@ def test_parse_temperatures():
         parse_temperatures("2:1:0.1")
 
 
-def test_sweep_end_to_end(tmp_path, tiny_model_dir):
-    data = tmp_path / "d.jsonl"
-    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in
-                            ["The cat sat on the mat. " * 6, "Numbers 1 2 3 4 5 6 7 8 9.", "def f(x): return x"]))
-    cfg = tmp_path / "s.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "models": [{"name": "tiny", "path": str(tiny_model_dir)}],
-        "datasets": [{"name": "toy", "path": str(data)}],
-        "eval": {"window": 24, "stride": 12, "batch_size": 3, "device": "cpu"},
-        "output": {"dir": str(tmp_path / "results"), "run_name": "sw", "per_token": True},
-    }))
-    assert main(["sweep", str(cfg), "--quiet", "--temperatures", "0.5:2.0:0.5", "eval.best_temperature=exact"]) == 0
-    (folder,) = (tmp_path / "results" / "sw").iterdir()
-    res = json.loads((folder / "results.json").read_text())
+def test_sweep_end_to_end(run_config, tiny_model_dir):
+    run = run_config({"tiny": tiny_model_dir},
+                     ["The cat sat on the mat. " * 6, "Numbers 1 2 3 4 5 6 7 8 9.", "def f(x): return x"],
+                     name="sw", dataset="toy", eval={"window": 24, "stride": 12, "batch_size": 3, "device": "cpu"},
+                     output={"per_token": True}, command="sweep",
+                     args=("--temperatures", "0.5:2.0:0.5", "eval.best_temperature=exact"))
+    folder, res = run.folder, run.results
     (row,) = res["results"]
     sw = row["temperature"]
     assert sw["temperatures"] == [0.5, 1.0, 1.5, 2.0]

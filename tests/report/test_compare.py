@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-import yaml
+from conftest import write_config
 
 from lm_eval_it.cli import main
 from lm_eval_it.errors import UserError
@@ -61,17 +61,9 @@ def test_intervals_need_two_documents_and_contain_the_estimate():
 
 
 def two_model_config(tmp_path, byte_dir, word_dir, **eval_):
-    data = tmp_path / "docs.jsonl"
-    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
-    cfg = {
-        "models": [{"name": "bytes", "path": str(byte_dir)}, {"name": "words", "path": str(word_dir)}],
-        "datasets": [{"name": "toy", "path": str(data)}],
-        "eval": {"window": 32, "stride": 16, "batch_size": 4, "device": "cpu", **eval_},
-        "output": {"dir": str(tmp_path / "results"), "run_name": "cmp", "baseline": "bytes"},
-    }
-    path = tmp_path / "cmp.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return write_config(tmp_path, {"bytes": byte_dir, "words": word_dir}, TEXTS, name="cmp", dataset="toy",
+                        eval={"window": 32, "stride": 16, "batch_size": 4, "device": "cpu", **eval_},
+                        output={"baseline": "bytes"})
 
 
 def latest(tmp_path, run="cmp"):
@@ -226,18 +218,13 @@ def test_compare_leaves_no_folder_when_writing_fails(tmp_path, tiny_model_dir, m
     assert keep.is_dir() and not (keep / "new").exists()   # only what compare made is removed
 
 
-def test_gain_cells_and_footnote_name_the_same_bins(tmp_path, tiny_model_dir, word_model_dir):
+def test_gain_cells_and_footnote_name_the_same_bins(run_config, tiny_model_dir, word_model_dir):
     paras = [p for p in PARAGRAPHS.split("\n") if p]
     texts = [" ".join(paras * 4), " ".join(paras[::-1] * 4)]   # ~500 byte-level tokens, ~170 words each
-    data = tmp_path / "long.jsonl"
-    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    cfg = {"models": [{"name": "bytes", "path": str(tiny_model_dir)}, {"name": "words", "path": str(word_model_dir)}],
-           "datasets": [{"name": "long", "path": str(data)}], "eval": {"window": 512, "device": "cpu"},
-           "output": {"dir": str(tmp_path / "results"), "run_name": "cmp", "baseline": "bytes"}}
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(tmp_path / "c.yaml"), "--quiet"]) == 0
-    folder = latest(tmp_path)
-    by = {r["model"]: r for r in json.loads((folder / "results.json").read_text())["results"]}
+    run = run_config({"bytes": tiny_model_dir, "words": word_model_dir}, texts, name="cmp", dataset="long",
+                     eval={"window": 512, "device": "cpu"}, output={"baseline": "bytes"})
+    folder = run.folder
+    by = {r["model"]: r for r in run.results["results"]}
     assert min(d["tokens"] for d in by["bytes"]["per_document"]) >= 256 > max(
         d["tokens"] for d in by["words"]["per_document"])
     g = by["bytes"]["context_length"]["gain_64_1024"]

@@ -8,7 +8,7 @@ import yaml
 
 from lm_eval_it.config import parse_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCKS = [(p.relative_to(ROOT).as_posix(), i, b) for p in PAGES
           for i, b in enumerate(re.findall(r"```yaml\n(.*?)```", p.read_text(encoding="utf-8"), re.S))]

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from test_fingerprints import fake_hub_cache
+from conftest import fake_hub_cache
 
 from lm_eval_it.backends.hf import load as models
 from lm_eval_it.config import ModelConfig

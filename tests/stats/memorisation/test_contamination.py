@@ -2,6 +2,7 @@
 
 import math
 import zlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -50,6 +51,7 @@ def test_min_k_ties_do_not_matter_and_input_is_not_modified():
     assert np.array_equal(nll, before)
 
 
+@pytest.mark.float64_reference
 def test_min_k_matches_brute_force_sort():
     rng = np.random.default_rng(0)
     for n in (1, 7, 50, 333):
@@ -123,3 +125,24 @@ def test_doc_flagged_by_both_signals_is_one_row_ranked_by_its_worst():
     assert len(out) == 1 and out[0]["doc"] == 4 and out[0]["flags"] == ["zlib_ratio", "min_k"]
     assert out[0]["score"] == pytest.approx(max(0.8 / 0.14826, 2.9 / 0.14826), rel=1e-9)
     assert top_flagged([{"text": "only min_k", "min_k": -1.0}]) == []   # missing signal is NaN
+
+
+@pytest.mark.float64_reference
+def test_min_k_and_robust_z_bruteforce():
+    from lm_eval_it.stats.memorisation.signals import min_k_percent, robust_z
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 7, 100, 333):
+        x = rng.gamma(1.0, 2.0, n).astype(np.float32)
+        for k in (0.1, 7, 20, 33.3, 100):
+            m = max(1, math.ceil(Fraction(str(k)) * n / 100))
+            ref = -math.fsum(sorted(x.astype(np.float64))[-m:]) / m
+            assert min_k_percent(x, k) == pytest.approx(ref, rel=1e-14)
+    v = rng.normal(0, 1, 101); v[5] = np.nan
+    ok = v[~np.isnan(v)]
+    med = np.median(ok); mad = np.median(np.abs(ok - med))
+    np.testing.assert_allclose(robust_z(v)[~np.isnan(v)], (ok - med) / (1.4826 * mad), rtol=1e-13)
+    assert np.isnan(robust_z(v)[5])
+    # MAD = 0 fallback: more than half equal
+    w = np.array([1.0, 1, 1, 1, 5, -3]); dev = np.abs(w - 1)
+    np.testing.assert_allclose(robust_z(w), (w - 1) / (1.2533 * dev.mean()))

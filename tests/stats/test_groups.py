@@ -57,6 +57,7 @@ def dense_macro_se(parts):
     return math.sqrt(sum(var)) / len(parts), min(welch, min(dfs))
 
 
+@pytest.mark.float64_reference
 def test_micro_is_the_dataset_interval_and_macro_uses_each_groups_own_spread_brute_force():
     rng = np.random.default_rng(0)
     rows = [row(g, float(rng.uniform(5, 50)), int(rng.integers(10, 40))) for g in "xyzx" * 6 + "zz" + "w"]
@@ -121,6 +122,7 @@ def test_macro_gate_counts_documents_beyond_one_per_group():
     assert c["macro"]["groups_too_small_for_variance"] == ["t"] and c["macro"]["low"] is None
 
 
+@pytest.mark.float64_reference
 def test_compare_matches_paired_delta_and_brute_force():
     rng = np.random.default_rng(1)
     groups = list("pqrpqrpqrpss")

@@ -12,6 +12,8 @@ from test_best_temperature import (  # noqa: F401
     trained,
 )
 
+from lm_eval_it.backends.logits import token_nll
+from lm_eval_it.stats.base import Chunk
 from lm_eval_it.stats.temperature.calibration import (
     CALIBRATED_WITHIN,
     NO_NET_DIRECTION,
@@ -21,7 +23,7 @@ from lm_eval_it.stats.temperature.calibration import (
     resample_weights,
 )
 from lm_eval_it.stats.temperature.softmax import ece
-from lm_eval_it.stats.temperature.sweep import CAL_BINS
+from lm_eval_it.stats.temperature.sweep import CAL_BINS, TemperatureStats
 
 
 def per_document_sums(conf_docs, correct_docs):
@@ -117,3 +119,60 @@ def test_sweep_at_the_best_temperature_is_not_called_calibrated_when_accuracy_is
     assert cal["ece_equal_width"] == pytest.approx(ece(p.max(-1).values.numpy(), (p.argmax(-1) == y).numpy()),
                                                    abs=1e-5)
     assert cal["ece_equal_width_interval"][0] > CALIBRATED_WITHIN
+
+
+def _calibration_inputs(logits, targets, T=1.0):
+    from lm_eval_it.stats.temperature.softmax import softmax_stats
+
+    stat = TemperatureStats([T], logits.shape[1], search=False)
+    n = len(targets)
+    ch = Chunk(logits, targets, token_nll(logits, targets), np.zeros(n, int), np.arange(n), np.arange(n) + 1,
+               np.array([0]), np.ones(n, int))
+    rows = stat.rows(ch)
+    st = softmax_stats(logits, targets, [T])
+    prob = st["top1_prob"][:, 0].double().numpy()
+    corr = st["top1_correct"].numpy().astype(float)
+    n_bins = np.bincount(rows["calibration_n"][:, 0].numpy(), minlength=15)
+    sums = rows["calibration"].double().sum(0)[0].numpy()
+    fine = np.bincount(rows["confidence_fine"][:, 0].numpy(), minlength=2000)
+    return prob, corr, n_bins, sums, fine, rows
+
+
+@pytest.mark.float64_reference
+def test_ece_equal_width_matches_per_token_reference():
+    from lm_eval_it.stats.temperature.softmax import ece
+    from lm_eval_it.stats.temperature.sweep import calibration_from_bins
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2000, 50, generator=g) * torch.rand(2000, 1, generator=g) * 6
+    targets = torch.multinomial(torch.softmax(logits * 0.8, -1), 1, generator=g).squeeze(1)
+    prob, corr, n_bins, sums, fine, _ = _calibration_inputs(logits, targets)
+    cal = calibration_from_bins(n_bins, sums, fine, 0.0, 0.0, len(prob))
+    assert cal["ece_equal_width"] == pytest.approx(ece(prob, corr, scheme="width"), abs=1e-6)
+    assert cal["top1_accuracy"] == pytest.approx(corr.mean(), abs=1e-12)
+
+
+def test_ece_equal_mass_is_labelled_approximate_without_a_false_bound():
+    """The report said 'ece_equal_mass … (error ≤ 0.0005)', but whole fine bins are grouped by their
+    midpoint rank, not the tokens by rank, so the histogram version can miss by far more: the label must
+    say approximate and claim no bound (both cases below are real misses)."""
+    from lm_eval_it.stats.temperature.softmax import ece
+    from lm_eval_it.stats.temperature.sweep import (
+        FINE_BINS,
+        _ece_mass,
+        calibration_from_bins,
+    )
+
+    label = calibration_from_bins(np.ones(15), np.zeros((15, 2)), np.ones(2000), 0, 0, 15)["ece_equal_mass_method"]
+    assert label.startswith("approximate") and "≤" not in label
+    # (a) benign: 3000 tokens, confidence uniform, correct ~ Bernoulli(confidence): off by ~0.0017
+    rng = np.random.default_rng(8)
+    conf = rng.uniform(0.05, 1, 3000); corr = rng.uniform(size=3000) < conf
+    fine = np.zeros(2 * FINE_BINS, np.int64)
+    np.add.at(fine, np.minimum((conf * FINE_BINS).astype(int), FINE_BINS - 1) * 2 + corr, 1)
+    assert 0.5 / FINE_BINS < abs(_ece_mass(fine) - ece(conf, corr, scheme="mass")) < 0.01
+    # (b) all tokens in one fine bin: exact equal-mass ECE 0.4666, histogram version 0.0005
+    conf = 0.5 + np.arange(30) * 1e-5; corr = np.arange(30) >= 15
+    fine = np.zeros(2 * FINE_BINS, np.int64)
+    np.add.at(fine, np.minimum((conf * FINE_BINS).astype(int), FINE_BINS - 1) * 2 + corr, 1)
+    assert abs(_ece_mass(fine) - ece(conf, corr, scheme="mass")) > 0.4

@@ -72,6 +72,7 @@ def test_ratio_interval_hand_computed():
         (r["low"] / LN2, r["high"] / LN2))
 
 
+@pytest.mark.float64_reference
 def test_ratio_interval_brute_force_unequal_sizes():
     rng = np.random.default_rng(3)
     x = rng.lognormal(9.5, 1.0, 15).round()
@@ -96,6 +97,7 @@ def test_paired_delta_on_the_same_bytes_is_the_ratio_of_differences():
     assert d["significant"] is True and d["method"] == "linearised_t" and d["documents"] == 12
 
 
+@pytest.mark.float64_reference
 def test_paired_delta_with_different_bytes_brute_force():
     xa, xb = np.array([100.0, 210, 330, 80, 500]), np.array([102.0, 208, 331, 80, 497])
     a, b = np.array([70.0, 150, 240, 60, 330]), np.array([80.0, 160, 250, 55, 360])

@@ -34,6 +34,7 @@ def argmin_beta(at, lo=1e-6, hi=1e3) -> float:
     return math.sqrt(lo * hi)
 
 
+@pytest.mark.float64_reference
 @pytest.mark.parametrize("seed", range(12))
 def test_bounds_hold_the_brute_force_minimum_with_few_points(seed):
     at = nll_curve(seed, scale=1.0 + seed % 4)

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from test_adversarial_numerics import FakeScorer, _setup
+from test_reduction_bruteforce import FakeScorer, _setup
 
 from lm_eval_it.engine.checkpoint import Checkpoint, decode_part, encode_part
 from lm_eval_it.engine.execute import Executor

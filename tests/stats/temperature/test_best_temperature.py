@@ -122,6 +122,7 @@ def run_sweep(model, tok, temperatures, exact=False, n_tokens=600):
     return best, z, y, len(refined or [])
 
 
+@pytest.mark.float64_reference
 @pytest.mark.parametrize("scale", [1 / 8, 1.0])
 def test_single_swept_temperature_finds_the_true_minimum(tok, trained, scale):
     """#11 case 1: with temperatures [1] and a negative slope the search went to T ∈ [1, 8] and said exact."""
@@ -140,6 +141,7 @@ def test_single_swept_temperature_finds_the_true_minimum(tok, trained, scale):
         assert passes >= 3  # each refinement pass adds three points
 
 
+@pytest.mark.float64_reference
 def test_best_t_far_outside_the_sweep_is_bracketed_not_clamped(tok, trained):
     """#11 case 2: a scaled-up lm_head has its best T far above the sweep; it was clamped to 8 and called exact."""
     model = scaled_model(trained, 20.0)
@@ -154,6 +156,7 @@ def test_best_t_far_outside_the_sweep_is_bracketed_not_clamped(tok, trained):
     assert exact["exact"] and exact["temperature"] == pytest.approx(truth, rel=1e-5)
 
 
+@pytest.mark.float64_reference
 def test_inside_the_swept_range_interpolation_is_within_1e4(tok, trained):
     model = scaled_model(trained, 1.5)
     best, z, y, _ = run_sweep(model, tok, [0.5, 1.0, 1.5, 2.0])
@@ -179,6 +182,7 @@ def test_hermite_is_exact_for_a_quintic():
     assert beta == pytest.approx(root, abs=1e-12)
 
 
+@pytest.mark.float64_reference
 def test_refinement_rows_are_float64_and_match_a_brute_force_slope():
     """The exact refinement sums slopes that cancel near the minimum: its rows are float64 (float32 rows left
     the bracket ~6e-6 wide after eight passes on a one-thread run of the test above)."""
@@ -216,6 +220,7 @@ def sweep_block(model, tok, temperatures, exact=False):
     return block, z, y
 
 
+@pytest.mark.float64_reference
 def test_best_nll_in_a_wide_gap_is_measured_or_certainly_bounded(tok, trained):
     """Logits scaled by 1/4, temperatures [1]: the best T falls between the search points 0.1 and 0.5, and the
     reported NLL was the quintic's value there (neither measured nor a bound); the stated ±error was no bound."""
@@ -257,6 +262,7 @@ def slope_root_t(z: torch.Tensor, y: torch.Tensor) -> float:
     return 1.0 / math.sqrt(lo * hi)
 
 
+@pytest.mark.float64_reference
 def test_exact_best_temperature_keeps_its_value_and_gets_a_tight_certain_interval(tok, trained):
     model = scaled_model(trained, 0.25)
     block, z, y = sweep_block(model, tok, [1.0], exact=True)

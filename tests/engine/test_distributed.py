@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import corpus
+from conftest import corpus, write_config
 
 from lm_eval_it.cli import main
 from lm_eval_it.engine.distributed import assign
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_assign_balances_tokens_and_covers_every_batch():
@@ -25,14 +24,11 @@ def test_assign_balances_tokens_and_covers_every_batch():
     assert assign([5], 4) == [[0], [], [], []]
 
 
-def write_config(tmp, model_dir, data, name, eval_, output=None, model_extra=None):
+def docs_config(tmp, model_dir, data, name, eval_, output=None, model_extra=None):
     """A config file for the tiny model on ``data``; (its path, its run folder)."""
-    cfg = {"models": [{"name": "tiny", "path": str(model_dir), **(model_extra or {})}],
-           "datasets": [{"name": "docs", "path": str(data)}],
-           "eval": {"device": "cpu", **eval_},
-           "output": {"dir": str(tmp / "results"), "run_name": name, "plots": False, **(output or {})}}
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path = write_config(tmp, [{"name": "tiny", "path": str(model_dir), **(model_extra or {})}], name=name,
+                        datasets=[{"name": "docs", "path": str(data)}], eval={"device": "cpu", **eval_},
+                        output={"plots": False, **(output or {})})
     return path, tmp / "results" / name
 
 
@@ -43,7 +39,7 @@ def dist_config(tmp_path_factory, tiny_model_dir):
     data.write_text("".join(json.dumps({"text": t[:1500]}) + "\n" for t in corpus()[:12]))
 
     def make(name, **model_extra):
-        return write_config(tmp, tiny_model_dir, data, name,
+        return docs_config(tmp, tiny_model_dir, data, name,
                             {"window": 32, "stride": 16, "batch_size": 3, "temperatures": [0.7]},
                             model_extra=model_extra)
     return make
@@ -107,7 +103,7 @@ def test_torchrun_killed_then_resumed_equals_one_process(tmp_path, tiny_model_di
     data.write_text("".join(json.dumps({"text": t[:3000]}) + "\n" for t in corpus()[:30]))
 
     def config(name):
-        return write_config(tmp_path, tiny_model_dir, data, name, {"window": 48, "stride": 24, "batch_size": 1})
+        return docs_config(tmp_path, tiny_model_dir, data, name, {"window": 48, "stride": 24, "batch_size": 1})
 
     env = dict(os.environ, OMP_NUM_THREADS="1")
     one_cfg, one_dir = config("one")
@@ -144,7 +140,7 @@ def test_torchrun_keeps_documents_that_rank_1_finished_whole(tmp_path, tiny_mode
     data.write_text("".join(json.dumps({"text": t[: lengths[i % 8]]}) + "\n" for i, t in enumerate(corpus()[:16])))
 
     def config(name):
-        return write_config(tmp_path, tiny_model_dir, data, name,
+        return docs_config(tmp_path, tiny_model_dir, data, name,
                             {"window": 32, "stride": 16, "batch_size": 3, "temperatures": [0.7]},
                             output={"per_token": True})
 

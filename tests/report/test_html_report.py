@@ -9,9 +9,8 @@ import subprocess
 
 import pytest
 import torch
-import yaml
+from conftest import run_path, write_config
 
-from lm_eval_it.cli import main
 from lm_eval_it.report.summary import report_html
 from lm_eval_it.stats.temperature.best import outward
 
@@ -39,17 +38,13 @@ def run(tmp_path_factory, tiny_model_dir, word_model_dir):
     byte_level_tokenizer().save_pretrained(nudged)
     for name, texts in (("toy", TEXTS), ("toy-reversed", [t[::-1] for t in TEXTS])):
         (tmp / f"{name}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-    cfg = {"models": [{"name": MODELS[0], "path": str(tiny_model_dir)},
-                      {"name": MODELS[1], "path": str(nudged), "compare_to": MODELS[0]},
-                      {"name": MODELS[2], "path": str(word_model_dir)}],
-           "datasets": [{"name": n, "path": str(tmp / f"{n}.jsonl")} for n in ("toy", "toy-reversed")],
-           "eval": {"window": 32, "stride": 16, "batch_size": 4, "device": "cpu",
-                    "temperatures": [0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.3, 1.6]},
-           "output": {"dir": str(tmp / "results"), "run_name": "html", "baseline": MODELS[0]}}
-    (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(tmp / "cfg.yaml"), "--quiet"]) == 0
-    (folder,) = (tmp / "results" / "html").iterdir()
-    return folder
+    models = [{"name": MODELS[0], "path": str(tiny_model_dir)},
+              {"name": MODELS[1], "path": str(nudged), "compare_to": MODELS[0]},
+              {"name": MODELS[2], "path": str(word_model_dir)}]
+    return run_path(write_config(tmp, models, name="html", output={"baseline": MODELS[0]},
+                                 datasets=[{"name": n, "path": str(tmp / f"{n}.jsonl")} for n in ("toy", "toy-reversed")],
+                                 eval={"window": 32, "stride": 16, "batch_size": 4, "device": "cpu",
+                                       "temperatures": [0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.3, 1.6]})).folder
 
 
 def test_report_sections_render_from_results(run):

@@ -1,44 +1,29 @@
 """End to end through the CLI on a tiny model: results on disk, and one-line errors."""
 
-import json
+import logging
 import math
 import subprocess
 import sys
-from pathlib import Path
+import warnings
 
 import pytest
 import yaml
+from conftest import run_path, write_config
 
-from lm_eval_it.cli import main
+from lm_eval_it.cli import _setup_logging, main
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.\r\n", "Numbers: 3.14159 and 2.71828, héllo wörld!",
          "def f(x):\n    return x * 2\n" * 5, ""]
 
 
-def write_config(tmp_path, tiny_model_dir, **eval_):
-    data = tmp_path / "docs.jsonl"
-    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
-    cfg = {
-        "models": [{"name": "tiny", "path": str(tiny_model_dir)}],
-        "datasets": [{"name": "toy", "path": str(data)}],
-        "eval": {"window": 16, "stride": 8, "batch_size": 4, "device": "cpu", **eval_},
-        "output": {"dir": str(tmp_path / "results"), "run_name": "t"},
-    }
-    path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def only_run(tmp_path) -> Path:
-    (folder,) = (tmp_path / "results" / "t").iterdir()
-    return folder
+def toy_config(tmp_path, tiny_model_dir, **eval_):
+    return write_config(tmp_path, {"tiny": tiny_model_dir}, TEXTS, name="t", dataset="toy",
+                        eval={"window": 16, "stride": 8, "batch_size": 4, "device": "cpu", **eval_})
 
 
 def test_run_writes_results_with_provenance(tmp_path, tiny_model_dir, tiny, capsys):
-    cfg = write_config(tmp_path, tiny_model_dir)
-    assert main(["run", str(cfg), "--quiet", "eval.stride=4"]) == 0
-    folder = only_run(tmp_path)
-    res = json.loads((folder / "results.json").read_text())
+    run = run_path(toy_config(tmp_path, tiny_model_dir), "eval.stride=4")
+    folder, res = run.folder, run.results
     assert res["complete"] is True and res["config"]["eval"]["stride"] == 4
     (row,) = res["results"]
     _, tok = tiny
@@ -59,9 +44,7 @@ def test_run_writes_results_with_provenance(tmp_path, tiny_model_dir, tiny, caps
 
 
 def test_window_is_clamped_to_model_maximum(tmp_path, tiny_model_dir, caplog):
-    cfg = write_config(tmp_path, tiny_model_dir, window=100000, stride=100000)
-    assert main(["run", str(cfg), "--quiet"]) == 0
-    res = json.loads((only_run(tmp_path) / "results.json").read_text())
+    res = run_path(toy_config(tmp_path, tiny_model_dir, window=100000, stride=100000)).results
     assert res["results"][0]["eval"]["window"] == 512
     assert "clamped to 512" in caplog.text
 
@@ -74,7 +57,7 @@ def test_window_is_clamped_to_model_maximum(tmp_path, tiny_model_dir, caplog):
     (lambda c: c["eval"].update(window=4, stride=8), "stride 8 is larger than window 4"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, tiny_model_dir, capsys, edit, expected):
-    path = write_config(tmp_path, tiny_model_dir)
+    path = toy_config(tmp_path, tiny_model_dir)
     cfg = yaml.safe_load(path.read_text())
     edit(cfg)
     path.write_text(yaml.safe_dump(cfg))
@@ -85,7 +68,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, tiny_model_dir, capsys, edit, ex
 
 
 def test_model_folder_without_config(tmp_path, tiny_model_dir, capsys):
-    path = write_config(tmp_path, tiny_model_dir)
+    path = toy_config(tmp_path, tiny_model_dir)
     (tmp_path / "empty_model").mkdir()
     assert main(["run", str(path), "--quiet", f"models.0.path={tmp_path / 'empty_model'}"]) == 2
     assert "has no config.json" in capsys.readouterr().err
@@ -102,7 +85,7 @@ def test_subprocess_error_has_no_traceback(tmp_path):
 
 def test_unreachable_hub_model_and_dataset_are_one_line(tmp_path, tiny_model_dir, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    path = write_config(tmp_path, tiny_model_dir)
+    path = toy_config(tmp_path, tiny_model_dir)
     assert main(["run", str(path), "--quiet", "models.0.path=no-such-org/no-such-model"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: model 'tiny' (no-such-org/no-such-model) could not be loaded") and err.count("\n") == 1
@@ -129,3 +112,31 @@ def test_tokenizer_that_adds_bos_is_never_scored_with_two(tmp_path, tiny_model_d
     info = tokenizer_info(tok)
     assert info["adds_bos"] is True and info["bos"] == "<s>"
     assert tok.bos_token_id not in encode(tok, ["hello"])[0]  # encoded without special tokens
+
+
+def test_identical_warnings_print_once_and_library_warnings_are_hidden(capsys):
+    root = logging.getLogger()
+    old_handlers, old_filters = root.handlers[:], warnings.filters[:]
+    root.handlers = [logging.StreamHandler()]
+    try:
+        _setup_logging()
+        log = logging.getLogger("lm_eval_it.test")
+        for _ in range(3):
+            log.warning("window clamped to %d", 512)
+        log.warning("window clamped to %d", 256)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.filters[:] = [f for f in warnings.filters if f[0] == "ignore"]  # keep ours, drop pytest's
+            warnings.warn_explicit("old API", FutureWarning, "x.py", 1, module="transformers.utils")
+            warnings.warn_explicit("ours", UserWarning, "y.py", 1, module="lm_eval_it.run.runner")
+        assert [str(w.message) for w in caught] == ["ours"]
+    finally:
+        root.handlers, warnings.filters[:] = old_handlers, old_filters
+    err = capsys.readouterr().err
+    assert err.count("window clamped to 512") == 1 and err.count("window clamped to 256") == 1
+
+
+def test_dtype_alias_through_the_cli_override(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr("lm_eval_it.run.runner.run", lambda cfg, raw, **kw: seen.setdefault("cfg", cfg))
+    assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "models.0.dtype=bf16"]) == 0
+    assert seen["cfg"].models[0].dtype == "bfloat16"

@@ -40,6 +40,7 @@ def test_token_nll_hand_computed():
     assert got[1] == pytest.approx(np.log(np.exp(3) + np.exp(1) + 2) - 3, rel=1e-6)
 
 
+@pytest.mark.float64_reference
 def test_single_window_equals_full_sequence_pass(tiny, seqs):
     model, _ = tiny
     scorer = Scorer(model, "cpu")
@@ -51,6 +52,7 @@ def test_single_window_equals_full_sequence_pass(tiny, seqs):
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.float64_reference
 @pytest.mark.parametrize("window,stride", [(16, 16), (16, 1), (16, 5), (7, 3)])
 def test_windows_match_naive_per_target_contexts(tiny, seqs, window, stride):
     model, _ = tiny
@@ -95,6 +97,7 @@ def test_non_finite_logits_name_the_document(tiny, seqs):
         score_sequences(scorer, seqs[:1], [plan_windows(len(seqs[0]), 16, 16)], 1, doc_names=["d0"])
 
 
+@pytest.mark.float64_reference
 def test_bos_every_window_puts_bos_before_each_later_window(tiny, seqs):
     model, tok = tiny
     bos = tok.bos_token_id

@@ -13,7 +13,7 @@ from lm_eval_it.backends.logits import token_nll
 from lm_eval_it.engine.execute import score_sequences
 from lm_eval_it.engine.windows import plan_windows
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_blocked_logsumexp_is_bit_identical():

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import corpus
 
 from lm_eval_it.stats.kl.divergence import kl_stats
 from lm_eval_it.stats.temperature.softmax import softmax_stats
@@ -33,6 +34,7 @@ def masked_logits(rows, vocab, masked_rows, seed=0):
     return z
 
 
+@pytest.mark.float64_reference
 @pytest.mark.parametrize("temps", [[1.0], [0.5, 1.0, 2.0]])
 def test_softmax_stats_ignore_masked_entries(temps):
     z = masked_logits(6, 40, masked_rows=[1, 2, 4])
@@ -46,6 +48,7 @@ def test_softmax_stats_ignore_masked_entries(temps):
         assert bool(s["top1_correct"][i]) == ref["top1_correct"]
 
 
+@pytest.mark.float64_reference
 def test_masked_rows_in_a_later_block():
     z = masked_logits(25, 50_000, masked_rows=range(15, 25), seed=1)  # 10 rows a block: blocks 2 and 3 masked
     y = torch.zeros(25, dtype=torch.long)
@@ -78,6 +81,7 @@ def brute_kl(p_logits, q_logits, t):
     return float((np.exp(la) * (la - lb[keep])).sum())
 
 
+@pytest.mark.float64_reference
 def test_kl_with_shared_masked_entries():
     zr = masked_logits(5, 30, masked_rows=[0, 2, 3], seed=2)
     zc = zr + torch.randn(5, 30, generator=torch.Generator().manual_seed(3))  # -inf stays -inf
@@ -91,6 +95,7 @@ def test_kl_with_shared_masked_entries():
     assert torch.isfinite(s["dp"]).all() and torch.isfinite(s["nll_ref"]).all()
 
 
+@pytest.mark.float64_reference
 def test_kl_where_only_one_side_masks():
     zr = torch.tensor([[1.0, 2.0, 0.0, -math.inf]])
     zc = torch.tensor([[1.0, -math.inf, 0.5, -math.inf]])  # cand gives 0 to a token ref can emit
@@ -99,3 +104,44 @@ def test_kl_where_only_one_side_masks():
     assert s["kl_rev"].item() == pytest.approx(brute_kl(zc[0].tolist(), zr[0].tolist(), 1.0), rel=1e-5)
     s = kl_stats(zr, zc, torch.tensor([1]), [1.0])
     assert s["nll_cand"].item() == math.inf and not math.isnan(s["dp"].item())
+
+
+@pytest.mark.float64_reference
+def test_masked_vocabulary_gives_finite_sweep_and_kl(tiny):
+    """-inf logits on part of the vocabulary: entropy, slopes and KL are finite and match float64 on the rest."""
+    from lm_eval_it.backends.hf.scorer import Scorer
+    from lm_eval_it.engine.execute import Executor
+    from lm_eval_it.engine.prepare import from_sequences
+    from lm_eval_it.engine.reduce import Reduction
+    from lm_eval_it.engine.windows import plan_windows
+    from lm_eval_it.stats.kl.statistic import KLStats
+    from lm_eval_it.stats.temperature.sweep import TemperatureStats
+
+    model, tok = tiny
+    masked = list(range(300, len(tok)))
+    ids = tok(corpus()[0][:300], add_special_tokens=False)["input_ids"]
+    seq = [tok.bos_token_id] + [i for i in ids if i < 300]
+    hook = model.lm_head.register_forward_hook(lambda m, i, o: o.index_fill(-1, torch.tensor(masked), -math.inf))
+    try:
+        scorer = Scorer(model, "cpu", reference=Scorer(model, "cpu"))
+        prepared = from_sequences([seq], [plan_windows(len(seq), len(seq), len(seq))], vocab=scorer.vocab)
+        sweep, kl = TemperatureStats([0.5, 1.0, 2.0], scorer.vocab), KLStats([1.0, 2.0])
+        ex = Executor(prepared, scorer, [sweep, kl], 4)
+        red = Reduction(ex.layout, prepared)
+        for r in ex.run():
+            red.add(r)
+        with torch.no_grad():
+            z = model(torch.tensor([seq])).logits[0, :-1].double()
+    finally:
+        hook.remove()
+    totals = red.of(sweep)
+    for key in ("entropy", "nll", "d1", "d2"):
+        assert np.isfinite(totals[key]).all(), key
+    y = torch.tensor(seq[1:])
+    for k, t in enumerate([0.5, 1.0, 2.0]):
+        zz = z[:, :300] / t
+        p = torch.softmax(zz, -1)
+        ent = -(p * torch.log_softmax(zz, -1)).sum().item()
+        assert totals["entropy"][k] == pytest.approx(ent, rel=1e-4)
+    kt = red.of(kl)
+    assert np.isfinite(kt["fwd"]).all() and abs(kt["fwd"]).max() < 1e-3  # the same model twice: KL = 0

@@ -7,7 +7,7 @@ import pytest
 from lm_eval_it.config import apply_override, load_config, parse_config
 from lm_eval_it.errors import UserError
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 BASE = {"models": [{"path": "org/model"}], "datasets": [{"builtin": "pydoc_topics"}]}
 
 
@@ -104,3 +104,16 @@ def test_yaml_is_read_with_the_safe_loader(tmp_path):
     p.write_text("models: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(UserError, match="YAML"):
         load_config(p)
+
+
+def test_top_level_typo_is_named_before_the_missing_key():
+    with pytest.raises(UserError) as e:
+        parse_config({"models": [{"path": "org/m"}], "dataset": [{"builtin": "pydoc_topics"}]})
+    assert str(e.value).startswith("config: dataset: unknown key (did you mean 'datasets'?)")
+
+
+@pytest.mark.parametrize("alias,name", [("bf16", "bfloat16"), ("fp16", "float16"), ("fp32", "float32"),
+                                        ("bfloat16", "bfloat16")])
+def test_dtype_aliases(alias, name):
+    cfg = parse_config({"models": [{"path": "org/m", "dtype": alias}], "datasets": [{"builtin": "pydoc_topics"}]})
+    assert cfg.models[0].dtype == name

@@ -8,9 +8,8 @@ import math
 import re
 
 import pytest
-import yaml
+from conftest import run_path, write_config
 
-from lm_eval_it.cli import main
 from lm_eval_it.report.compare.insights import context_gain
 from lm_eval_it.report.compare.tables import gain_text
 from lm_eval_it.report.plots import group_plot
@@ -35,14 +34,11 @@ def run(tmp_path_factory, tiny_model_dir, word_model_dir):
     tmp = tmp_path_factory.mktemp("insights")
     rows = [{"text": t, "source": SOURCES[i % 3]} for i, t in enumerate(TEXTS)]
     (tmp / "mix.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = {"models": [{"name": "bytes", "path": str(tiny_model_dir)}, {"name": "words", "path": str(word_model_dir)}],
-           "datasets": [{"name": "mix", "path": str(tmp / "mix.jsonl"), "group_by": "source"}],
-           "eval": {"window": 32, "stride": 16, "batch_size": 4, "device": "cpu"},
-           "output": {"dir": str(tmp / "results"), "run_name": "ins", "baseline": "words"}}
-    (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(tmp / "cfg.yaml"), "--quiet"]) == 0
-    (folder,) = (tmp / "results" / "ins").iterdir()
-    return folder, json.loads((folder / "results.json").read_text())
+    run = run_path(write_config(tmp, {"bytes": tiny_model_dir, "words": word_model_dir}, name="ins",
+                                datasets=[{"name": "mix", "path": str(tmp / "mix.jsonl"), "group_by": "source"}],
+                                eval={"window": 32, "stride": 16, "batch_size": 4, "device": "cpu"},
+                                output={"baseline": "words"}))
+    return run.folder, run.results
 
 
 def _bpb(docs):

@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import corpus
+from conftest import corpus, write_config
 
 from lm_eval_it.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +26,9 @@ def long_config(tmp_path_factory, tiny_model_dir):
     data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
 
     def make(run_name: str, **eval_):
-        cfg = {"models": [{"name": "tiny", "path": str(tiny_model_dir)}],
-               "datasets": [{"name": "docs", "path": str(data)}],
-               "eval": {"window": 48, "stride": 24, "batch_size": 1, "device": "cpu", "temperatures": [0.5, 2.0],
-                        **eval_},
-               "output": {"dir": str(tmp / "results"), "run_name": run_name, "plots": False}}
-        path = tmp / f"{run_name}.yaml"
-        path.write_text(yaml.safe_dump(cfg))
+        path = write_config(tmp, {"tiny": tiny_model_dir}, name=run_name, datasets=[{"name": "docs", "path": str(data)}],
+                            eval={"window": 48, "stride": 24, "batch_size": 1, "device": "cpu",
+                                  "temperatures": [0.5, 2.0], **eval_}, output={"plots": False})
         return path, tmp / "results" / run_name
     return make
 
@@ -158,12 +153,9 @@ def spanning_config(tmp_path_factory, tiny_model_dir):
     data.write_text("".join(json.dumps({"text": t[:1500]}) + "\n" for t in corpus()[40:44]))
 
     def make(run_name: str):
-        cfg = {"models": [{"name": "tiny", "path": str(tiny_model_dir)}],
-               "datasets": [{"name": "docs", "path": str(data)}],
-               "eval": {"window": 64, "stride": 32, "batch_size": 4, "device": "cpu", "temperatures": [0.5, 2.0]},
-               "output": {"dir": str(tmp / "results"), "run_name": run_name, "plots": False}}
-        path = tmp / f"{run_name}.yaml"
-        path.write_text(yaml.safe_dump(cfg))
+        path = write_config(tmp, {"tiny": tiny_model_dir}, name=run_name, datasets=[{"name": "docs", "path": str(data)}],
+                            eval={"window": 64, "stride": 32, "batch_size": 4, "device": "cpu",
+                                  "temperatures": [0.5, 2.0]}, output={"plots": False})
         return path, tmp / "results" / run_name
     return make
 

@@ -1,0 +1,81 @@
+"""Best temperature from sweep points: the bracket holds the float64 minimiser, the error estimate is true,
+refinement ends exact; edges and degenerate inputs give no false number."""
+
+import numpy as np
+import pytest
+
+
+def _lm_points(seed, T0, scale, n=200, V=120):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, scale, (n, V))
+    zt = z / T0
+    p = np.exp(zt - zt.max(1, keepdims=True)); p /= p.sum(1, keepdims=True)
+    y = np.array([rng.choice(V, p=row) for row in p])
+
+    def at(beta):
+        zb = z * beta
+        m = zb.max(1, keepdims=True)
+        e = np.exp(zb - m); s = e.sum(1)
+        q = e / s[:, None]
+        mean = (q * z).sum(1); var = (q * z * z).sum(1) - mean**2
+        zy = z[np.arange(n), y]
+        return (m[:, 0] + np.log(s) - beta * zy).sum(), (mean - zy).sum(), var.sum()
+
+    b = 1.0
+    for _ in range(100):  # float64 Newton: the true minimiser
+        f, g, h = at(b)
+        b = b - g / h
+    return at, 1.0 / b
+
+
+@pytest.mark.float64_reference
+@pytest.mark.parametrize("seed,T0,scale", [(0, 0.37, 3.0), (1, 1.05, 2.0), (2, 2.5, 1.0), (3, 6.0, 0.5)])
+def test_best_temperature_label_and_error_estimate_are_true(seed, T0, scale):
+    from lm_eval_it.stats.temperature.best import (
+        best_from_points,
+        refinement_points,
+        search_temperatures,
+    )
+
+    at, t_true = _lm_points(seed, T0, scale)
+    temps = sorted(set(search_temperatures([1.0])) | {1.0})
+    betas = [1 / t for t in temps]
+    pts = [at(b) for b in betas]
+    r = best_from_points(betas, *zip(*pts))
+    assert r["method"] == "interpolated"
+    lo, hi = sorted(r["bracket_temperatures"])
+    assert lo <= t_true <= hi
+    assert abs(r["temperature"] - t_true) <= r["error_estimate_temperature"]
+    # refinement with exact points ends 'exact', within the claimed relative width
+    extra = []
+    for passes in range(8):
+        if r["method"] != "interpolated":
+            break
+        for t in refinement_points(r, passes):
+            betas.append(1 / t); pts.append(at(1 / t))
+        r = best_from_points(betas, *zip(*pts))
+    assert r["method"] == "exact"
+    assert abs(r["temperature"] / t_true - 1) <= 1e-6
+    lo, hi = sorted(r["bracket_temperatures"])
+    assert lo <= t_true * (1 + 1e-12) and hi >= t_true * (1 - 1e-12)
+
+
+def test_best_temperature_edges_and_degenerate_inputs():
+    from lm_eval_it.stats.temperature.best import best_from_points, label
+
+    b = np.array([1e-3, 1e-2, 0.1, 1.0, 10.0, 1e3])  # betas (T = 1e3 .. 1e-3)
+    # minimum just inside T = 1e-3 (β = 999): bracketed between the last two points
+    b0 = 999.0
+    r = best_from_points(b, (b - b0) ** 2, 2 * (b - b0), np.full(6, 2.0))
+    assert r["method"] == "interpolated" and r["temperature"] == pytest.approx(1 / b0, rel=1e-12)
+    # beyond either edge: never a number, and the note names the right side
+    r = best_from_points(b, (b - 2000) ** 2, 2 * (b - 2000), np.full(6, 2.0))
+    assert r["temperature"] is None and r["beyond"] == "below" and "falls as T falls" in label(r)
+    r = best_from_points(b, (b - 1e-4) ** 2, 2 * (b - 1e-4), np.full(6, 2.0))
+    assert r["temperature"] is None and r["beyond"] == "above" and "T = 1000" in label(r)
+    # a slope of exactly 0 is a stationary point only between slopes of opposite sign; alone (one point, or at
+    # an end of the search) it may be a float32 underflow, so the minimum is certain but T is left open
+    lone = best_from_points([1.0], [2.0], [0.0], [1.0])
+    assert lone["method"] == "flat" and not lone["exact"] and lone["temperature_interval"] == [0.0, None]
+    assert best_from_points([0.5, 1.0, 2.0], [3.0, 2.0, 3.0], [-1.0, 0.0, 1.0], [1.0] * 3)["method"] == "at_point"
+    assert best_from_points([1.0], [2.0], [-1.0], [1.0])["temperature"] is None
