@@ -19,6 +19,9 @@ Example::
 
 from __future__ import annotations
 
+from lm_eval_it.report import (
+    plots as drawn,  # matplotlib loads only when a plot is drawn
+)
 from lm_eval_it.report.html import render
 from lm_eval_it.stats import registry
 from lm_eval_it.stats.analyses import (  # noqa: F401 - the old names, kept for importers
@@ -60,11 +63,6 @@ def insights_markdown(rows: list[dict], terminal: bool = False) -> str:
 
 def html_blocks(blocks: list[dict], plots: bool = True) -> list[dict]:
     """A section's blocks with each named plot drawn (``{"png": bytes | None, "alt"}``; none when ``plots`` is off)."""
-    if plots and any("plot" in b for b in blocks):
-        from lm_eval_it.report import (
-            plots as drawn,  # matplotlib: loaded only when a plot is drawn
-        )
-
     return [{"png": getattr(drawn, PLOTS[b["plot"]])(*b.get("args", ())) if plots else None, "alt": b.get("alt", "")}
             if "plot" in b else b for b in blocks]
 

@@ -33,6 +33,7 @@ from lm_eval_it.report.compare.build import (
     comparison_markdown,
     write_comparison,
 )
+from lm_eval_it.report.plots import render_all
 from lm_eval_it.report.summary import write_run
 from lm_eval_it.report.terminal import terminal_report
 from lm_eval_it.run.document import model_entry, results_document
@@ -181,8 +182,6 @@ def write_results(cfg: RunConfig, raw: dict, now: datetime, wall_seconds: float,
         extra_md = "## Comparison\n\n" + comparison_markdown(comparison)
     pngs = {}
     if cfg.output.plots:
-        from lm_eval_it.report.plots import render_all
-
         pngs = render_all(row_dicts)
     results = results_document(cfg, raw, now, wall_seconds, provenance, resumed, models, datasets, rows,
                                comparison).to_dict()

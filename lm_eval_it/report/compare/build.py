@@ -42,6 +42,9 @@ from lm_eval_it.report.compare.insights import (
 )
 from lm_eval_it.report.compare.runs import model_facts, protocol_text
 from lm_eval_it.report.html import render
+from lm_eval_it.report.plots import (
+    comparison_plot,  # matplotlib loads only when a page is drawn
+)
 from lm_eval_it.stats.intervals import (
     MIN_DOCUMENTS,
     bits_per_byte_interval,
@@ -209,10 +212,6 @@ def comparison_csv(tables: list[dict]) -> str:
 
 def comparison_sections(tables: list[dict]) -> list[tuple[str, str]]:
     """(dataset, HTML) per table: the main table with intervals and paired Δ, the note, the plot, the details."""
-    from lm_eval_it.report.plots import (
-        comparison_plot,  # matplotlib: loaded only when a page is drawn
-    )
-
     out = []
     for t in tables:
         (_, main), *details = compare_tables.tables(t, html=True)
