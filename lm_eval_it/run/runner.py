@@ -31,7 +31,7 @@ from lm_eval_it.engine.checkpoint import Checkpoint, run_header
 from lm_eval_it.engine.distributed import Context, assign, broadcast, gather
 from lm_eval_it.engine.distributed import init as init_distributed
 from lm_eval_it.engine.execute import Executor
-from lm_eval_it.engine.partial import resume_parts
+from lm_eval_it.engine.partial import part_hooks, resume_parts
 from lm_eval_it.engine.pertoken import PerTokenWriter
 from lm_eval_it.engine.prepare import Prepared, min_context, prepare
 from lm_eval_it.engine.reduce import Reduction, dataset_metrics
@@ -111,8 +111,13 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         batch_size = ck.batch_size(lm.name, docs.name, batch_size)
     batch_size = broadcast(ctx, batch_size)
     stats = statistics_for(cfg, scorer, prepared)
-    ex = Executor(prepared, scorer, stats, batch_size)
-    ex.stat_threads = 1  # eval.threads sets the forward's threads; the statistics' short kernels stay on one
+    writer = None
+    if cfg.output.per_token and folder is not None:  # every rank writes the rows it scores (rank 0: part-*)
+        writer = PerTokenWriter(folder / f"per_token-{lm.name}-{docs.name}".replace("/", "_"), cfg.eval.temperatures,
+                                ctx.rank)
+    # eval.threads sets the forward's threads; the statistics' short kernels stay on one
+    ex = Executor(prepared, scorer, stats, batch_size, stat_threads=1, token_sink=writer,
+                  **part_hooks(ck, lm.name, docs.name, ctx))
     red = Reduction(ex.layout, prepared)
     done = ck.done(lm.name, docs.name) if ck and ctx.main else {}
     if ck is not None:  # parts of documents: shared by processes, or left open by an interrupt
@@ -121,8 +126,8 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
     if ctx.active:
         # rank 0 alone reads the checkpoints, before any rank writes, so every rank skips the same documents
         ids_done = set(broadcast(ctx, sorted(done)))
-        todo = [i for i, b in enumerate(ex.batches) if not all(int(d) in ids_done for d in prepared.plan[b, 0])]
-        weights = [int(prepared.plan[ex.batches[i], 3].sum()) for i in todo]
+        todo = [i for i, b in enumerate(ex.batches) if not all(int(d) in ids_done for d in prepared.plan.doc[b])]
+        weights = [int(prepared.plan.length[ex.batches[i]].sum()) for i in todo]
         shard = [todo[j] for j in assign(weights, ctx.world)[ctx.rank]]
         done = done if ctx.main else {d: None for d in ids_done}
     n_resumed = len(done)
@@ -130,12 +135,7 @@ def score_dataset(lm: LoadedModel, scorer: Scorer, docs: Documents, cfg: RunConf
         if r is not None:
             red.add(r)
     done = set(done)  # only the ids from here on: the decoded documents are folded into the reduction
-    writer = None
-    if cfg.output.per_token and folder is not None:  # every rank writes the rows it scores (rank 0: part-*)
-        writer = PerTokenWriter(folder / f"per_token-{lm.name}-{docs.name}".replace("/", "_"), cfg.eval.temperatures,
-                                ctx.rank)
-        ex.token_sink = writer
-    total = int((prepared.plan[:, 3] - prepared.plan[:, 4]).sum())
+    total = int(prepared.plan.scored.sum())
     bar = tqdm(total=total, unit="tok", unit_scale=True, disable=not (show_progress and ctx.main), leave=False,
                desc=f"{lm.name} · {docs.name}" + (f" · ≈ {ctx.world} ranks" if ctx.active else ""))
     n_docs, finished, scored = int((prepared.targets > 0).sum()), [len(done)], [0]
