@@ -113,7 +113,7 @@ class Executor:
                 retired, results = self._retire(docs, done)
                 yield from results
                 if progress:
-                    progress(int(plan.scored[batch].sum()), retired, False)
+                    progress(plan.n_scored(batch), retired, False)
                 continue
             try:
                 results = self._score(batch, done)
@@ -128,7 +128,7 @@ class Executor:
                 continue
             yield from results
             if progress:
-                progress(int(plan.scored[batch].sum()), len(results), True)
+                progress(plan.n_scored(batch), len(results), True)
             if self.on_batch:
                 self.on_batch()
 

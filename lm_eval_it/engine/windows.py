@@ -30,8 +30,8 @@ per window in named int64 columns (``doc``, ``index``, ``start``, ``length``,
 ``score_from``)::
 
     >>> plan = WindowPlan.of([plan_windows(11, 4, 4), plan_windows(3, 4, 4)])
-    >>> plan.doc.tolist(), plan.length.tolist(), int(plan.scored.sum())
-    ([0, 0, 0, 1], [4, 4, 4, 2], 12)
+    >>> plan.doc.tolist(), plan.length.tolist(), int(plan.scored.sum()), plan.n_scored([2, 3])
+    ([0, 0, 0, 1], [4, 4, 4, 2], 12, 4)
     >>> plan.row(2)
     PlanRow(doc=0, index=2, start=6, length=4, score_from=2)
 """
@@ -130,8 +130,12 @@ class WindowPlan:
 
     @property
     def scored(self) -> np.ndarray:
-        """Targets each window scores."""
+        """Targets each window scores (a new array: for a few rows, :meth:`n_scored`)."""
         return self.length - self.score_from
+
+    def n_scored(self, rows) -> int:
+        """Targets the windows ``rows`` score, together."""
+        return int((self.length[rows] - self.score_from[rows]).sum())
 
     def row(self, w: int) -> PlanRow:
         """Window ``w``."""

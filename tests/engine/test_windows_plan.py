@@ -15,6 +15,7 @@ def test_columns_hold_every_documents_windows_in_order():
     assert plan.start.tolist() == [0, 4, 6, 0, 1] and plan.length.tolist() == [4, 4, 4, 4, 4]
     assert plan.score_from.tolist() == [0, 0, 2, 0, 3]
     assert plan.scored.tolist() == [4, 4, 2, 4, 1]  # 10 + 0 + 5 targets
+    assert plan.n_scored([0, 2]) == 6 and plan.n_scored(np.array([3, 4])) == 5
 
 
 def test_scored_sums_to_the_targets_of_each_document():
