@@ -122,6 +122,8 @@ def resume_parts(ex, ck: Checkpoint, model: str, dataset: str, ctx, done: dict) 
         for r in ex.complete_from_parts(ck.parts(model, dataset)):
             done.setdefault(r.doc, r)
     if ctx.active:
+        if ex.on_part is None:
+            raise ValueError(f"make the executor of {model} × {dataset} with part_hooks(ck, ...) first")
         return
     for r in ex.restore([(d, p) for d, p in open_parts(ck.folder, model, dataset) if d not in done]):
         done.setdefault(r.doc, r)

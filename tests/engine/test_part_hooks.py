@@ -65,6 +65,7 @@ def test_under_torchrun_each_process_records_its_parts(tmp_path):
     hooks = part_hooks(ck, "m", "d", ctx)
     assert set(hooks) == {"on_part"} and ck.watch is None
     ex = executor(3, **hooks)
+    resume_parts(ex, ck, "m", "d", ctx, {})  # rank 1: nothing to fold in
     list(ex.run(shard=list(range(0, len(ex.batches), 2)), empty=False))
     recorded = sorted(d for d, _ in Checkpoint(tmp_path).parts("m", "d"))
     assert recorded and recorded == sorted(d for d, _ in ex.partial())
@@ -75,3 +76,5 @@ def test_resume_needs_the_hooks_of_the_same_model_and_dataset(tmp_path):
     ex = executor(3, **part_hooks(ck, "m", "other", Context()))
     with pytest.raises(ValueError, match="part_hooks"):
         resume_parts(ex, ck, "m", "d", Context(), {})
+    with pytest.raises(ValueError, match="part_hooks"):  # under torchrun: no on_part, no parts recorded
+        resume_parts(executor(3), Checkpoint(tmp_path, rank=1), "m", "d", Context(rank=1, world=2), {})
