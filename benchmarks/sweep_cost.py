@@ -58,8 +58,7 @@ def main() -> None:
     times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(args.repeats):
         for name, stats in variants.items():
-            ex = Executor(prepared, scorer, stats(), args.batch_size)
-            ex.stat_threads = 1
+            ex = Executor(prepared, scorer, stats(), args.batch_size, stat_threads=1)
             t0 = time.perf_counter()
             results = list(ex.run())
             times[name].append(time.perf_counter() - t0)

@@ -13,14 +13,15 @@ of it arrives (:meth:`Accumulator.merge_part`).
 Example::
 
     acc = Accumulator(targets=np.array([3]), layout=Layout.of(stats), stats=stats)
-    update = acc.collect(chunk, rows, nll_host, w, meta, done=set())   # pure
-    acc.apply(*update)                                                  # the batch succeeded
+    update = acc.collect(chunk, rows, nll_host, w, meta, done=set())   # pure: a Collected
+    acc.apply(update)                                                   # the batch succeeded
     result = acc.finish(0)                                              # DocResult
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -41,6 +42,29 @@ class DocResult:
     extremes: dict[str, np.ndarray]  # name -> (2, *shape): min, max
     extra: dict[str, float] = field(default_factory=dict)
     token_nll: np.ndarray | None = None  # only with Executor(keep_tokens=True): small inputs, tests
+
+
+class Span(NamedTuple):
+    """The targets one window of a batch scores: ``count`` of them from ``position``, at input ``column`` on."""
+
+    doc: int
+    index: int  # the window's index within its document
+    position: int  # the first scored target's index in the document
+    count: int
+    column: int  # the input position predicting it (a per-window prefix included)
+
+
+@dataclass
+class Collected:
+    """One chunk reduced per document segment by :meth:`Accumulator.collect`, not yet added to any document."""
+
+    chunk: Chunk  # the chunk on the host (doc, position, segments; with host rows also targets, context, bytes)
+    nll: np.ndarray  # (rows,) float32 NLL per target
+    sums: np.ndarray  # (segments, layout.size) float64 sums per segment
+    counts: list  # (segment, key, histogram) for kept segments
+    extremes: list  # (segment, key, min, max) for kept segments
+    keep: np.ndarray  # (segments,) bool: the segment is added (its document is not done, its targets not restored)
+    rows: dict | None = None  # every statistic's rows on the host (host_rows: per-token output)
 
 
 @dataclass
@@ -75,8 +99,8 @@ class Accumulator:
 
     # ------------------------------------------------------------------ one chunk
 
-    def collect(self, chunk: Chunk, stat_rows: dict, nll_host: np.ndarray, w: np.ndarray, meta, done,
-                host_rows: bool) -> tuple:
+    def collect(self, chunk: Chunk, stat_rows: dict, nll_host: np.ndarray, w: np.ndarray, meta: list[Span], done,
+                host_rows: bool) -> Collected:
         """Reduce one chunk's statistic rows to per-segment sums, counts and extremes (not yet added to any
         document). With ``host_rows`` the rows come back on the host too, for per-token output."""
         seg = chunk.segments
@@ -113,12 +137,13 @@ class Accumulator:
                         for k, r in all_rows.items()}
             host = Chunk(None, chunk.targets.cpu(), None, chunk.doc, chunk.position, chunk.context, seg,
                          chunk.target_bytes)
-            return host, nll_host, vec, counts, extremes, keep, all_rows
-        return Chunk(None, None, None, chunk.doc, chunk.position, None, seg, None), nll_host, vec, counts, \
-            extremes, keep, None
+            return Collected(host, nll_host, vec, counts, extremes, keep, all_rows)
+        return Collected(Chunk(None, None, None, chunk.doc, chunk.position, None, seg, None), nll_host, vec, counts,
+                         extremes, keep)
 
-    def apply(self, chunk: Chunk, nll_host, vec, counts, extremes, keep, all_rows) -> None:
+    def apply(self, update: Collected) -> None:
         """Add one collected chunk to its documents (opening them as needed)."""
+        chunk, nll_host, vec, keep = update.chunk, update.nll, update.sums, update.keep
         seg = chunk.segments
         bounds = list(seg) + [len(chunk.doc)]
         for j in range(len(seg)):
@@ -130,9 +155,9 @@ class Accumulator:
             pos = chunk.position[bounds[j] : bounds[j + 1]]
             o.nll[pos] = nll_host[bounds[j] : bounds[j + 1]]
             o.covered[pos] = True
-        for j, key, c in counts:
+        for j, key, c in update.counts:
             self.open[int(chunk.doc[seg[j]])].counts[key] += c
-        for j, key, lo, hi in extremes:
+        for j, key, lo, hi in update.extremes:
             e = self.open[int(chunk.doc[seg[j]])].extremes[key]
             e[0], e[1] = np.minimum(e[0], lo), np.maximum(e[1], hi)
 
@@ -176,13 +201,13 @@ class Accumulator:
 
     # ------------------------------------------------------------------ errors
 
-    def check_finite(self, values: np.ndarray, chunk: Chunk, meta, w: np.ndarray, what: str) -> None:
+    def check_finite(self, values: np.ndarray, chunk: Chunk, meta: list[Span], w: np.ndarray, what: str) -> None:
         """A one-line error naming document, window and token for the first non-finite row, if any."""
         bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
         if not bad.any():
             return
         r = int(np.flatnonzero(bad)[0])
-        d, k = meta[int(w[r])][0], meta[int(w[r])][1]
+        d, k = meta[int(w[r])].doc, meta[int(w[r])].index
         name = self.doc_names[d] if self.doc_names else f"#{d}"
         if what == "logits" and np.isposinf(values.reshape(len(values), -1)[r]).all():
             raise UserError(f"the true token has probability 0 in document {name}, window {k} (token "

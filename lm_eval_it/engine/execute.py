@@ -16,9 +16,17 @@ becomes a :class:`DocResult` of a few numbers and the per-token arrays are dropp
 
 Example::
 
-    ex = Executor(prepared, scorer, [NLL(), TemperatureStats([1.0], vocab)], batch_size=4)
+    ex = Executor(prepared, scorer, [NLL(), TemperatureStats([1.0], vocab)], batch_size=4,
+                  stat_threads=1, token_sink=writer)
     for result in ex.run():       # DocResults, in completion order
         ...
+
+Its collaborators are keyword-only constructor arguments: ``token_sink(chunk,
+nll, rows, keep)`` receives every scored chunk's rows (per-token output),
+``on_part(doc, part)`` each document this process finished its share of while
+others score the rest (data parallelism), ``on_batch()`` is called after each
+scored batch (the open documents' snapshot), and ``stat_threads`` is the
+statistics' intra-op thread count.
 """
 
 from __future__ import annotations
@@ -31,8 +39,9 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from lm_eval_it.engine.accumulate import Accumulator, DocResult
-from lm_eval_it.engine.prepare import Prepared
+from lm_eval_it.engine.accumulate import Accumulator, DocResult, Span
+from lm_eval_it.engine.prepare import Prepared, from_sequences
+from lm_eval_it.engine.windows import WindowPlan
 from lm_eval_it.errors import UserError
 from lm_eval_it.stats.base import Chunk, Layout, Statistic
 
@@ -42,24 +51,26 @@ log = logging.getLogger(__name__)
 def score_sequences(scorer, seqs, plans, batch_size: int, window_prefix: int | None = None,
                     statistics: list[Statistic] = (), doc_names: list[str] | None = None) -> list[DocResult]:
     """Score ready-made sequences (prefix included) on their plans; results in document order, with token NLLs."""
-    from lm_eval_it.engine.prepare import from_sequences
-
     ex = Executor(from_sequences(seqs, plans, window_prefix, scorer.vocab), scorer, list(statistics), batch_size,
                   keep_tokens=True, doc_names=doc_names)
     out = {r.doc: r for r in ex.run()}
     return [out[d] for d in range(len(seqs))]
 
 
-def plan_batches(plan: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """The global batch plan: window rows sorted by length (stable), cut into batches."""
-    order = np.argsort(-plan[:, 3], kind="stable")
+def plan_batches(plan: WindowPlan, batch_size: int) -> list[np.ndarray]:
+    """The global batch plan: window rows sorted by length (stable, longest first), cut into batches."""
+    order = np.argsort(-plan.length, kind="stable")
     bs = max(1, batch_size)
     return [order[i : i + bs] for i in range(0, len(order), bs)]
 
 
 class Executor:
+    """Scores one :class:`Prepared` with one scorer into per-document results (see the module docstring)."""
+
     def __init__(self, prepared: Prepared, scorer, statistics: list[Statistic], batch_size: int,
-                 keep_tokens: bool = False, doc_names: list[str] | None = None):
+                 keep_tokens: bool = False, doc_names: list[str] | None = None, *,
+                 token_sink: Callable | None = None, on_part: Callable | None = None,
+                 on_batch: Callable | None = None, stat_threads: int | None = None):
         self.p = prepared
         self.keep_tokens = keep_tokens
         self.doc_names = doc_names
@@ -68,10 +79,10 @@ class Executor:
         self.layout = Layout.of(statistics)
         self.batch_size = batch_size
         self.batches = plan_batches(prepared.plan, batch_size)
-        self.token_sink: Callable | None = None  # sink(chunk, rows) for per-token output
-        self.on_part: Callable | None = None  # on_part(doc, part): this process finished its share of a document
-        self.stat_threads: int | None = None  # intra-op threads for the statistics (eval.threads)
-        self.on_batch: Callable | None = None  # on_batch(): a batch is done and its documents were taken
+        self.token_sink = token_sink  # token_sink(chunk, nll, rows, keep): per-token output
+        self.on_part = on_part  # on_part(doc, part): this process finished its share of a document
+        self.on_batch = on_batch  # on_batch(): a batch is done and its documents were taken
+        self.stat_threads = stat_threads  # intra-op threads for the statistics (eval.threads)
         self._dirty = False  # a batch is being added to its documents: their parts are not yet whole windows
         self.acc = Accumulator(prepared.targets, self.layout, statistics, keep_tokens, doc_names)
 
@@ -84,7 +95,7 @@ class Executor:
         mine = range(len(self.batches)) if shard is None else shard
         left = np.zeros(len(self.p.targets), np.int64)
         for i in mine:
-            np.add.at(left, plan[self.batches[i], 0], 1)
+            np.add.at(left, plan.doc[self.batches[i]], 1)
         self._left = left
         if empty:  # documents with no scored token (one token and no prefix) complete at once
             for d in np.flatnonzero(self.p.targets == 0).tolist():
@@ -97,12 +108,12 @@ class Executor:
             if limit and len(batch) > limit:
                 queue.extendleft(reversed([batch[j : j + limit] for j in range(0, len(batch), limit)]))
                 continue
-            docs = plan[batch, 0]
+            docs = plan.doc[batch]
             if all(self._already(w, done) for w in batch):
                 retired, results = self._retire(docs, done)
                 yield from results
                 if progress:
-                    progress(int((plan[batch, 3] - plan[batch, 4]).sum()), retired, False)
+                    progress(plan.n_scored(batch), retired, False)
                 continue
             try:
                 results = self._score(batch, done)
@@ -117,13 +128,13 @@ class Executor:
                 continue
             yield from results
             if progress:
-                progress(int((plan[batch, 3] - plan[batch, 4]).sum()), len(results), True)
+                progress(plan.n_scored(batch), len(results), True)
             if self.on_batch:
                 self.on_batch()
 
     def _already(self, w: int, done) -> bool:
         """Window ``w`` needs no scoring: its document is done, or its targets were restored (:meth:`restore`)."""
-        d, _, start, length, score_from = (int(x) for x in self.p.plan[w])
+        d, _, start, length, score_from = self.p.plan.row(int(w))
         o = self.acc.open.get(d)
         return d in done or (o is not None and length > score_from and bool(o.covered[start + score_from]))
 
@@ -160,19 +171,20 @@ class Executor:
 
     # ------------------------------------------------------------------ one batch
 
-    def _inputs(self, batch):
+    def _inputs(self, batch) -> tuple[list[np.ndarray], list[np.ndarray], list[Span]]:
+        """Each window's input ids, the targets it scores, and where those sit (:class:`Span`)."""
         plan, p = self.p.plan, self.p
         prefix = p.protocol.prefix_id if p.protocol.every_window else None
         inputs, targets, meta = [], [], []
-        for r, w in enumerate(batch):
-            d, k, start, length, score_from = (int(x) for x in plan[w])
+        for w in batch:
+            d, k, start, length, score_from = plan.row(int(w))
             seq = p.sequence(d, start, start + length + 1)
             inp, shift = seq[:length], 0
             if prefix is not None and start > 0:
                 inp, shift = np.concatenate([[prefix], inp]).astype(np.int32), 1
             inputs.append(inp)
             targets.append(seq[score_from + 1 : length + 1])
-            meta.append((d, k, start + score_from, length - score_from, score_from + shift))
+            meta.append(Span(d, k, start + score_from, length - score_from, score_from + shift))
         return inputs, targets, meta
 
     def _score(self, batch, done) -> list[DocResult]:
@@ -185,11 +197,11 @@ class Executor:
             ids[r, : len(inp)] = torch.from_numpy(inp.astype(np.int64))
             if mask is not None:
                 mask[r, : len(inp)] = 1
-        n = [m[3] for m in meta]
+        n = [m.count for m in meta]
         row_win = np.repeat(np.arange(len(batch)), n)
-        cols = np.concatenate([np.arange(m[4], m[4] + m[3]) for m in meta])
-        doc = np.repeat([m[0] for m in meta], n)
-        position = np.concatenate([np.arange(m[2], m[2] + m[3]) for m in meta])
+        cols = np.concatenate([np.arange(m.column, m.column + m.count) for m in meta])
+        doc = np.repeat([m.doc for m in meta], n)
+        position = np.concatenate([np.arange(m.position, m.position + m.count) for m in meta])
         tgt = np.concatenate(targets).astype(np.int64)
         dev = self.scorer.device
         pin = dev.startswith("cuda")
@@ -215,13 +227,12 @@ class Executor:
             pending.append(self.acc.collect(chunk, rows, nll_host, w, meta, done, self.token_sink is not None))
         self._dirty = True
         for update in pending:
-            self.acc.apply(*update)
+            self.acc.apply(update)
             if self.token_sink is not None:
-                host, nll_host, *_, keep, all_rows = update
-                self.token_sink(host, nll_host, all_rows, keep)
+                self.token_sink(update.chunk, update.nll, update.rows, update.keep)
         finished = []
         open_docs = self.acc.open
-        for d, k, t0, cnt, _ in meta:
+        for d in (m.doc for m in meta):
             self._left[d] -= 1
             if self._left[d] == 0 and d not in done and d in open_docs:
                 if open_docs[d].covered.all():

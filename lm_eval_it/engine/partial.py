@@ -18,7 +18,8 @@ are recorded per process as each finishes its share (:mod:`lm_eval_it.engine.che
 
 Example::
 
-    resume_parts(ex, ck, "m", "d", Context(), done)   # folds parts into done / ex; installs the snapshot
+    ex = Executor(prepared, scorer, stats, 4, **part_hooks(ck, "m", "d", Context()))   # on_part / on_batch
+    resume_parts(ex, ck, "m", "d", Context(), done)   # folds parts into done / ex; the snapshot follows ex
     for r in ex.run(set(done)): ...                   # ck.watch.write() on Ctrl-C
 """
 
@@ -69,20 +70,28 @@ def open_parts(folder: Path, model: str, dataset: str) -> list[tuple[int, dict]]
 
 
 class OpenDocs:
-    """Writes one executor's open documents to the snapshot: on :meth:`tick` (after a batch) when due, or now."""
+    """Writes one executor's open documents to the snapshot: on :meth:`tick` (after a batch) when due, or now.
 
-    def __init__(self, folder: Path, model: str, dataset: str, executor):
+    The executor is the one it :meth:`follow`-s (it is made with the executor's hooks, before the executor).
+    """
+
+    def __init__(self, folder: Path, model: str, dataset: str, executor=None):
         self.path = Path(folder) / SNAPSHOT
         self.model, self.dataset, self.ex = model, dataset, executor
         self.last, self.cost = time.monotonic(), 0.0
+
+    def follow(self, executor) -> None:
+        """Snapshot ``executor``'s open documents from now on."""
+        self.ex = executor
 
     def tick(self) -> None:
         if time.monotonic() - self.last >= max(SNAPSHOT_SECONDS, 20 * self.cost):
             self.write()
 
     def write(self) -> bool:
-        """Replace the snapshot with the open documents; ``False`` when a batch is half added (the last stands)."""
-        parts = self.ex.snapshot()
+        """Replace the snapshot with the open documents; ``False`` when a batch is half added (the last stands)
+        or no executor is followed yet."""
+        parts = None if self.ex is None else self.ex.snapshot()
         if parts is None:
             return False
         t0 = time.monotonic()
@@ -94,16 +103,31 @@ class OpenDocs:
         return True
 
 
+def part_hooks(ck: Checkpoint | None, model: str, dataset: str, ctx) -> dict:
+    """The executor's keyword arguments that keep parts of documents: under torchrun each process records its
+    shares as it finishes them (``on_part``); in one process the open documents are snapshot after batches
+    (``on_batch``; ``ck.watch`` also writes on interrupt). None without a checkpoint."""
+    if ck is None:
+        return {}
+    if ctx.active:
+        return {"on_part": lambda d, part: ck.record_part(model, dataset, d, part)}
+    ck.watch = OpenDocs(ck.folder, model, dataset)
+    return {"on_batch": ck.watch.tick}
+
+
 def resume_parts(ex, ck: Checkpoint, model: str, dataset: str, ctx, done: dict) -> None:
     """Fold the checkpoint's parts of documents into ``done`` (whole ones) and ``ex`` (open ones, one process);
-    then record parts as this run makes them."""
+    the snapshot (:func:`part_hooks`) follows ``ex`` from here."""
     if ctx.main:  # documents that several processes shared, whole once their parts merge
         for r in ex.complete_from_parts(ck.parts(model, dataset)):
             done.setdefault(r.doc, r)
     if ctx.active:
-        ex.on_part = lambda d, part: ck.record_part(model, dataset, d, part)
+        if ex.on_part is None:
+            raise ValueError(f"make the executor of {model} × {dataset} with part_hooks(ck, ...) first")
         return
     for r in ex.restore([(d, p) for d, p in open_parts(ck.folder, model, dataset) if d not in done]):
         done.setdefault(r.doc, r)
-    ck.watch = OpenDocs(ck.folder, model, dataset, ex)
-    ex.on_batch = ck.watch.tick
+    watch = ck.watch
+    if watch is None or (watch.model, watch.dataset) != (model, dataset):
+        raise ValueError(f"make the executor of {model} × {dataset} with part_hooks(ck, ...) first")
+    watch.follow(ex)

@@ -11,7 +11,8 @@ rank writes the rows it scores (rank r > 0: ``part-rank<r>-NNNNN.parquet``).
 Example::
 
     w = PerTokenWriter(folder / "per_token-m-d", statistics=[TemperatureStats([1.0], vocab)])
-    executor.token_sink = w      # called once per chunk
+    ex = Executor(prepared, scorer, statistics, batch_size=4, token_sink=w)   # called once per chunk
+    list(ex.run())
     w.close()
 """
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from lm_eval_it.engine.distributed import Context, broadcast, gather
+from lm_eval_it.engine.distributed import Context, assign, broadcast, gather
 from lm_eval_it.engine.execute import Executor
 from lm_eval_it.stats.base import ExactSum, Statistic, Sum
 from lm_eval_it.stats.temperature.best import best_from_points, refinement_points
@@ -44,14 +44,11 @@ class SearchStats(Statistic):
 def search_pass(ex: Executor, temperatures: list[float], ctx: Context) -> list[tuple[float, float, float, float]]:
     """Score every window once more at ``temperatures``; ``(T, NLL, slope, curvature)`` summed over the dataset."""
     stat = SearchStats(temperatures)
-    sub = Executor(ex.p, ex.scorer, [stat], ex.batch_size)
-    sub.stat_threads = ex.stat_threads
+    sub = Executor(ex.p, ex.scorer, [stat], ex.batch_size, stat_threads=ex.stat_threads)
     total = ExactSum(sub.layout.size)
     shard = None
     if ctx.active:
-        from lm_eval_it.engine.distributed import assign
-
-        weights = [int(ex.p.plan[b, 3].sum()) for b in sub.batches]
+        weights = [int(ex.p.plan.length[b].sum()) for b in sub.batches]
         shard = assign(weights, ctx.world)[ctx.rank]
     for r in sub.run(shard=shard, empty=False):
         total.add(r.sums)

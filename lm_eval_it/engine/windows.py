@@ -24,11 +24,25 @@ Example::
 
 The last window re-reads two already-scored tokens as context and scores the
 final two targets.
+
+A run's windows, over all its documents, are one :class:`WindowPlan`: a row
+per window in named int64 columns (``doc``, ``index``, ``start``, ``length``,
+``score_from``)::
+
+    >>> plan = WindowPlan.of([plan_windows(11, 4, 4), plan_windows(3, 4, 4)])
+    >>> plan.doc.tolist(), plan.length.tolist(), int(plan.scored.sum()), plan.n_scored([2, 3])
+    ([0, 0, 0, 1], [4, 4, 4, 2], 12, 4)
+    >>> plan.row(2)
+    PlanRow(doc=0, index=2, start=6, length=4, score_from=2)
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from itertools import chain
+from typing import Iterable, NamedTuple
+
+import numpy as np
 
 
 class Window(NamedTuple):
@@ -69,3 +83,61 @@ def plan_windows(n: int, window: int, stride: int) -> list[Window]:
 def min_context(plan: list[Window]) -> int:
     """The fewest input tokens any scored target was predicted from."""
     return min((w.score_from + 1 for w in plan), default=0)
+
+
+class PlanRow(NamedTuple):
+    """One window of a :class:`WindowPlan`, as Python ints."""
+
+    doc: int
+    index: int  # the window's index within its document
+    start: int
+    length: int
+    score_from: int
+
+
+COLUMNS = PlanRow._fields
+
+
+@dataclass(frozen=True, eq=False)
+class WindowPlan:
+    """Every window of a run, one row per window, as named int64 columns.
+
+    The five columns are rows of one contiguous ``(5, windows)`` block (40 bytes a
+    window); rows are in document order, each document's windows in order.
+    """
+
+    doc: np.ndarray  # the document
+    index: np.ndarray  # the window's index within its document
+    start: np.ndarray  # first input position in S
+    length: np.ndarray  # input positions
+    score_from: np.ndarray  # input positions before this are context only
+
+    @classmethod
+    def of(cls, plans: Iterable[list[Window]]) -> WindowPlan:
+        """The plan of documents ``0, 1, …`` from each one's windows (:func:`plan_windows`)."""
+        flat = chain.from_iterable((d, k, w.start, w.length, w.score_from)
+                                   for d, plan in enumerate(plans) for k, w in enumerate(plan))
+        return cls.from_block(np.fromiter(flat, dtype=np.int64).reshape(-1, len(COLUMNS)).T)
+
+    @classmethod
+    def from_block(cls, block: np.ndarray) -> WindowPlan:
+        """A plan over a ``(5, windows)`` int64 block, the columns in :data:`COLUMNS` order."""
+        block = np.ascontiguousarray(block, dtype=np.int64).reshape(len(COLUMNS), -1)
+        return cls(*block)
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+    @property
+    def scored(self) -> np.ndarray:
+        """Targets each window scores (a new array: for a few rows, :meth:`n_scored`)."""
+        return self.length - self.score_from
+
+    def n_scored(self, rows) -> int:
+        """Targets the windows ``rows`` score, together."""
+        return int((self.length[rows] - self.score_from[rows]).sum())
+
+    def row(self, w: int) -> PlanRow:
+        """Window ``w``."""
+        return PlanRow(int(self.doc[w]), int(self.index[w]), int(self.start[w]), int(self.length[w]),
+                       int(self.score_from[w]))

@@ -19,6 +19,7 @@ from lm_eval_it.data.documents import Documents
 from lm_eval_it.engine.checkpoint import Checkpoint
 from lm_eval_it.engine.distributed import Context, broadcast
 from lm_eval_it.engine.execute import Executor
+from lm_eval_it.engine.partial import part_hooks
 from lm_eval_it.engine.pertoken import PerTokenWriter
 from lm_eval_it.engine.prepare import Prepared, min_context, prepare
 from lm_eval_it.engine.reduce import Reduction, dataset_metrics
@@ -44,13 +45,14 @@ def score_dataset(lm: Backend, scorer: WindowScorer, docs: Documents, cfg: RunCo
     batch_size = choose_batch_size(lm, docs, cfg, prepared, ck, ctx)
     plugins = plugins_for(cfg, scorer, prepared, reference_name)
     stats = registry.per_token(plugins)
-    ex = Executor(prepared, scorer, stats, batch_size)
-    ex.stat_threads = 1  # eval.threads sets the forward's threads; the statistics' short kernels stay on one
+    writer = per_token_writer(cfg, stats, folder, lm.name, docs.name, ctx)
+    # eval.threads sets the forward's threads; the statistics' short kernels stay on one
+    ex = Executor(prepared, scorer, stats, batch_size, stat_threads=1, token_sink=writer,
+                  **part_hooks(ck, lm.name, docs.name, ctx))
     red = Reduction(ex.layout, prepared)
     resume, parallel = Resume(ck, lm.name, docs.name, ctx), DataParallel(ctx)
     shard, done = parallel.shard(ex, prepared, resume.start(ex))
     n_resumed = fold_in(red, done)
-    writer = per_token_writer(ex, cfg, stats, folder, lm.name, docs.name, ctx)
     progress = score(ex, red, resume, set(done), shard, prepared, show_progress, f"{lm.name} · {docs.name}", ctx)
     merged = parallel.merge(ex, red, progress.scored, writer.close() if writer else None)
     if merged is None:
@@ -98,20 +100,18 @@ def fold_in(red: Reduction, done: dict) -> int:
     return len(done)
 
 
-def per_token_writer(ex: Executor, cfg: RunConfig, stats: list, folder: Path | None, model: str, dataset: str,
+def per_token_writer(cfg: RunConfig, stats: list, folder: Path | None, model: str, dataset: str,
                      ctx: Context) -> PerTokenWriter | None:
     """With ``output.per_token``: every rank writes the rows it scores (rank 0: part-*)."""
     if not (cfg.output.per_token and folder is not None):
         return None
-    writer = PerTokenWriter(folder / f"per_token-{model}-{dataset}".replace("/", "_"), stats, ctx.rank)
-    ex.token_sink = writer
-    return writer
+    return PerTokenWriter(folder / f"per_token-{model}-{dataset}".replace("/", "_"), stats, ctx.rank)
 
 
 def score(ex: Executor, red: Reduction, resume: Resume, done: set, shard: list[int] | None, prepared: Prepared,
           show: bool, desc: str, ctx: Context) -> Progress:
     """Score this process's batches, recording and reducing each document as it completes."""
-    total = int((prepared.plan[:, 3] - prepared.plan[:, 4]).sum())
+    total = int(prepared.plan.scored.sum())
     progress = Progress(total, int((prepared.targets > 0).sum()), len(done), desc, ctx, show)
     for result in ex.run(done, shard, progress=progress.update, empty=ctx.main):
         resume.record(result)

@@ -60,8 +60,8 @@ class DataParallel:
             return None, done
         # rank 0 alone reads the checkpoints, before any rank writes, so every rank skips the same documents
         ids_done = set(broadcast(ctx, sorted(done)))
-        todo = [i for i, b in enumerate(ex.batches) if not all(int(d) in ids_done for d in prepared.plan[b, 0])]
-        weights = [int(prepared.plan[ex.batches[i], 3].sum()) for i in todo]
+        todo = [i for i, b in enumerate(ex.batches) if not all(int(d) in ids_done for d in prepared.plan.doc[b])]
+        weights = [int(prepared.plan.length[ex.batches[i]].sum()) for i in todo]
         shard = [todo[j] for j in assign(weights, ctx.world)[ctx.rank]]
         return shard, (done if ctx.main else {d: None for d in ids_done})
 

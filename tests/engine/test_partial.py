@@ -15,12 +15,12 @@ from lm_eval_it.stats.memorisation.statistic import MinKProb
 from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
 
-def executor(batch: int, budget: int):
+def executor(batch: int, budget: int, **hooks):
     seqs, plans, V = _setup()
     prep = from_sequences(seqs, plans, None, V)
     prep.byte_table = np.arange(V, dtype=np.int32) % 4 + 1
     stats = [TemperatureStats([0.5, 1.0, 2.0], V, search=False), ContextStats(12, 5), MinKProb(20.0)]
-    return Executor(prep, FakeScorer(V, budget), stats, batch, keep_tokens=True)
+    return Executor(prep, FakeScorer(V, budget), stats, batch, keep_tokens=True, **hooks)
 
 
 def same(a, b) -> None:
@@ -36,8 +36,8 @@ class Cut(Exception):
     pass
 
 
-def stopped_after(ex, cut: int) -> dict:
-    """Run ``ex`` and stop it (as Ctrl-C would) after ``cut`` scored batches; the documents it finished."""
+def stopped_after(batch: int, budget: int, cut: int):
+    """An executor stopped (as Ctrl-C would) after ``cut`` scored batches, and the documents it finished."""
     seen, done = [], {}
 
     def tick():
@@ -45,19 +45,18 @@ def stopped_after(ex, cut: int) -> dict:
         if len(seen) == cut:
             raise Cut
 
-    ex.on_batch = tick
+    ex = executor(batch, budget, on_batch=tick)
     try:
         for r in ex.run():
             done[r.doc] = r
     except Cut:
         pass
-    return done
+    return ex, done
 
 
 def interrupted_then_resumed(batch: int, budget: int, cut: int):
     """Score ``cut`` batches, snapshot through JSON, then resume in a fresh executor: every document's result."""
-    ex = executor(batch, budget)
-    done = stopped_after(ex, cut)
+    ex, done = stopped_after(batch, budget, cut)
     parts = json.loads(json.dumps([(d, encode_part(p)) for d, p in ex.snapshot()]))
     fresh = executor(batch, budget)
     for r in fresh.restore([(d, decode_part(x)) for d, x in parts]):
@@ -83,8 +82,7 @@ def test_resume_from_any_batch_boundary_is_identical(batch, budget):
 
 
 def test_restored_windows_are_not_scored_again():
-    ex = executor(3, 4)
-    done = stopped_after(ex, len(ex.batches) // 2)
+    ex, done = stopped_after(3, 4, len(executor(3, 4).batches) // 2)
     parts = ex.snapshot()
     covered = sum(int(p["covered"].sum()) for _, p in parts)
     finished = int(sum(ex.p.targets[d] for d in done))
@@ -93,10 +91,11 @@ def test_restored_windows_are_not_scored_again():
     added = []
     real = fresh.acc.apply
 
-    def apply(chunk, nll, vec, counts, extremes, keep, rows):
+    def apply(update):
+        chunk, keep = update.chunk, update.keep
         bounds = list(chunk.segments) + [len(chunk.doc)]
         added.append(sum(bounds[j + 1] - bounds[j] for j in range(len(keep)) if keep[j]))
-        real(chunk, nll, vec, counts, extremes, keep, rows)
+        real(update)
 
     fresh.acc.apply = apply
     assert {r.doc for r in fresh.run(set(done))} == set(range(len(ex.p.targets))) - set(done)
