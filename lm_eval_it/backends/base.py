@@ -19,7 +19,7 @@ Example::
     ('full_logits', True)
     >>> unmet({"temperature": {Capability.FULL_LOGITS}, "context": {Capability.TARGET_LOGPROBS}},
     ...       {Capability.TARGET_LOGPROBS}, "openai")
-    "temperature needs full_logits, which backend 'openai' does not give (it gives target_logprobs)"
+    "statistic 'temperature' needs full_logits, which backend 'openai' does not give (it gives target_logprobs)"
 """
 
 from __future__ import annotations
@@ -159,16 +159,16 @@ def unmet(needs: Mapping[str, Iterable[Capability]], capabilities: Iterable[Capa
     >>> unmet({"kl": {Capability.FULL_LOGITS}}, {Capability.FULL_LOGITS}, "hf") is None
     True
     >>> unmet({"temperature": [Capability.FULL_LOGITS], "kl": [Capability.FULL_LOGITS]}, [], "x")
-    "kl, temperature need full_logits, which backend 'x' does not give (it gives nothing)"
+    "statistics 'kl', 'temperature' need full_logits, which backend 'x' does not give (it gives nothing)"
     """
-    have = set(capabilities)
+    have = {Capability(c) for c in capabilities}
     lacking: dict[str, list[str]] = {}
     for stat, wanted in needs.items():
         for cap in sorted({Capability(c) for c in wanted} - have, key=lambda c: c.value):
             lacking.setdefault(cap.value, []).append(stat)
     if not lacking:
         return None
-    parts = [f"{', '.join(sorted(stats))} {'needs' if len(stats) == 1 else 'need'} {cap}"
-             for cap, stats in sorted(lacking.items())]
+    parts = [f"{'statistic' if len(stats) == 1 else 'statistics'} {', '.join(repr(s) for s in sorted(stats))} "
+             f"{'needs' if len(stats) == 1 else 'need'} {cap}" for cap, stats in sorted(lacking.items())]
     gives = ", ".join(sorted(c.value for c in have)) or "nothing"
     return f"{'; '.join(parts)}, which backend {backend!r} does not give (it gives {gives})"

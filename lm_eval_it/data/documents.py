@@ -47,6 +47,7 @@ import glob
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,8 +235,6 @@ def load_documents(cfg: DatasetConfig) -> Documents:
         return _streamed(cfg, hub_id)
     groups = None
     if cfg.builtin == "pydoc_topics":
-        import sys
-
         texts, source = _builtin(cfg.builtin), {"builtin": cfg.builtin, "python": sys.version.split()[0]}
     elif cfg.path and any(c in cfg.path for c in "*?["):
         texts, groups, files = _text_glob(cfg)

@@ -179,7 +179,7 @@ def fold(counts: dict, extremes: dict, other_counts: dict, other_extremes: dict)
 class Setup:
     """What a plug-in may read when a run builds it, per model × dataset."""
 
-    eval: object  # config.schema.EvalConfig: a plug-in reads only the keys it names in ``config_keys``
+    eval: object  # config.eval.EvalConfig: a plug-in reads only the keys it names in ``config_keys``
     vocab: int  # vocabulary size (logit columns)
     window: int  # the window protocol that ran
     stride: int
@@ -256,11 +256,11 @@ def check_needs(plugins, backend: str, capabilities) -> None:
     """Refuse, in one line, a statistic whose needs the backend cannot meet (before anything runs).
 
     >>> class P(Plugin):
-    ...     name, needs = "ranks", frozenset({Capability.FULL_LOGITS})
-    >>> check_needs([P()], "server", {Capability.TARGET_LOGPROBS})
+    ...     name, needs = "ranks", frozenset({"full_logits"})
+    >>> check_needs([P()], "server", {"target_logprobs"})
     Traceback (most recent call last):
     ...
-    lm_eval_it.errors.UserError: ranks needs full_logits, which backend 'server' does not give (it gives target_logprobs)
+    lm_eval_it.errors.UserError: statistic 'ranks' needs full_logits, which backend 'server' does not give (it gives target_logprobs)
     """
     missing = unmet({p.name: p.needs for p in plugins}, capabilities, backend)
     if missing:

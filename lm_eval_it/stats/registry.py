@@ -1,7 +1,7 @@
 """The one list of statistics and dataset analyses that the runner and every report iterate over.
 
 Adding a statistic = one file plus its tests. Target-rank buckets took: stats/target_rank.py (new,
-170 lines), tests/stats/test_target_rank.py (new, 133 lines), 2 lines here, 3 in config/schema.py,
+170 lines), tests/stats/test_target_rank.py (new, 133 lines), 2 lines here, 3 in config/eval.py,
 and docs; no edit to the runner, the engine, the reports or the comparison:
 
 1. ``lm_eval_it/stats/<name>.py``: a :class:`lm_eval_it.stats.base.Statistic` (``fields`` Sum/Count/
@@ -11,7 +11,7 @@ and docs; no edit to the runner, the engine, the reports or the comparison:
    report hooks ``markdown``/``terminal``/``html`` (tables as data, :mod:`lm_eval_it.stats.tables`)
    and ``compare(row, base)``; ``order`` places its sections).
 2. Import the Plugin class here and append it to :data:`PLUGINS` (two lines).
-3. If it can be switched, one field on ``config.schema.EvalConfig`` with a ``Field(description=...)``.
+3. If it can be switched, one field on ``config.eval.EvalConfig`` with a ``Field(description=...)``.
 4. Tests in ``tests/stats/test_<name>.py``: brute-force float64 reference of ``rows``, edges, and a
    run on the tiny model that reports its block and column.
 Nothing else changes: the runner, summary.md, report.html, ``--details``, the comparison and the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lm_eval_it.backends.hf_scorer import token_nll
+from lm_eval_it.backends.logits import token_nll
 from lm_eval_it.engine.execute import Executor
 from lm_eval_it.engine.prepare import from_sequences
 from lm_eval_it.engine.windows import plan_windows

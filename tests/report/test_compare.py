@@ -258,7 +258,7 @@ def test_few_documents_note_counts_scored_documents_not_all():
 
 
 def test_compare_shows_dash_for_nan_delta_and_interval():
-    from lm_eval_it.report.compare.insights import group_rows
+    from lm_eval_it.report.compare.extras import group_rows
     from lm_eval_it.report.compare.tables import delta_cells, main_cells
     from lm_eval_it.stats.groups import compare_groups
 

@@ -10,7 +10,7 @@ import re
 import pytest
 from conftest import run_path, write_config
 
-from lm_eval_it.report.compare.insights import context_gain
+from lm_eval_it.report.compare.extras import context_gain
 from lm_eval_it.report.compare.tables import gain_text
 from lm_eval_it.report.plots import group_plot
 from lm_eval_it.report.sections import insights_markdown, md_table

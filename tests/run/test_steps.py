@@ -5,6 +5,7 @@ from types import SimpleNamespace as NS
 import numpy as np
 
 from lm_eval_it.engine.distributed import Context
+from lm_eval_it.engine.windows import WindowPlan
 from lm_eval_it.run import steps
 from lm_eval_it.run.steps import DataParallel, Progress, Resume
 
@@ -62,7 +63,7 @@ def test_resume_reads_the_finished_documents_on_rank_0_only(monkeypatch):
 def plan_and_batches():
     # columns: doc, ..., ..., tokens (col 3); four one-window batches of documents 0, 0, 1, 2
     plan = np.array([[0, 0, 0, 8, 0], [0, 0, 0, 4, 0], [1, 0, 0, 6, 0], [2, 0, 0, 2, 0]])
-    return NS(plan=plan), NS(batches=[np.array([0]), np.array([1]), np.array([2]), np.array([3])])
+    return NS(plan=WindowPlan.from_block(plan.T)), NS(batches=[np.array([0]), np.array([1]), np.array([2]), np.array([3])])
 
 
 def test_one_process_scores_every_batch_and_merges_nothing():

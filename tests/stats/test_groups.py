@@ -224,7 +224,7 @@ def test_a_group_that_scored_nothing_leaves_the_other_intervals_finite():
 
 
 def test_group_notes_name_the_interval_method_and_too_small_groups():
-    from lm_eval_it.report.compare.insights import GROUP_NOTE as COMPARE_NOTE
+    from lm_eval_it.report.compare.extras import GROUP_NOTE as COMPARE_NOTE
     from lm_eval_it.report.sections import GROUP_NOTE as REPORT_NOTE
 
     for note in (COMPARE_NOTE, REPORT_NOTE):

@@ -7,7 +7,7 @@ and a **paired** interval of that Δ (the same construction on the per-document
 differences). A Δ is significant when its
 interval excludes 0. Each model also gets its ratio to the best compressor, its gain from
 64 to 1024 tokens of context and, on grouped datasets, per-group Δ
-(:mod:`lm_eval_it.report.compare.insights`). Token-level figures are flagged as not comparable when
+(:mod:`lm_eval_it.report.compare.extras`). Token-level figures are flagged as not comparable when
 the models' tokenizers differ. Fertility (tokens per byte and per word, bytes
 per token) shows why. Each model's dtype, quantisation and backend are shown beside it
 (they are the model's, not the protocol's); runs are refused only when their protocols
@@ -33,7 +33,7 @@ from pathlib import Path
 from lm_eval_it.errors import UserError
 from lm_eval_it.io import atomic_write_text as atomic_write
 from lm_eval_it.report.compare import tables as compare_tables
-from lm_eval_it.report.compare.insights import (
+from lm_eval_it.report.compare.extras import (
     GROUP_NOTE,
     INSIGHT_NOTE,
     entry_extras,

@@ -1,1 +1,2 @@
-"""context."""
+"""NLL by context length: the streaming statistic, its plug-in, and the binned numerics (``bins``).
+"""

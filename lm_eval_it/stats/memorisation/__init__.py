@@ -1,1 +1,2 @@
-"""memorisation."""
+"""Memorisation signals: Min-K% prob (the statistic), zlib ratio and robust flags (``signals``), the plug-in.
+"""

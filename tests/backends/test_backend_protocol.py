@@ -63,7 +63,7 @@ def test_a_model_whose_backend_lacks_a_need_is_refused_before_it_loads(monkeypat
     cfg = ModelConfig(path="org/never-loaded", name="m")
     with pytest.raises(UserError) as e:
         refuse_unmet(cfg, {"temperature": {Capability.FULL_LOGITS}, "context": {Capability.TARGET_LOGPROBS}})
-    assert str(e.value) == ("model 'm': temperature needs full_logits, which backend 'hf' does not give "
+    assert str(e.value) == ("model 'm': statistic 'temperature' needs full_logits, which backend 'hf' does not give "
                             "(it gives target_logprobs)")
     refuse_unmet(cfg, {"context": {Capability.TARGET_LOGPROBS}})
 
@@ -72,10 +72,10 @@ def test_unmet_needs_are_one_line_naming_statistics_capability_and_backend():
     needs = {"temperature": {Capability.FULL_LOGITS}, "kl": {Capability.FULL_LOGITS},
              "context": {Capability.TARGET_LOGPROBS}}
     msg = unmet(needs, frozenset({Capability.TARGET_LOGPROBS}), "openai")
-    assert msg == "kl, temperature need full_logits, which backend 'openai' does not give (it gives target_logprobs)"
+    assert msg == "statistics 'kl', 'temperature' need full_logits, which backend 'openai' does not give (it gives target_logprobs)"
     assert "\n" not in msg
     assert unmet({"kl": [Capability.FULL_LOGITS]}, [], "x") == (
-        "kl needs full_logits, which backend 'x' does not give (it gives nothing)")
+        "statistic 'kl' needs full_logits, which backend 'x' does not give (it gives nothing)")
     assert unmet(needs, HFBackend.capabilities, "hf") is None
     assert unmet({}, [], "x") is None
 
@@ -152,7 +152,7 @@ def test_a_target_logprob_backend_scores_through_the_nll_path(hf):
     plans = [plan_windows(len(s), 48, 16) for s in seqs]
     fake = LogprobBackend(hf)
     assert isinstance(fake, Backend) and unmet({"temperature": {Capability.FULL_LOGITS}}, fake.capabilities,
-                                               fake.kind).startswith("temperature needs full_logits")
+                                               fake.kind).startswith("statistic 'temperature' needs full_logits")
     scorer = fake.scorer()
     assert isinstance(scorer, WindowScorer) and scorer.reference is None
     stats = lambda: [ContextStats(48, 16), MinKProb(20.0)]  # noqa: E731
@@ -173,8 +173,8 @@ def test_a_target_logprob_backend_runs_through_score_dataset(hf, tmp_path, monke
     cfg = parse_config(raw, source="test")
     docs = Documents(name="texts", texts=[t[:300] for t in corpus()[10:13]], source={"in_memory": True})
     fake = LogprobBackend(hf)
-    row = score_dataset(fake, fake.scorer(), docs, cfg, show_progress=False)
-    ref = score_dataset(hf, hf.scorer(), docs, cfg, show_progress=False)
+    row = score_dataset(fake, fake.scorer(), docs, cfg, show_progress=False).to_dict()
+    ref = score_dataset(hf, hf.scorer(), docs, cfg, show_progress=False).to_dict()
     assert row["eval"]["batch_size"] == 3 and row["model"] == "fake"
     assert row["metrics"]["tokens"] == ref["metrics"]["tokens"] > 0
     assert [d["nll"] for d in row["per_document"]] == pytest.approx([d["nll"] for d in ref["per_document"]],

@@ -1,4 +1,4 @@
-"""Comparison extras (issue #14): ratio to the best compressor, context gain, per-group Δ bits/byte.
+"""Comparison extras: ratio to the best compressor, context gain, per-group Δ bits/byte.
 
 For each model in a comparison table, from the plug-ins' ``compare`` hooks (:func:`lm_eval_it.report.compare.build.build_comparison`):
 
