@@ -7,9 +7,10 @@ one of five buckets — rank 1, 2–10, 11–100, 101–1000, above 1000 — sum
 integer counts), so each bucket's share of the dataset's tokens, ``Σ count / Σ tokens``, gets a
 95% interval over documents: the linearised t interval of :func:`lm_eval_it.stats.intervals.ratio_stats`
 taken on the log-odds scale, ``expit(logit p ± t·se / (p(1 − p)))`` (:func:`share_interval`), so it
-stays inside (0, 1) and is skewed away from 0 as a rare bucket's share is; on the share scale itself a
-symmetric t interval covered 55–93% for shares of 0.001–0.02 over 10–50 documents that differ in their
-share (``benchmarks/coverage.py``-style simulation, issue #21 review), the log-odds one 85–99%. A bucket
+stays inside (0, 1) and is skewed away from 0 as a rare bucket's share is. Simulated (issue #21 review;
+tests/stats/test_target_rank_intervals.py holds its core) for shares of 0.001–0.02 over 10–50 documents
+whose own shares scatter around the true one: the share-scale t interval clipped to [0, 1] covered
+88–98% with moderate scatter and 54–95% with extreme scatter; the log-odds one 94–99% and 86–99%. A bucket
 no token fell in (or every token did) gets **no** interval: zero spread over documents says nothing
 about a share near 0 (or 1). Shown only with at least
 :data:`lm_eval_it.stats.intervals.MIN_DOCUMENTS` scored documents. Per group too, and in a
