@@ -37,6 +37,7 @@ from lm_eval_it.run.results import DatasetResult
 from lm_eval_it.run.rundir import prepare_output
 from lm_eval_it.run.runner import run
 from lm_eval_it.run.scoring import score_dataset
+from lm_eval_it.run.statistics import refuse_unmet_needs
 
 
 class EvalResult(DatasetResult):
@@ -106,6 +107,7 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
     if data and "path" in data and "name" not in data and texts is None:
         DatasetConfig(**data)  # fail early, with the config's message, on a bad entry
     cfg = parse_config(raw, source="evaluate()")
+    refuse_unmet_needs(cfg)  # as the CLI does: a statistic the backend cannot serve, refused before anything loads
     if not live and texts is not None:  # a path and in-memory texts: load it, then score as a live model
         lm = load_model(cfg.models[0], resolve_device(cfg.eval.device))
         return _evaluate_live(lm.model, lm.tokenizer, texts, cfg, raw, name or lm.name, output_dir, progress)

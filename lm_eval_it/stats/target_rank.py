@@ -5,8 +5,15 @@ on T > 0). **Ties count in the target's favour**: an entry whose logit equals th
 not push it down, so a target tied for the largest logit has rank 1. Each scored token falls in
 one of five buckets — rank 1, 2–10, 11–100, 101–1000, above 1000 — summed per document (exact
 integer counts), so each bucket's share of the dataset's tokens, ``Σ count / Σ tokens``, gets a
-95% interval over documents (:func:`lm_eval_it.stats.intervals.ratio_stats`, clipped to [0, 1]), shown only with at
-least :data:`lm_eval_it.stats.intervals.MIN_DOCUMENTS` scored documents. Per group too, and in a
+95% interval over documents: the linearised t interval of :func:`lm_eval_it.stats.intervals.ratio_stats`
+taken on the log-odds scale, ``expit(logit p ± t·se / (p(1 − p)))`` (:func:`share_interval`), so it
+stays inside (0, 1) and is skewed away from 0 as a rare bucket's share is. Simulated (issue #21 review;
+tests/stats/test_target_rank_intervals.py holds its core) for shares of 0.001–0.02 over 10–50 documents
+whose own shares scatter around the true one: the share-scale t interval clipped to [0, 1] covered
+88–98% with moderate scatter and 54–95% with extreme scatter; the log-odds one 94–99% and 86–99%. A bucket
+no token fell in (or every token did) gets **no** interval: zero spread over documents says nothing
+about a share near 0 (or 1). Shown only with at least
+:data:`lm_eval_it.stats.intervals.MIN_DOCUMENTS` scored documents. Per group too, and in a
 comparison the Δ share of rank 1 against the baseline. Per-token output: a ``target_rank`` column.
 
 Cost: one comparison per vocabulary entry per scored token (no sort): cheap enough to be on by
@@ -22,9 +29,15 @@ Example::
     [1, 4]
     >>> bucket_of(torch.tensor([1, 2, 10, 11, 100, 101, 1000, 1001])).tolist()
     [0, 1, 1, 2, 2, 3, 3, 4]
+    >>> share_interval(0.0, 0.0, 9.0) is None                    # no document hit the bucket: no interval
+    True
+    >>> [round(x, 4) for x in share_interval(0.01, 0.004, 9.0)]   # skewed away from 0: p − 0.0060, p + 0.0146
+    [0.004, 0.0246]
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -33,6 +46,7 @@ from lm_eval_it.backends.base import Capability
 from lm_eval_it.numfmt import num as _f
 from lm_eval_it.stats.base import Plugin, Scored, Setup, Statistic, Sum
 from lm_eval_it.stats.intervals import INTERVAL_LABEL, MIN_DOCUMENTS, ratio_stats
+from lm_eval_it.stats.student_t import t_quantile
 from lm_eval_it.stats.tables import cell, md_table
 
 EDGES = (1, 10, 100, 1000)  # upper rank of each bucket but the last
@@ -51,6 +65,17 @@ def bucket_of(ranks: torch.Tensor) -> torch.Tensor:
     return torch.bucketize(ranks, torch.tensor(EDGES, device=ranks.device, dtype=ranks.dtype), right=False)
 
 
+def share_interval(p: float, se: float | None, df: float | None, level: float = 0.95) -> list | None:
+    """The t interval of a share ``p`` (standard error ``se``, ``df``) on the log-odds scale, mapped back.
+
+    ``None`` when there is none to give: no se, or ``p`` at 0 or 1 (no token, or every token, in the bucket).
+    """
+    if se is None or df is None or not 0.0 < p < 1.0:
+        return None
+    centre, half = math.log(p / (1.0 - p)), t_quantile(0.5 + level / 2.0, df) * se / (p * (1.0 - p))
+    return [1.0 / (1.0 + math.exp(half - centre)), 1.0 / (1.0 + math.exp(-centre - half))]
+
+
 def bucket_shares(counts: np.ndarray, level: float = 0.95) -> dict:
     """Shares, counts and intervals from per-document bucket counts ``(documents, 5)``."""
     counts = np.asarray(counts, dtype=np.float64).reshape(-1, len(BUCKETS))
@@ -62,8 +87,7 @@ def bucket_shares(counts: np.ndarray, level: float = 0.95) -> dict:
            "shares": dict(zip(BUCKETS, (float(c / n) if n else None for c in total))), "intervals": {}}
     for k, name in enumerate(BUCKETS):
         r = ratio_stats(counts[:, k], tokens, level) if scored >= MIN_DOCUMENTS else None
-        # a share lies in [0, 1]: the t interval is clipped there (a bucket no document hit gives [0, 0])
-        out["intervals"][name] = None if r is None or r["low"] is None else [max(r["low"], 0.0), min(r["high"], 1.0)]
+        out["intervals"][name] = None if r is None else share_interval(r["estimate"], r["se"], r["df"], level)
     return out
 
 
@@ -136,8 +160,8 @@ class TargetRankPlugin(Plugin):
     @classmethod
     def note(cls) -> str:
         return ("Share of scored tokens whose target the model ranks 1st, 2nd–10th, ... at T = 1 (GLTR, Gehrmann et "
-                "al. 2019; ties count in the target's favour). Intervals: " + INTERVAL_LABEL + f", shown with at "
-                f"least {MIN_DOCUMENTS} scored documents.")
+                "al. 2019; ties count in the target's favour). Intervals: " + INTERVAL_LABEL + " on the log-odds scale, "
+                f"shown with at least {MIN_DOCUMENTS} scored documents; none for a bucket no token fell in.")
 
     @classmethod
     def markdown(cls, rows: list[dict]) -> str:

@@ -67,7 +67,9 @@ def test_shares_sum_to_one_and_intervals_are_ratio_estimates_over_documents():
     assert out["tokens"] == int(counts.sum()) and out["counts"]["1"] == int(counts[:, 0].sum())
     r = ratio_stats(counts[:, 0], counts.sum(axis=1))
     assert out["shares"]["1"] == pytest.approx(counts[:, 0].sum() / counts.sum(), rel=1e-15)
-    assert out["intervals"]["1"] == pytest.approx([max(r["low"], 0.0), min(r["high"], 1.0)])
+    p = r["estimate"]  # the t interval on the log-odds scale (stats/target_rank.share_interval)
+    logit, half = np.log(p / (1 - p)), (r["high"] - p) / (p * (1 - p))
+    assert out["intervals"]["1"] == pytest.approx([1 / (1 + np.exp(half - logit)), 1 / (1 + np.exp(-logit - half))])
 
 
 def test_no_interval_below_the_minimum_number_of_documents():
@@ -107,7 +109,9 @@ def test_a_run_reports_the_block_per_dataset_and_per_group(run):
     assert sum(tr["shares"].values()) == pytest.approx(1.0)
     assert set(tr["groups"]) == {"a", "b"}
     assert sum(g["counts"]["1"] for g in tr["groups"].values()) == tr["counts"]["1"]
-    assert all(tr["intervals"][b] is not None for b in BUCKETS)  # 12 documents ≥ MIN_DOCUMENTS
+    # 12 documents ≥ MIN_DOCUMENTS: an interval for each bucket some token fell in, none for an empty one (> 1000)
+    assert all((tr["intervals"][b] is not None) == (0 < tr["counts"][b] < tr["tokens"]) for b in BUCKETS)
+    assert tr["counts"][">1000"] == 0 and tr["intervals"]["1"] is not None
     md = (folder / "summary.md").read_text()
     assert "## Target rank (GLTR)" in md and f"{tr['shares']['2-10']:.4f}" in md
     assert "<h2>Target rank (GLTR)</h2>" in (folder / "report.html").read_text()

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from lm_eval_it.backends.base import Capability
 from lm_eval_it.numfmt import num as _num
 from lm_eval_it.stats.base import Plugin, Scored, Setup
 from lm_eval_it.stats.kl.divergence import kl_markdown
@@ -39,6 +40,7 @@ def kl_temperature_rows(kl: dict) -> list[list[str]]:
 
 class KLPlugin(Plugin):
     name, keys, config_keys = "kl", ("kl", "kl_reference"), ("temperatures",)
+    needs = frozenset({Capability.FULL_LOGITS})  # both models' (rows × vocab) logits
     order = {"markdown": 5, "html": 70, "terminal": 70}
 
     def __init__(self, temperatures: list[float], reference: str):

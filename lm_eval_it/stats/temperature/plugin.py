@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+from lm_eval_it.backends.base import Capability
 from lm_eval_it.numfmt import interval
 from lm_eval_it.numfmt import num as _num
 from lm_eval_it.stats.base import Plugin, Setup
@@ -90,6 +91,7 @@ def _signed_iv(cal: dict) -> str:
 
 class TemperaturePlugin(Plugin):
     name, keys, config_keys = "temperature", ("temperature",), ("temperatures", "best_temperature")
+    needs = frozenset({Capability.FULL_LOGITS})  # softmax of the (rows × vocab) logits at each T
     order = {"markdown": 60, "html": 60, "terminal": 60}
 
     def __init__(self, temperatures: list[float], vocab: int, exact: bool = False):
