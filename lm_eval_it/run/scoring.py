@@ -43,7 +43,7 @@ def score_dataset(lm: Backend, scorer: WindowScorer, docs: Documents, cfg: RunCo
     info = tok_info or lm.tokenizer.info()
     prepared = tokenise(lm, docs, cfg, info)
     batch_size = choose_batch_size(lm, docs, cfg, prepared, ck, ctx)
-    plugins = plugins_for(cfg, scorer, prepared, reference_name)
+    plugins = plugins_for(cfg, lm, scorer, prepared, reference_name)
     stats = registry.per_token(plugins)
     writer = per_token_writer(cfg, stats, folder, lm.name, docs.name, ctx)
     # eval.threads sets the forward's threads; the statistics' short kernels stay on one

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 
-from lm_eval_it.backends.base import Capability
 from lm_eval_it.backends.registry import refuse_unmet
 from lm_eval_it.config.schema import RunConfig
 from lm_eval_it.engine.distributed import Context
@@ -31,12 +30,13 @@ from lm_eval_it.stats.compression import available as compressors_here
 log = logging.getLogger(__name__)
 
 
-def plugins_for(cfg: RunConfig, scorer, prepared: Prepared, reference_name: str | None) -> list[Plugin]:
-    """The plug-ins this model × dataset runs; one whose need the backend cannot meet is refused here."""
+def plugins_for(cfg: RunConfig, backend, scorer, prepared: Prepared, reference_name: str | None) -> list[Plugin]:
+    """The plug-ins this model × dataset runs; one whose need the backend cannot meet is refused here (a live
+    model in ``evaluate()`` reaches this check without passing :func:`refuse_unmet_needs` first)."""
     proto = prepared.protocol
     plugins = registry.build(Setup(cfg.eval, scorer.vocab, proto.window, proto.stride,
                                    scorer.reference is not None, reference_name))
-    check_needs(plugins, type(scorer).__name__, getattr(scorer, "capabilities", tuple(Capability)))
+    check_needs(plugins, backend.kind, type(backend).capabilities)
     return plugins
 
 

@@ -217,6 +217,8 @@ class Plugin:
     order = {"markdown": 100, "html": 100, "terminal": 100}
     statistic: Statistic | None = None
     extra_passes = False  # True: summarize wants ``context["extra_passes"](statistic, totals)`` (more scoring)
+    compare_columns: tuple[tuple[str, str, str], ...] = ()  # (key, header, format) of what ``compare`` adds:
+    # the comparison shows them as a detail table (comparison.md/html and summary.md)
 
     @classmethod
     def build(cls, setup: Setup) -> "Plugin | None":

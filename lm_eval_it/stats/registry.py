@@ -42,7 +42,7 @@ PLUGINS: list[type[Plugin]] = [TemperaturePlugin, KLPlugin, ContextPlugin, Compr
                                GroupsPlugin, TargetRankPlugin]
 
 __all__ = ["PLUGINS", "Plugin", "Scored", "Setup", "build", "check_needs", "keys", "per_token", "blocks",
-           "summarize", "sections", "compare_extras"]
+           "summarize", "sections", "compare_columns", "compare_extras"]
 
 
 def keys() -> list[str]:
@@ -98,6 +98,11 @@ def sections(output: str, *args) -> list[tuple[int, object]]:
         if got:
             out.append((cls.order[output], got))
     return out
+
+
+def compare_columns() -> list[tuple[str, str, str]]:
+    """Every plug-in's comparison columns: (key, header, format) of the fields ``compare_extras`` adds."""
+    return [c for p in PLUGINS for c in p.compare_columns]
 
 
 def compare_extras(row: dict, base: dict) -> dict:

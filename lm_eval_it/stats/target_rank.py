@@ -117,6 +117,7 @@ class TargetRankPlugin(Plugin):
     name, keys, config_keys = "target_rank", ("target_rank",), ("target_rank",)
     needs = frozenset({Capability.FULL_LOGITS})
     order = {"markdown": 65, "html": 65, "terminal": 65}
+    compare_columns = (("target_rank_1_delta", "Δ share of rank 1", "+.4f"),)
 
     def __init__(self):
         self.statistic = TargetRankStats()

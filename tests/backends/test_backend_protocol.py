@@ -180,3 +180,13 @@ def test_a_target_logprob_backend_runs_through_score_dataset(hf, tmp_path, monke
     assert [d["nll"] for d in row["per_document"]] == pytest.approx([d["nll"] for d in ref["per_document"]],
                                                                     rel=1e-6)
     assert row["context_length"] is not None and row["temperature"] is None
+
+
+def test_score_dataset_refuses_a_statistic_its_backend_cannot_serve(hf, tmp_path, monkeypatch):
+    monkeypatch.setenv("LM_EVAL_IT_CACHE", str(tmp_path))
+    raw = {"models": [{"path": "<fake>"}], "datasets": [{"builtin": "pydoc_topics"}],
+           "eval": {"window": 48, "device": "cpu", "temperatures": [0.5]}}
+    docs = Documents(name="texts", texts=[t[:200] for t in corpus()[10:12]], source={"in_memory": True})
+    fake = LogprobBackend(hf)
+    with pytest.raises(UserError, match=r"^statistic 'temperature' needs full_logits, which backend 'fake' does not give"):
+        score_dataset(fake, fake.scorer(), docs, parse_config(raw, source="test"), show_progress=False)

@@ -1,17 +1,12 @@
 """With target ranks and two models, summary.md carries the comparison's Δ share of rank 1 as report.html does.
 
-The Δ lives in ``comparison[].rows[].target_rank_1_delta``; the HTML hook of a plug-in is handed the whole results
-(comparison included) but the Markdown hook only the rows, so summary.md cannot show it (issue #21: the new
-statistic appears "in comparisons and in the report"). Fixing it means handing the Markdown/terminal hooks the
-comparison too (a change to the plug-in contract of stats/base.py and stats/registry.sections), left to the lead.
+The Δ lives in ``comparison[].rows[].target_rank_1_delta``; a plug-in's ``compare_columns`` put it in the
+comparison's detail tables (comparison.md/html, and summary.md's comparison section).
 """
 
-import pytest
 from conftest import corpus
 
 
-@pytest.mark.xfail(strict=True, reason="Plugin.markdown gets rows only, not the comparison: summary.md has no "
-                   "Δ share of rank 1 (report.html has it)")
 def test_summary_md_shows_the_delta_share_of_rank_1_like_report_html(run_config, tiny_model_dir):
     texts = [t[:600] for t in corpus()[:10]]
     run = run_config([{"name": "a", "path": str(tiny_model_dir)}, {"name": "b", "path": str(tiny_model_dir),

@@ -51,6 +51,7 @@ from lm_eval_it.stats.intervals import (
     paired_delta,
 )
 from lm_eval_it.stats.metrics import same_scored_bytes
+from lm_eval_it.stats.registry import compare_columns
 
 
 def _arrays(row: dict) -> tuple[list[float], list[int]]:
@@ -177,7 +178,7 @@ def bytes_note(t: dict) -> str:
 def comparison_markdown(tables: list[dict]) -> str:
     out = []
     for t in tables:
-        (_, main), *details = compare_tables.tables(t, html=False)
+        (_, main), *details = compare_tables.tables(t, html=False, extra_columns=compare_columns())
         out += [f"### {t['dataset']}", "", *compare_tables.markdown(main), "", _note(t), ""]
         for title, d in details:
             out += [f"#### {title}", "", *compare_tables.markdown(d), ""]
@@ -214,7 +215,7 @@ def comparison_sections(tables: list[dict]) -> list[tuple[str, str]]:
     """(dataset, HTML) per table: the main table with intervals and paired Δ, the note, the plot, the details."""
     out = []
     for t in tables:
-        (_, main), *details = compare_tables.tables(t, html=True)
+        (_, main), *details = compare_tables.tables(t, html=True, extra_columns=compare_columns())
         out.append((t["dataset"], render("comparison_section.html.j2", dataset=t["dataset"], note=_note(t),
                                          png=comparison_plot(t), t=main, details=details, groups=group_tables(t),
                                          group_note=GROUP_NOTE, baseline=t["baseline"])))

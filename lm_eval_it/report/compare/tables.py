@@ -32,6 +32,7 @@ UNIT_HEADERS = ["model", "bits/char", "bits/word", "word ppl", "token ppl"]
 TOKENIZER_HEADERS = ["model", "vocab", "tokens/byte", "tokens/word", "bytes/token", "lossy docs"]
 CONTEXT_HEADERS = ["model", "÷ best compressor", "gain 64→1024 bits/token", "window", "stride", "prefix"]
 DETAIL_TITLES = ("Details · other units", "Details · tokenizers", "Details · context, compression and protocol")
+STATISTICS_TITLE = "Details · statistics against the baseline"
 _GGUF_QUANT = re.compile(r"(?i)(?:^|[-_.])(I?Q\d+(?:_[A-Z0-9]+)*|BF16|F16|F32)$")
 
 
@@ -115,13 +116,19 @@ def context_cells(e: dict, html: bool) -> list[str]:
             _f(e.get("stride"), "d"), prefix]
 
 
-def tables(t: dict, html: bool) -> list[tuple[str, dict]]:
-    """(title, table) for one comparison: the main table (title ``""``), then the detail tables."""
+def tables(t: dict, html: bool, extra_columns=()) -> list[tuple[str, dict]]:
+    """(title, table) for one comparison: the main table (title ``""``), then the detail tables; with
+    ``extra_columns`` ((key, header, format) of the statistics' comparison fields) one more, when any is set."""
     rows = t["rows"]
-    return [("", {"headers": MAIN_HEADERS, "rows": [main_cells(e, t, html) for e in rows], "left": 2}),
-            (DETAIL_TITLES[0], {"headers": UNIT_HEADERS, "rows": [unit_cells(e, t) for e in rows]}),
-            (DETAIL_TITLES[1], {"headers": TOKENIZER_HEADERS, "rows": [tokenizer_cells(e) for e in rows]}),
-            (DETAIL_TITLES[2], {"headers": CONTEXT_HEADERS, "rows": [context_cells(e, html) for e in rows], "text": [5]})]
+    out = [("", {"headers": MAIN_HEADERS, "rows": [main_cells(e, t, html) for e in rows], "left": 2}),
+           (DETAIL_TITLES[0], {"headers": UNIT_HEADERS, "rows": [unit_cells(e, t) for e in rows]}),
+           (DETAIL_TITLES[1], {"headers": TOKENIZER_HEADERS, "rows": [tokenizer_cells(e) for e in rows]}),
+           (DETAIL_TITLES[2], {"headers": CONTEXT_HEADERS, "rows": [context_cells(e, html) for e in rows], "text": [5]})]
+    shown = [c for c in extra_columns if any(e.get(c[0]) is not None for e in rows)]
+    if shown:
+        out.append((STATISTICS_TITLE, {"headers": ["model"] + [h for _, h, _ in shown],
+                                       "rows": [[e["model"]] + [num(e.get(k), f) for k, _, f in shown] for e in rows]}))
+    return out
 
 
 def markdown(table: dict) -> list[str]:
