@@ -9,7 +9,7 @@ and docs; no edit to the runner, the engine, the reports or the comparison:
    for per-token output) and a :class:`lm_eval_it.stats.base.Plugin` (``keys``: its results.json
    key(s); ``config_keys``; ``needs``: Capability set; ``build(setup)`` → ``None`` when off; ``block``;
    report hooks ``markdown``/``terminal``/``html`` (tables as data, :mod:`lm_eval_it.stats.tables`)
-   and ``compare(row, base)``; ``order`` places its sections).
+   and ``compare(row, base)`` with its ``compare_columns``; ``order`` places its sections).
 2. Import the Plugin class here and append it to :data:`PLUGINS` (two lines).
 3. If it can be switched, one field on ``config.eval.EvalConfig`` with a ``Field(description=...)``.
 4. Tests in ``tests/stats/test_<name>.py``: brute-force float64 reference of ``rows``, edges, and a
