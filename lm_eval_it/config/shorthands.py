@@ -22,12 +22,15 @@ Example::
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from lm_eval_it.config.load import apply_override, load_raw, override_origins
 from lm_eval_it.config.named import builtin_typo
-from lm_eval_it.config.schema import BUILTIN_DATASETS, default_model_name
+from lm_eval_it.config.schema import (
+    BUILTIN_DATASETS,
+    FORMAT_BY_SUFFIX,
+    default_model_name,
+)
 from lm_eval_it.config.temperatures import parse_temperatures
 from lm_eval_it.errors import UserError, did_you_mean
 
@@ -138,7 +141,8 @@ def _data_entry(spec: str) -> dict:
         return {"path": spec}
     if spec in BUILTIN_DATASETS:
         return {"builtin": spec}
-    if spec.startswith((".", "/", "~")) or re.search(r"\.(txt|raw|md|jsonl|json|parquet|csv|gz)$", spec):
+    # a file's suffix (the readers' list in config.schema, plus .gz): a missing file, not a hub id
+    if spec.startswith((".", "/", "~")) or os.path.splitext(spec)[1] in FORMAT_BY_SUFFIX or spec.endswith(".gz"):
         raise UserError(f"--data: file {spec!r} does not exist")
     typo = builtin_typo(spec)
     if typo:

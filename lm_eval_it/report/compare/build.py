@@ -191,11 +191,14 @@ def comparison_markdown(tables: list[dict]) -> str:
 def comparison_csv(tables: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
+    # the statistics' comparison fields (compare_columns) that some row has, as comparison.md/html show them
+    extra = [c for c in compare_columns() if any(e.get(c[0]) is not None for t in tables for e in t["rows"])]
     w.writerow(["dataset", "model", "bits_per_byte", "bpb_low", "bpb_high", "delta_bpb", "delta_low", "delta_high",
                 "significant", "bits_per_char", "bits_per_word", "word_perplexity", "token_perplexity",
                 "token_comparable", "vocab_size", "tokens_per_byte", "tokens_per_word", "bytes_per_token", "window",
                 "lossy_documents", "model_to_best_compressor", "gain_64_1024", "gain_low", "gain_high",
-                "dtype", "backend", "gguf_file", "bytes", "same_bytes", "tokens_per_second", "stride", "prefix"])
+                "dtype", "backend", "gguf_file", "bytes", "same_bytes", "tokens_per_second", "stride", "prefix"]
+               + [k for k, _, _ in extra])
     for t in tables:
         for e in t["rows"]:
             ci, d = e["bits_per_byte_ci"] or [None, None], e["delta"] or {}
@@ -207,7 +210,7 @@ def comparison_csv(tables: list[dict]) -> str:
                         e["tokens_per_byte"], e["tokens_per_word"], e["bytes_per_token"], e["window"],
                         e["lossy_documents"], e.get("compression_ratio"), g.get("gain"), giv[0], giv[1],
                         e.get("dtype"), e.get("backend"), e.get("gguf_file"), e["bytes"], t.get("same_bytes", True),
-                        e.get("tokens_per_second"), e.get("stride"), e["prefix"]])
+                        e.get("tokens_per_second"), e.get("stride"), e["prefix"]] + [e.get(k) for k, _, _ in extra])
     return buf.getvalue()
 
 
