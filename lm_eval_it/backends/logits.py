@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Iterator
 
 import torch
@@ -40,7 +41,7 @@ def token_nll(logits: torch.Tensor, targets: torch.Tensor, block: int | None = L
     return lse - picked
 
 
-class TargetLogprobScorer:
+class TargetLogprobScorer(ABC):
     """A scorer for backends that give only the targets' log-probabilities.
 
     Subclasses set ``vocab`` and ``device`` and implement :meth:`target_logprobs`; the engine
@@ -52,10 +53,10 @@ class TargetLogprobScorer:
     device: str = "cpu"
     reference = None  # KL needs full logits of both models
 
+    @abstractmethod
     def target_logprobs(self, ids: torch.Tensor, mask: torch.Tensor | None, rows: torch.Tensor,
                         cols: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """``log p(targets[i])`` predicted at input position ``(rows[i], cols[i])``, natural log."""
-        raise NotImplementedError
 
     def chunks(self, ids, mask, rows, cols, targets) -> Iterator[tuple]:
         logprobs = self.target_logprobs(ids, mask, rows, cols, targets)
