@@ -59,6 +59,13 @@ class EvalConfig(Strict):
     compressors: list[Literal["gzip", "bz2", "xz", "zstd"]] = Field(
         default_factory=lambda: ["gzip", "bz2", "xz", "zstd"], description="Compression baselines on the same bytes; "
         "[] turns them off.")
+    protocol: Literal["strided", "llama-perplexity"] = Field(
+        default="strided", description="strided: windows of `window` tokens every `stride` per document; "
+        "llama-perplexity: llama.cpp's protocol (each document's tokens cut into chunks of `window` = n_ctx tokens, the "
+        "remainder dropped, BOS in place of each chunk's first token when the tokenizer adds one, the second half of "
+        "each chunk scored; \"PPL ± SE\" as llama.cpp computes it).")
+    chunks: int | None = Field(default=None, ge=1, description="llama-perplexity: score at most this many chunks "
+                               "(llama-perplexity's `--chunks`); none: all.")
     threads: int | Literal["auto"] = Field(
         default="auto", description="torch intra-op threads for the forward; auto: one per physical core. The "
         "per-token statistics always run on 1 thread.")
@@ -96,6 +103,11 @@ class EvalConfig(Strict):
     def _stride(self) -> "EvalConfig":
         if self.stride is None:
             self.stride = self.window
+        if self.chunks is not None and self.protocol != "llama-perplexity":
+            raise ValueError("eval.chunks needs `protocol: llama-perplexity`")
+        if self.protocol == "llama-perplexity" and self.stride != self.window:
+            raise ValueError(f"protocol llama-perplexity scores the second half of each {self.window}-token chunk; "
+                             f"eval.stride ({self.stride}) must be left unset")
         if self.stride > self.window:
             raise ValueError(f"stride {self.stride} is larger than window {self.window}; expected 1 <= stride <= window")
         return self
