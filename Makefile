@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install models compare clean chromium domains docs schema
+.PHONY: demo test install models compare clean chromium domains docs schema llamacpp llama-perplexity
 
 install: $(VENV)/.installed
 
@@ -47,6 +47,26 @@ compare: models domains
 
 schema: install   # results/schema.json, the JSON Schema of results.json, generated from lm_eval_it/run/results.py
 	$(BIN)/python -W ignore::RuntimeWarning -m lm_eval_it.run.results > results/schema.json
+
+LLAMA_CPP_PYTHON := 0.3.36
+LLAMA_SRC := $(VENV)/llama.cpp/src/llama_cpp_python-$(LLAMA_CPP_PYTHON)
+
+llamacpp: $(VENV)/.llamacpp-installed   # backend llama.cpp: llama-cpp-python, built from source by pip (minutes)
+
+$(VENV)/.llamacpp-installed: $(VENV)/.installed
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -q -e '.[test,llamacpp]'
+	touch $@
+
+llama-perplexity: $(VENV)/llama.cpp/bin/llama-perplexity   # the oracle: llama.cpp's own tool, from the same vendored source
+
+$(VENV)/llama.cpp/bin/llama-perplexity: $(VENV)/.installed
+	mkdir -p $(VENV)/llama.cpp/src $(VENV)/llama.cpp/bin
+	$(BIN)/pip download -q --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PYTHON) -d $(VENV)/llama.cpp/src
+	tar -xzf $(VENV)/llama.cpp/src/llama_cpp_python-$(LLAMA_CPP_PYTHON).tar.gz -C $(VENV)/llama.cpp/src
+	cmake -S $(LLAMA_SRC)/vendor/llama.cpp -B $(VENV)/llama.cpp/build -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_TOOLS=ON -DBUILD_SHARED_LIBS=OFF
+	cmake --build $(VENV)/llama.cpp/build --target llama-perplexity -j$$(nproc)
+	cp $(VENV)/llama.cpp/build/bin/llama-perplexity $@
 
 clean:
 	rm -rf $(VENV)

@@ -26,7 +26,8 @@ from typing import Any
 import torch
 
 from lm_eval_it.backends.hf.backend import HFBackend
-from lm_eval_it.backends.hf.load import load_model, resolve_device
+from lm_eval_it.backends import registry
+from lm_eval_it.backends.hf.load import resolve_device
 from lm_eval_it.config.load import parse_config
 from lm_eval_it.config.schema import DatasetConfig
 from lm_eval_it.data.documents import Documents
@@ -61,7 +62,8 @@ def _eval_section(window, stride, temperatures, options) -> dict:
 
 def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, dataset: dict | str | None = None,
              window: int = 1024, stride: int | None = None, temperatures=(), name: str | None = None,
-             output_dir: str | Path | None = None, progress: bool = False, **eval_options) -> EvalResult | list:
+             output_dir: str | Path | None = None, progress: bool = False, backend: str = "hf",
+             backend_options: dict | None = None, **eval_options) -> EvalResult | list:
     """Score ``model`` on ``texts`` (a list of documents) or ``dataset`` (a dataset entry as in a config).
 
     Args:
@@ -78,6 +80,9 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         output_dir: also write the run folder (results.json, summary.md, report.html) under it;
             by default nothing is written.
         progress: show a progress bar (default: print nothing).
+        backend: for a path, what scores it: ``hf`` (transformers), ``llama.cpp`` (a GGUF in llama.cpp) or
+            ``openai`` (a served model; ``backend_options={"base_url": ...}``).
+        backend_options: the model entry's ``llama_cpp:`` or ``openai:`` section.
         **eval_options: any other ``eval`` key of a config: ``prefix``, ``batch_size``, ``device``,
             ``best_temperature``, ``window_unit``, ``min_k`` ...
 
@@ -99,7 +104,12 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         raise ValueError("give exactly one of texts= or dataset=")
     data = dataset if isinstance(dataset, dict) else {"path": dataset} if dataset else None
     live = not isinstance(model, (str, Path))
-    raw = {"models": [{"path": "<in-memory>" if live else str(model), **({"name": name} if name else {})}],
+    entry = {"path": "<in-memory>" if live else str(model), **({"name": name} if name else {})}
+    if backend != "hf":
+        entry["backend"] = backend
+    if backend_options is not None:
+        entry[backend.replace(".", "_")] = backend_options
+    raw = {"models": [entry],
            "datasets": [data or {"builtin": "pydoc_topics"}],
            "eval": _eval_section(window, stride, temperatures, eval_options),
            "output": {"dir": str(output_dir or "results"), "run_name": name or "evaluate",
@@ -108,9 +118,9 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         DatasetConfig(**data)  # fail early, with the config's message, on a bad entry
     cfg = parse_config(raw, source="evaluate()")
     refuse_unmet_needs(cfg)  # as the CLI does: a statistic the backend cannot serve, refused before anything loads
-    if not live and texts is not None:  # a path and in-memory texts: load it, then score as a live model
-        lm = load_model(cfg.models[0], resolve_device(cfg.eval.device))
-        return _evaluate_live(lm.model, lm.tokenizer, texts, cfg, raw, name or lm.name, output_dir, progress)
+    if not live and texts is not None:  # a path and in-memory texts: load it with its backend, then score
+        return _score_texts(registry.load_model(cfg.models[0], resolve_device(cfg.eval.device)), texts, cfg, raw,
+                            output_dir, progress)
     if not live:
         if output_dir:
             return _rows(run(cfg, raw, show_progress=progress), keep=True)
@@ -143,12 +153,20 @@ def _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress
     model.eval()
     try:
         lm = HFBackend.from_live(model, tokenizer, name or type(model).__name__, device)
-        docs = Documents(name="texts", texts=list(texts), source={"in_memory": True})
-        with torch.inference_mode():
-            scorer = lm.scorer()
-            row = score_dataset(lm, scorer, docs, cfg, show_progress=progress)
+        return _score_texts(lm, texts, cfg, raw, output_dir, progress)
     finally:
         model.train(was_training)
+
+
+def _score_texts(lm, texts, cfg, raw, output_dir, progress) -> EvalResult:
+    """Score in-memory ``texts`` with a loaded backend; the run folder too when ``output_dir`` is set."""
+    texts = [t for t in texts if t]
+    if not texts:
+        raise ValueError("texts holds no non-empty document")
+    docs = Documents(name="texts", texts=list(texts), source={"in_memory": True})
+    with torch.inference_mode():
+        scorer = lm.scorer()
+        row = score_dataset(lm, scorer, docs, cfg, show_progress=progress)
     folder = None
     if output_dir is not None:
         folder = _write(row, cfg, raw, lm, scorer, docs)

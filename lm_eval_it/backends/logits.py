@@ -61,3 +61,30 @@ class TargetLogprobScorer(ABC):
     def chunks(self, ids, mask, rows, cols, targets) -> Iterator[tuple]:
         logprobs = self.target_logprobs(ids, mask, rows, cols, targets)
         yield 0, len(targets), None, None, (-logprobs).float()
+
+
+def lockstep(own: Iterator[tuple], reference: Iterator[tuple]) -> Iterator[tuple]:
+    """Two scorers' slices over the same positions merged: ``(i0, i1, logits, reference logits, NLL)``.
+
+    Each side yields ``(i0, i1, logits, _, nll)`` covering ``0..n`` in order, cut where it likes;
+    the merge yields the pieces between both sides' cuts. A side is advanced only once its
+    current slice is used up, so a slice that is a view of a buffer the next step overwrites
+    (llama.cpp's logits) is still intact when it is read.
+
+    >>> a = iter([(0, 3, torch.zeros(3, 2), None, torch.zeros(3))])
+    >>> b = iter([(0, 1, torch.ones(1, 2), None, torch.ones(1)), (1, 3, torch.ones(2, 2), None, torch.ones(2))])
+    >>> [(i0, i1, ref.shape[0]) for i0, i1, _, ref, _ in lockstep(a, b)]
+    [(0, 1, 1), (1, 3, 2)]
+    """
+    mine, theirs = next(own, None), next(reference, None)
+    while mine is not None and theirs is not None:
+        lo, hi = max(mine[0], theirs[0]), min(mine[1], theirs[1])
+        if hi > lo:
+            a, b = lo - mine[0], lo - theirs[0]
+            n = hi - lo
+            yield lo, hi, mine[2][a : a + n], theirs[2][b : b + n], mine[4][a : a + n]
+        m_end, t_end = mine[1], theirs[1]
+        if m_end <= t_end:
+            mine = next(own, None)
+        if t_end <= m_end:
+            theirs = next(reference, None)

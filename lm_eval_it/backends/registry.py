@@ -26,10 +26,11 @@ from typing import Iterable, Mapping
 
 from lm_eval_it.backends.base import Backend, Capability, unmet
 from lm_eval_it.backends.hf.backend import HFBackend
+from lm_eval_it.backends.llamacpp.backend import LlamaCppBackend
 from lm_eval_it.config.schema import ModelConfig
 from lm_eval_it.errors import UserError
 
-BACKENDS: dict[str, type] = {HFBackend.kind: HFBackend}
+BACKENDS: dict[str, type] = {HFBackend.kind: HFBackend, LlamaCppBackend.kind: LlamaCppBackend}
 
 
 def backend_class(name: str) -> type:

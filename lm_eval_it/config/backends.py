@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from lm_eval_it.config.strict import Strict
@@ -28,7 +30,8 @@ class LlamaCppOptions(Strict):
     n_ubatch: int = Field(default=512, ge=1, description="Tokens per physical batch inside a decode (`-ub`).")
     n_gpu_layers: int = Field(default=0, description="Layers offloaded to a GPU build of llama.cpp (`-ngl`); "
                               "-1: all. 0 on a CPU build.")
-    flash_attn: bool = Field(default=False, description="llama.cpp's flash attention (`-fa`).")
+    flash_attn: Literal["auto", "on", "off"] = Field(default="auto", description="llama.cpp's flash attention "
+                                                     "(`-fa`); auto, as llama-perplexity: on where the backend has it.")
     check_tokenizer: bool = Field(default=True, description="Tokenise the data with the Hugging Face tokenizer of "
                                   "the same GGUF too and report the documents where the two differ.")
 

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import torch
 
-from lm_eval_it.backends.logits import token_nll
+from lm_eval_it.backends.logits import lockstep, token_nll
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +98,17 @@ class Scorer:
         The slices hold at most ``logit_budget`` floats of logits (per model), so no
         ``batch × window × vocab`` float32 tensor ever exists.
         """
+        if self.reference is not None and not isinstance(self.reference, Scorer):  # another backend's model
+            yield from lockstep(self._slices(ids, mask, rows, cols, targets, None),
+                                self.reference.chunks(ids, mask, rows, cols, targets))
+            return
+        yield from self._slices(ids, mask, rows, cols, targets, self.reference)
+
+    def _slices(self, ids, mask, rows, cols, targets, reference: "Scorer | None") -> Iterator[tuple]:
         selected, pick = self._selected(ids, mask, rows, cols)
         ref = None
-        if self.reference is not None:
-            ref = self.reference._selected(ids, mask, rows, cols)
+        if reference is not None:
+            ref = reference._selected(ids, mask, rows, cols)
         models = 2 if ref is not None else 1
         chunk = max(1, self.logit_budget // (models * self.vocab))
         for i in range(0, len(targets), chunk):

@@ -1,0 +1,57 @@
+"""The llama.cpp backend's tokenizer: the GGUF file's own, as llama.cpp runs it.
+
+Documents are tokenised without special tokens and without special-token parsing (a literal
+``<|endoftext|>`` in the text is text). Each id's UTF-8 byte length is the length of its
+piece as llama.cpp renders it (``llama_token_to_piece``, specials not rendered: 0 bytes),
+so bits per byte sums exactly the bytes the tokens stand for.
+
+Example (needs a GGUF file)::
+
+    tok = LlamaTokenizer(LlamaModel(path))
+    tok.encode_texts(["Hello world"]), tok.byte_lengths()[tok.encode_texts(["Hello"])[0]].sum()  # … , 5
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+class LlamaTokenizer:
+    """The engine's tokenizer facts (:class:`~lm_eval_it.backends.base.Tokenizer`) from a llama.cpp vocabulary."""
+
+    def __init__(self, model):
+        self.model = model
+        self.bos_token_id, self.eos_token_id = model.bos(), model.eos()
+        self.bos_token = model.text(self.bos_token_id) if self.bos_token_id is not None else None
+        self.eos_token = model.text(self.eos_token_id) if self.eos_token_id is not None else None
+        self._pieces = [model.piece(t) for t in range(model.n_vocab)]
+        self._lengths = np.fromiter((len(p) for p in self._pieces), dtype=np.int32, count=model.n_vocab)
+
+    def encode_texts(self, texts: list[str]) -> list[list[int]]:
+        return [self.model.tokenize(t) for t in texts]
+
+    def decode(self, ids: list[int], clean_up_tokenization_spaces: bool = False) -> str:
+        return b"".join(self._pieces[i] for i in ids).decode("utf-8", "replace")
+
+    def piece_bytes(self, token: int) -> bytes:
+        return self._pieces[token]
+
+    def byte_lengths(self) -> np.ndarray:
+        return self._lengths
+
+    def get_vocab(self) -> dict[str, int]:
+        return {self.model.text(t): t for t in range(self.model.n_vocab)}
+
+    def info(self) -> dict:
+        digest = hashlib.sha256()
+        for t in range(self.model.n_vocab):
+            digest.update(self.model.text(t).encode("utf-8", "surrogatepass") + b"\0")
+        digest.update((self.model.meta("tokenizer.ggml.pre") or "").encode())
+        return {"class": "llama.cpp", "vocab_size": self.model.n_vocab, "bos": self.bos_token, "eos": self.eos_token,
+                "adds_bos": self.model.adds_bos(), "adds_eos": self.model.adds_eos(),
+                "fingerprint": digest.hexdigest()}
+
+    def __len__(self) -> int:
+        return self.model.n_vocab
