@@ -47,6 +47,9 @@ class Tokenizer(BaseModel):
     adds_bos: bool = Field(description="plain tokenizer(text) inserts BOS (the harness never relies on it)")
     adds_eos: bool
     fingerprint: str = Field(description="sha256 of the vocabulary and rules")
+    hf_agreement: dict | None = Field(default=None, description="backend llama.cpp with check_tokenizer: documents "
+                                      "tokenised, how many the Hugging Face tokenizer of the same GGUF cuts otherwise, "
+                                      "and the first (up to 10) with a preview")
 
 
 class EvalProtocol(BaseModel):

@@ -82,3 +82,25 @@ def test_kl_against_a_reference_from_another_backend_runs_in_lockstep(smol, text
 def test_a_missing_gguf_is_one_line(tmp_path):
     with pytest.raises(UserError, match="model path"):
         load_model(ModelConfig(path=str(tmp_path), backend="llama.cpp", gguf_file=None, name="x"), "cpu")
+
+
+def test_the_tokenisation_check_counts_documents_the_hugging_face_tokenizer_cuts_otherwise(smol, text):
+    tok = smol.tokenizer
+    before = dict(tok.agreement)
+    tok.encode_texts([text, "plain words"])
+    assert tok.agreement["documents"] == before["documents"] + 2
+    assert tok.agreement["differing"] == before["differing"]  # SmolLM2: the two agree
+    assert tok.info()["hf_agreement"]["documents"] == tok.agreement["documents"]
+
+
+def test_a_document_cut_otherwise_is_counted_with_where_the_cuts_part(smol):
+    class Shifted:  # a stand-in tokenizer that cuts every document differently from the second token on
+        def encode_texts(self, texts):
+            return [smol.tokenizer.model.tokenize(t)[:1] + [0] for t in texts]
+
+    tok = type(smol.tokenizer)(smol.tokenizer.model, check=Shifted())
+    tok.encode_texts(["Hello world, again"])
+    seen = tok.agreement
+    assert (seen["documents"], seen["differing"]) == (1, 1)
+    assert seen["first_differing"][0]["first_difference_at_token"] == 1
+    assert seen["first_differing"][0]["preview"] == "Hello world, again"

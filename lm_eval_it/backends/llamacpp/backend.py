@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
+from transformers import AutoTokenizer
 
 from lm_eval_it.backends.base import Capability, ModelFacts
 from lm_eval_it.backends.fingerprints import file_digest
 from lm_eval_it.backends.hf.locate import locate
+from lm_eval_it.backends.hf.tokenizer import HFTokenizer
 from lm_eval_it.backends.llamacpp.scorer import LlamaScorer
 from lm_eval_it.backends.llamacpp.tokenizer import LlamaTokenizer
 from lm_eval_it.config.schema import ModelConfig
@@ -57,6 +59,11 @@ def gguf_path(cfg: ModelConfig) -> Path:
     return path
 
 
+def hf_tokenizer(path: Path) -> HFTokenizer:
+    """The Hugging Face tokenizer transformers builds from the same GGUF (the tokenisation check)."""
+    return HFTokenizer(AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name))
+
+
 class LlamaCppBackend:
     """One GGUF model in llama.cpp, with its tokenizer and scorer."""
 
@@ -71,7 +78,7 @@ class LlamaCppBackend:
             self.model = rt.LlamaModel(str(path), n_gpu_layers=self.options.n_gpu_layers)
         except OSError as e:
             raise UserError(f"model {cfg.name!r}: {e} (is it a valid GGUF file?)") from None
-        self.tokenizer = LlamaTokenizer(self.model)
+        self.tokenizer = LlamaTokenizer(self.model, check=hf_tokenizer(path) if self.options.check_tokenizer else None)
         self.path, self.name = path, cfg.name
         self.device = "cpu" if self.options.n_gpu_layers == 0 else f"llama.cpp:gpu({self.options.n_gpu_layers} layers)"
         self.dtype = f"gguf:{self.model.description().split()[-1]}"

@@ -21,8 +21,10 @@ import numpy as np
 class LlamaTokenizer:
     """The engine's tokenizer facts (:class:`~lm_eval_it.backends.base.Tokenizer`) from a llama.cpp vocabulary."""
 
-    def __init__(self, model):
+    def __init__(self, model, check=None):
         self.model = model
+        self.check = check  # a Hugging Face tokenizer of the same GGUF: every document is compared with it
+        self.agreement = {"documents": 0, "differing": 0, "first_differing": []}
         self.bos_token_id, self.eos_token_id = model.bos(), model.eos()
         self.bos_token = model.text(self.bos_token_id) if self.bos_token_id is not None else None
         self.eos_token = model.text(self.eos_token_id) if self.eos_token_id is not None else None
@@ -30,7 +32,23 @@ class LlamaTokenizer:
         self._lengths = np.fromiter((len(p) for p in self._pieces), dtype=np.int32, count=model.n_vocab)
 
     def encode_texts(self, texts: list[str]) -> list[list[int]]:
-        return [self.model.tokenize(t) for t in texts]
+        ids = [self.model.tokenize(t) for t in texts]
+        if self.check is not None:
+            self._compare(texts, ids)
+        return ids
+
+    def _compare(self, texts: list[str], ids: list[list[int]]) -> None:
+        """Count the documents the Hugging Face tokenizer cuts otherwise; keep the first few (a preview each)."""
+        theirs = self.check.encode_texts(texts)
+        seen = self.agreement
+        for text, mine, other in zip(texts, ids, theirs):
+            seen["documents"] += 1
+            if mine != other:
+                seen["differing"] += 1
+                if len(seen["first_differing"]) < 10:
+                    at = next((i for i, (a, b) in enumerate(zip(mine, other)) if a != b), min(len(mine), len(other)))
+                    seen["first_differing"].append({"preview": text[:40], "llama_cpp_tokens": len(mine),
+                                                    "hf_tokens": len(other), "first_difference_at_token": at})
 
     def decode(self, ids: list[int], clean_up_tokenization_spaces: bool = False) -> str:
         return b"".join(self._pieces[i] for i in ids).decode("utf-8", "replace")
@@ -51,7 +69,8 @@ class LlamaTokenizer:
         digest.update((self.model.meta("tokenizer.ggml.pre") or "").encode())
         return {"class": "llama.cpp", "vocab_size": self.model.n_vocab, "bos": self.bos_token, "eos": self.eos_token,
                 "adds_bos": self.model.adds_bos(), "adds_eos": self.model.adds_eos(),
-                "fingerprint": digest.hexdigest()}
+                "fingerprint": digest.hexdigest(),
+                **({"hf_agreement": dict(self.agreement)} if self.check is not None else {})}
 
     def __len__(self) -> int:
         return self.model.n_vocab
