@@ -80,9 +80,8 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         output_dir: also write the run folder (results.json, summary.md, report.html) under it;
             by default nothing is written.
         progress: show a progress bar (default: print nothing).
-        backend: for a path, what scores it: ``hf`` (transformers), ``llama.cpp`` (a GGUF in llama.cpp) or
-            ``openai`` (a served model; ``backend_options={"base_url": ...}``).
-        backend_options: the model entry's ``llama_cpp:`` or ``openai:`` section.
+        backend: for a path, what scores it: ``hf`` (transformers) or ``llama.cpp`` (a GGUF in llama.cpp).
+        backend_options: the model entry's ``llama_cpp:`` section (e.g. ``{"n_batch": 2048}``).
         **eval_options: any other ``eval`` key of a config: ``prefix``, ``batch_size``, ``device``,
             ``best_temperature``, ``window_unit``, ``min_k`` ...
 

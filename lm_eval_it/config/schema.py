@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lm_eval_it.config.backends import LlamaCppOptions, OpenAIOptions
+from lm_eval_it.config.backends import LlamaCppOptions
 from lm_eval_it.config.eval import EvalConfig
 from lm_eval_it.config.named import NAMED, hub_ids, named_defaults
 from lm_eval_it.config.strict import Strict
@@ -68,14 +68,11 @@ class ModelConfig(Strict):
                       "when it starts with `.` or exists there.")
     name: str | None = Field(default=None, description="The name in tables and results; default: the GGUF file's "
                              "stem, else the last part of `path`.")
-    backend: Literal["hf", "llama.cpp", "openai"] = Field(
+    backend: Literal["hf", "llama.cpp"] = Field(
         default="hf", description="What scores the model: `hf` = transformers (PyTorch; a GGUF is de-quantised), "
-        "`llama.cpp` = the GGUF in llama.cpp with its own kernels and tokenizer (the `llamacpp` extra), `openai` = an "
-        "OpenAI-compatible completions server (only the targets' log-probs: no sweep, KL or rank buckets).")
+        "`llama.cpp` = the GGUF in llama.cpp with its own kernels and tokenizer (the `llamacpp` extra).")
     llama_cpp: LlamaCppOptions | None = Field(default=None, description="`backend: llama.cpp` options "
                                               "(n_batch, n_ubatch, n_gpu_layers, flash_attn, check_tokenizer).")
-    openai: OpenAIOptions | None = Field(default=None, description="`backend: openai`: base_url, model, "
-                                         "api_key_env, timeout, concurrency, max_retries, max_positions.")
     gguf_file: str | None = Field(default=None, description="A GGUF file inside `path`: de-quantised once to "
                                   "float weights and cached as safetensors under `$LM_EVAL_IT_CACHE`.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -102,11 +99,8 @@ class ModelConfig(Strict):
 
     @model_validator(mode="after")
     def _default_name(self) -> "ModelConfig":
-        for key, backend in (("llama_cpp", "llama.cpp"), ("openai", "openai")):
-            if getattr(self, key) is not None and self.backend != backend:
-                raise ValueError(f"`{key}:` options need `backend: {backend}` (got backend {self.backend!r})")
-        if self.backend == "openai" and self.openai is None:
-            raise ValueError("`backend: openai` needs `openai: {base_url: ...}`")
+        if self.llama_cpp is not None and self.backend != "llama.cpp":
+            raise ValueError(f"`llama_cpp:` options need `backend: llama.cpp` (got backend {self.backend!r})")
         if self.backend == "llama.cpp" and self.llama_cpp is None:
             self.llama_cpp = LlamaCppOptions()
         if not self.name:
