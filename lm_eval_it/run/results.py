@@ -189,7 +189,8 @@ class DatasetResult(BaseModel):
     temperature: Block = Field(None, description="the temperature sweep, best T and calibration")
     kl: Block = Field(None, description="KL against the compare_to reference")
     kl_reference: str | None = Field(None, description="the reference model of kl")
-    kl_llama: KLLlama | None = Field(None, description="llama-perplexity --kl-divergence's statistics against kl_reference")
+    kl_llama: KLLlama | None = Field(None, description="llama-perplexity --kl-divergence's statistics, "
+                                                        "against kl_reference")
     context_length: Block = Field(None, description="NLL by context length: bins, gains, coverage")
     compression: Block = Field(None, description="gzip/bz2/xz/zstd baselines in bits per byte")
     memorisation: Block = Field(None, description="Min-K% and zlib-ratio flags")

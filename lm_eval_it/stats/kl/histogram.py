@@ -70,7 +70,8 @@ class Bins:
         return np.where(i == 0, vmin, np.where(i == n - 1, vmax, est))
 
     def percentile(self, counts: np.ndarray, fraction: float, vmin: float, vmax: float) -> float:
-        """llama-perplexity's ``percentile(values, fraction)``: linear between x[i] and x[i + 1], i + p = f·(n − 1)."""
+        """llama-perplexity's ``percentile(values, fraction)``: linear between x[i] and x[i + 1] at
+        i + p = fraction·(n − 1)."""
         n = int(np.asarray(counts).sum())
         if n == 0:
             return math.nan

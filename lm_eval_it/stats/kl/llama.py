@@ -41,10 +41,12 @@ FIELDS = {  # result key → llama-perplexity's label (Δp as a fraction here, i
     "ln_ppl_ratio": "Mean ln(PPL(Q)/PPL(base))", "ln_ppl_ratio_se": "± of Mean ln(PPL(Q)/PPL(base))",
     "ppl_ratio": "Mean PPL(Q)/PPL(base)", "ppl_ratio_se": "± of Mean PPL(Q)/PPL(base)",
     "ppl_diff": "Mean PPL(Q)-PPL(base)", "ppl_diff_se": "± of Mean PPL(Q)-PPL(base)",
-    "kld_mean": "Mean KLD (nats, KL(base ‖ Q) per token)", "kld_se": "± of Mean KLD", "kld_max": "Maximum KLD (exact)",
+    "kld_mean": "Mean KLD (nats, KL(base ‖ Q) per token)", "kld_se": "± of Mean KLD",
+    "kld_max": "Maximum KLD (exact)",
     **{f"kld_{k}": f"{v} KLD" for k, v in _KLD_NAMES.items()}, "kld_median": "Median KLD",
     "kld_min": "Minimum KLD (exact)", "dp_mean": "Mean Δp = q(t) − p_base(t)", "dp_se": "± of Mean Δp",
-    "dp_max": "Maximum Δp (exact)", **{f"dp_{k}": f"{v} Δp" for k, v in {**_KLD_NAMES, "p75": "75.0%", "p25": "25.0%"}.items()},
+    "dp_max": "Maximum Δp (exact)",
+    **{f"dp_{k}": f"{v} Δp" for k, v in {**_KLD_NAMES, "p75": "75.0%", "p25": "25.0%"}.items()},
     "dp_median": "Median Δp", "dp_min": "Minimum Δp (exact)", "dp_rms": "RMS Δp", "dp_rms_se": "± of RMS Δp",
     "max_abs_dp": "max |Δp| (exact; llama.cpp keeps it, does not print it)",
     "same_top": "Same top p (a fraction)", "same_top_se": "± of Same top p"}
@@ -140,5 +142,6 @@ def llama_markdown(row: dict) -> str:
         lines.append(f"{names[k]}   Δp: {pc(b['dp_' + k])}%")
     lines += [f"Minimum Δp: {pc(b['dp_min'])}%", f"RMS Δp    : {pc(b['dp_rms'])} ± {pc(b['dp_rms_se'], '5.3f')} %",
               f"Same top p: {pc(b['same_top'])} ± {pc(b['same_top_se'], '5.3f')} %"]
-    head = f"#### llama-perplexity statistics · {row['model']} (Q) against {row['kl_reference']} (base) · {row['dataset']}"
+    head = (f"#### llama-perplexity statistics · {row['model']} (Q) against {row['kl_reference']} (base)"
+            f" · {row['dataset']}")
     return "\n".join([head, "", f"{b['count']} tokens; {b['method']}.", "", "```", *lines, "```", ""])
