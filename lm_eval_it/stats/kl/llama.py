@@ -52,8 +52,10 @@ FIELDS = {  # result key → llama-perplexity's label (Δp as a fraction here, i
     "same_top": "Same top p (a fraction)", "same_top_se": "± of Same top p"}
 METHOD = ("llama-perplexity --kl-divergence's statistics and formulas; KLD exact from float32 logits "
           "(float64 over the whole vocabulary, no uint16 base log-probs, no log p < -16 cut); "
-          f"percentiles within {REL:.1%} relative (histogram; absolute floor 1e-10 for KLD, 1e-7 for Δp; "
-          "KLD above 1e3 nats bounded only by the exact maximum), index rule as llama.cpp's; "
+          f"percentiles within {REL:.1%} relative (histogram: each sorted value is read inside its bin and the exact "
+          "[min, max], to 0.1% of itself or an absolute 1e-10 for KLD, 1e-7 for Δp; a Δp percentile between values "
+          "of opposite sign is within 0.1% of the larger; KLD above 1e3 nats bounded only by the exact maximum), "
+          "index rule as llama.cpp's; "
           "min, max, means and uncertainties exact")
 
 
