@@ -3,7 +3,7 @@
 
 A run writes one :class:`ResultsDocument`: run facts, the models and datasets, and one
 :class:`DatasetResult` row per model × dataset. Fixed shapes are typed (eval protocol, timing,
-tokenizer, metrics, intervals, per-document rows); the statistic blocks (``temperature``, ``kl``,
+tokenizer, metrics, intervals, per-document rows, ``kl_llama``); the statistic blocks (``temperature``, ``kl``,
 ``context_length``, ``memorisation``, ``groups``, ``compression``, ``target_rank`` and any block a
 statistic adds) are open dicts. A serialised document holds exactly the keys that were built
 (``exclude_unset``), so results.json only ever gains fields. Non-finite numbers are written as
@@ -25,8 +25,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema, create_model
 from typing_extensions import NotRequired, TypedDict
+
+from lm_eval_it.stats.kl.llama import FIELDS as KL_LLAMA_FIELDS
 
 SCHEMA = 2
 
@@ -160,6 +162,17 @@ class PerToken(BaseModel):
     rows: int
 
 
+KLLlama = create_model(
+    "KLLlama", __config__=OPEN, __doc__=(
+        "Every statistic llama-perplexity --kl-divergence prints, by its formulas (stats.kl.llama): Q is the candidate, "
+        "base the compare_to reference; _se is llama.cpp's uncertainty; Δp fields are fractions (summary.md prints %). "
+        "KLD is exact from both models' float32 logits; percentiles come from fixed histograms within the bound "
+        "`method` states; min, max and means are exact."),
+    count=(int, Field(description="scored tokens")),
+    method=(str, Field(description="how the numbers were found, and how they differ from llama.cpp's")),
+    **{k: (Real, Field(description=d)) for k, d in KL_LLAMA_FIELDS.items()})
+
+
 class DatasetResult(BaseModel):
     """One model × dataset: metrics (sum then divide), intervals, per-document rows, and the optional blocks.
 
@@ -179,6 +192,8 @@ class DatasetResult(BaseModel):
     temperature: Block = Field(None, description="the temperature sweep, best T and calibration")
     kl: Block = Field(None, description="KL against the compare_to reference")
     kl_reference: str | None = Field(None, description="the reference model of kl")
+    kl_llama: KLLlama | None = Field(None, description="llama-perplexity --kl-divergence's statistics, "
+                                                        "against kl_reference")
     context_length: Block = Field(None, description="NLL by context length: bins, gains, coverage")
     compression: Block = Field(None, description="gzip/bz2/xz/zstd baselines in bits per byte")
     memorisation: Block = Field(None, description="Min-K% and zlib-ratio flags")

@@ -1,8 +1,10 @@
-"""KL against a reference model as a plug-in: on when the model has ``compare_to``; block ``kl`` (+ ``kl_reference``).
+"""KL against a reference model as a plug-in: on when the model has ``compare_to``; blocks ``kl`` (+ ``kl_reference``)
+and ``kl_llama`` (every statistic ``llama-perplexity --kl-divergence`` prints: :mod:`lm_eval_it.stats.kl.llama`).
 
 Its statistic (:class:`lm_eval_it.stats.kl.statistic.KLStats`) reads the reference's logits of
 the same chunk; its report is one table per model × dataset (:func:`lm_eval_it.stats.kl.divergence.kl_markdown`;
-report.html: :func:`kl_table`), plus KL per T when a sweep ran.
+report.html: :func:`kl_table`), plus KL per T when a sweep ran, and llama-perplexity's three blocks
+(:func:`lm_eval_it.stats.kl.llama.llama_markdown`) in summary.md.
 
 Example::
 
@@ -16,6 +18,7 @@ from lm_eval_it.backends.base import Capability
 from lm_eval_it.numfmt import num as _num
 from lm_eval_it.stats.base import Plugin, Scored, Setup
 from lm_eval_it.stats.kl.divergence import kl_markdown
+from lm_eval_it.stats.kl.llama import llama_markdown
 from lm_eval_it.stats.kl.statistic import KLStats
 
 
@@ -39,7 +42,7 @@ def kl_temperature_rows(kl: dict) -> list[list[str]]:
 
 
 class KLPlugin(Plugin):
-    name, keys, config_keys = "kl", ("kl", "kl_reference"), ("temperatures",)
+    name, keys, config_keys = "kl", ("kl", "kl_reference", "kl_llama"), ("temperatures",)
     needs = frozenset({Capability.FULL_LOGITS})  # both models' (rows × vocab) logits
     order = {"markdown": 5, "html": 70, "terminal": 70}
 
@@ -52,13 +55,18 @@ class KLPlugin(Plugin):
         return cls(setup.eval.temperatures, setup.reference_name) if setup.reference else None
 
     def block(self, scored: Scored) -> dict:
-        return {"kl": scored.summary, "kl_reference": self.reference}
+        s = scored.summary
+        kl = {k: v for k, v in s.items() if k != "llama"} if s is not None else None
+        return {"kl": kl, "kl_reference": self.reference, "kl_llama": s.get("llama") if s is not None else None}
 
     @classmethod
     def markdown(cls, rows: list[dict]) -> str:
-        return "\n".join(kl_markdown(r) for r in rows if r.get("kl"))
+        return "\n".join(kl_markdown(r) + ("\n" + llama_markdown(r) if r.get("kl_llama") else "")
+                         for r in rows if r.get("kl"))
 
-    terminal = markdown
+    @classmethod
+    def terminal(cls, rows: list[dict]) -> str:
+        return "\n".join(kl_markdown(r) for r in rows if r.get("kl"))
 
     @classmethod
     def html(cls, results: dict) -> list:

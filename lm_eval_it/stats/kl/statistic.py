@@ -11,6 +11,10 @@ maximum, and fixed-bin histograms for quantiles:
   is below 10^(1/100) − 1 = 2.3% (absolute below 1e-10 near 0); max and min are exact;
 * Δp: 2000 equal bins on [−1, 1], error below 0.001.
 
+It also reduces what ``llama-perplexity --kl-divergence`` reports (Σ Δp⁴ and two finer
+histograms, :mod:`lm_eval_it.stats.kl.histogram`): ``summarize`` returns them under
+``llama`` (:func:`lm_eval_it.stats.kl.llama.llama_kl`), which the plug-in writes as ``kl_llama``.
+
 Example::
 
     stat = KLStats([1.0, 2.0])      # chunk.reference holds the reference logits
@@ -25,12 +29,14 @@ import torch
 
 from lm_eval_it.stats.base import Count, Extreme, Statistic, Sum
 from lm_eval_it.stats.kl.divergence import KL_QUANTILES, kl_stats
+from lm_eval_it.stats.kl.histogram import DP_BINS, KLD_BINS
+from lm_eval_it.stats.kl.llama import llama_kl
 from lm_eval_it.stats.temperature.sweep import hist_quantiles
 
 LN2 = math.log(2.0)
 KL_EDGES = np.concatenate([[0.0], np.logspace(-10, 3, 1301)])
 DP_EDGES = np.linspace(-1.0, 1.0, 2001)
-SCALARS = ("agree", "dp", "dp_sq", "nll_ref", "nll_cand", "diff_sq", "cand_sq", "ref_sq", "cand_ref")
+SCALARS = ("agree", "dp", "dp_sq", "nll_ref", "nll_cand", "diff_sq", "cand_sq", "ref_sq", "cand_ref", "dp4")
 
 
 def kl_bins(x: torch.Tensor) -> torch.Tensor:
@@ -69,7 +75,8 @@ class KLStats(Statistic):
         t = len(self.temperatures)
         return ([Sum(k, (t,)) for k in ("fwd", "rev", "fwd_sq", "rev_sq")] + [Sum(k) for k in SCALARS]
                 + [Count("fwd_hist", (), KL_EDGES.size - 1), Count("rev_hist", (), KL_EDGES.size - 1),
-                   Count("dp_hist", (), DP_EDGES.size - 1), Extreme("fwd1"), Extreme("rev1"), Extreme("dp1")])
+                   Count("dp_hist", (), DP_EDGES.size - 1), Extreme("fwd1"), Extreme("rev1"), Extreme("dp1"),
+                   Count("kld_fine", (), KLD_BINS.size), Count("dp_fine", (), DP_BINS.size)])
 
     def rows(self, chunk) -> dict:
         s = kl_stats(chunk.reference, chunk.logits, chunk.targets, self.temperatures)
@@ -81,7 +88,8 @@ class KLStats(Statistic):
                 "agree": s["agree"].double(), "dp": dp, "dp_sq": dp * dp, "nll_ref": r, "nll_cand": c,
                 "diff_sq": (c - r) ** 2, "cand_sq": c * c, "ref_sq": r * r, "cand_ref": c * r,
                 "fwd_hist": kl_bins(f1), "rev_hist": kl_bins(r1), "dp_hist": dp_bin,
-                "fwd1": f1, "rev1": r1, "dp1": dp}
+                "fwd1": f1, "rev1": r1, "dp1": dp,
+                "dp4": (dp * dp) ** 2, "kld_fine": KLD_BINS.index(f1), "dp_fine": DP_BINS.index(dp)}
 
     def summarize(self, totals: dict, context: dict) -> dict:
         n = int(context["tokens"])
@@ -107,6 +115,11 @@ class KLStats(Statistic):
         else:
             var_diff = math.nan
         ext = context["extremes"]
+        sums = {"count": n, "nll": sum_c, "nll2": g("cand_sq"), "nll_base": sum_r, "nll_base2": g("ref_sq"),
+                "nll_nll_base": g("cand_ref"), "kld": float(totals["fwd"][self.k1]),
+                "kld2": float(totals["fwd_sq"][self.k1]), "dp": g("dp"), "dp2": g("dp_sq"), "dp4": g("dp4"),
+                "same_top": g("agree")}
+        llama = llama_kl(sums, totals["kld_fine"], totals["dp_fine"], ext["fwd1"], ext["dp1"])
         return {
             "tokens": n,
             "per_temperature": per_t,
@@ -121,4 +134,5 @@ class KLStats(Statistic):
             "ln_ppl_ratio": diff / n, "ln_ppl_ratio_se": se_diff,
             "ppl_ratio": math.exp(diff / n), "ppl_ratio_se": math.exp(diff / n) * se_diff,
             "ppl_diff": ppl_c - ppl_r, "ppl_diff_se": math.sqrt(max(var_diff, 0.0)) if math.isfinite(var_diff) else math.nan,
+            "llama": llama,
         }
