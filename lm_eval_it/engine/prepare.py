@@ -29,12 +29,10 @@ import numpy as np
 
 from lm_eval_it.backends.tokenizer import (
     encode,
-    tokenizer_info,
     resolve_prefix,
     roundtrip_report,
     token_byte_lengths,
 )
-from lm_eval_it.engine.llama_protocol import NAME, llama_protocol, plan_chunks, scored_bytes
 from lm_eval_it.engine.protocol import (
     Protocol,
     resolve_protocol,
@@ -152,43 +150,18 @@ def prepare(tokenizer, texts, dataset: str, key: str, cache: Path, ev, max_posit
             model_name: str, groups: list[str] | None = None, compressors=None) -> Prepared:
     """One streaming pass over the documents: tokenise (or reuse the token cache), count the scored text,
     check losslessness, compress; then resolve the window protocol and plan the windows."""
-    llama = getattr(ev, "protocol", "strided") == NAME
-    if llama:
-        info = tokenizer.info() if hasattr(tokenizer, "info") else tokenizer_info(tokenizer)
-        proto, note = llama_protocol(ev, info, tokenizer.bos_token_id, tokenizer.bos_token), None
-        prefix_id, prefix_desc = proto.prefix_id, proto.prefix
-    else:
-        prefix_id, prefix_desc = resolve_prefix(tokenizer, ev.prefix)
+    prefix_id, prefix_desc = resolve_prefix(tokenizer, ev.prefix)
     entry = CacheEntry(key, cache)
     scan = _Scan(tokenizer, prefix_id, token_byte_lengths(tokenizer), compressors)
     store = _tokenise(tokenizer, texts, entry, scan)
     if len(store.bounds) != scan.n + 1:
         raise UserError(f"token cache {entry.path} does not match dataset {dataset!r}; delete it and run again")
     lengths = np.diff(store.bounds)
-    n_seq = lengths + (prefix_id is not None)
-    if llama:
-        return _llama_prepared(scan, dataset, store, proto, n_seq, ev, groups)
     proto, note = resolve_protocol(ev, prefix_id, prefix_desc, scan.total_bytes / max(1, int(lengths.sum())),
                                    max_positions, model_name)
+    n_seq = lengths + (prefix_id is not None)
     plan = WindowPlan.of(plan_windows(int(m), proto.plan_window, proto.stride) for m in n_seq)
     return scan.prepared(dataset, store, proto, plan, n_seq, [note] if note else [], groups)
-
-
-def _llama_prepared(scan: _Scan, dataset: str, store, proto: Protocol, n_seq: np.ndarray, ev, groups) -> Prepared:
-    """llama-perplexity's chunks as the plan; per document its scored targets and their bytes (no chars, words)."""
-    plans = plan_chunks(n_seq, proto.window, proto.every_window, ev.chunks)
-    if not any(plans):
-        raise UserError(f"protocol llama-perplexity: dataset {dataset!r} has no document of {proto.window} tokens "
-                        f"or more (the longest has {int(n_seq.max()) if len(n_seq) else 0}); lower eval.window (n_ctx)")
-    plan = WindowPlan.of(plans)
-    note = (f"protocol llama-perplexity: {len(plan)} chunks of {proto.window} tokens, the second half of each "
-            f"scored ({proto.chunk_targets} targets a chunk)")
-    out = scan.prepared(dataset, store, proto, plan, n_seq, [note], groups)
-    out.targets = np.array([len(p) * proto.chunk_targets for p in plans], np.int64)
-    out.bytes = scored_bytes(plan, out.sequence, out.byte_table, len(plans))
-    out.chars = np.zeros(len(plans), np.int64)  # characters and words are not cut at chunk edges: not counted
-    out.words = np.zeros(len(plans), np.int64)
-    return out
 
 
 def from_sequences(seqs, plans, window_prefix: int | None = None, vocab: int = 1) -> Prepared:

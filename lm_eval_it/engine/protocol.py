@@ -48,8 +48,6 @@ class Protocol:
     prefix_id: int | None
     prefix: str
     every_window: bool  # a prefix token in front of every later window
-    name: str = "strided"  # eval.protocol: strided | llama-perplexity
-    chunk_targets: int = 0  # llama-perplexity: targets scored per chunk (n_ctx − 1 − n_ctx // 2)
 
 
 def token_window(window: int, stride: int, unit: str, bytes_per_token: float, max_positions: int | None,
