@@ -80,3 +80,33 @@ def test_the_chunks_limit_takes_the_first_chunks_in_document_order(tmp_path, tin
     nll, _ = brute_force(model, tok, chunks=3)
     assert lp["chunks"] == 3 and res["results"][0]["eval"]["chunks"] == 3
     assert lp["nll_mean"] == pytest.approx(nll.mean(), rel=1e-5)
+
+
+def test_the_cli_flags_select_the_protocol_and_a_bad_combination_is_one_line(tmp_path, tiny_model_dir, capsys):
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    cfg = {"models": [{"name": "m", "path": str(tiny_model_dir)}],
+           "datasets": [{"name": "d", "path": str(tmp_path / "d.jsonl")}], "eval": {"window": N_CTX, "device": "cpu"},
+           "output": {"dir": str(tmp_path / "out"), "run_name": "r", "plots": False}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp_path / "cfg.yaml"), "--quiet", "--protocol", "llama-perplexity", "--chunks", "2"]) == 0
+    (folder,) = (tmp_path / "out" / "r").iterdir()
+    row = json.loads((folder / "results.json").read_text())["results"][0]
+    assert row["llama_perplexity"]["chunks"] == 2 and row["eval"]["protocol"] == "llama-perplexity"
+    assert row["metrics"]["tokens"] == 2 * (N_CTX - 1 - N_CTX // 2)
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "cfg.yaml"), "--quiet", "--chunks", "2"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "eval.chunks needs `protocol: llama-perplexity`" in err and "Traceback" not in err
+
+
+def test_a_strided_run_has_no_block(tmp_path, tiny_model_dir):
+    (tmp_path / "d.jsonl").write_text(json.dumps({"text": TEXTS[0]}) + "\n")
+    cfg = {"models": [{"name": "m", "path": str(tiny_model_dir)}],
+           "datasets": [{"name": "d", "path": str(tmp_path / "d.jsonl")}], "eval": {"window": N_CTX, "device": "cpu"},
+           "output": {"dir": str(tmp_path / "out"), "run_name": "r", "plots": False}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp_path / "cfg.yaml"), "--quiet"]) == 0
+    (folder,) = (tmp_path / "out" / "r").iterdir()
+    row = json.loads((folder / "results.json").read_text())["results"][0]
+    assert row["llama_perplexity"] is None and row["eval"]["protocol"] == "strided" and row["eval"]["n_ctx"] is None
+    assert "llama.cpp perplexity" not in (folder / "summary.md").read_text()
