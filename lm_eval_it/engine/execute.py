@@ -184,7 +184,9 @@ class Executor:
                 inp, shift = np.concatenate([[prefix], inp]).astype(np.int32), 1
             inputs.append(inp)
             targets.append(seq[score_from + 1 : length + 1])
-            meta.append(Span(d, k, start + score_from, length - score_from, score_from + shift))
+            # llama-perplexity: a document's scored targets are its chunks' second halves, numbered 0, 1, ...
+            pos = k * p.protocol.chunk_targets if p.protocol.chunk_targets else start + score_from
+            meta.append(Span(d, k, pos, length - score_from, score_from + shift))
         return inputs, targets, meta
 
     def _score(self, batch, done) -> list[DocResult]:

@@ -8,7 +8,10 @@ integers are kept: its token count, the UTF-8 bytes, characters and words that
 are scored (:func:`lm_eval_it.engine.protocol.scored_counts`), its zlib size and
 its first 200 characters (for reports). Then the window protocol is resolved
 (:mod:`lm_eval_it.engine.protocol`) and every document's windows are planned
-(:class:`lm_eval_it.engine.windows.WindowPlan`).
+(:class:`lm_eval_it.engine.windows.WindowPlan`). With ``protocol: llama-perplexity`` the
+windows are llama.cpp's chunks (:func:`lm_eval_it.engine.windows.plan_chunks`) and the bytes
+are those of the scored tokens, from a second pass over the token file (:func:`_chunk_bytes`);
+characters and words are not counted (0, so their metrics are NaN: not available).
 
 Example (ready-made sequences, as the Python API and the tests use)::
 
@@ -22,7 +25,7 @@ Example (ready-made sequences, as the Python API and the tests use)::
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +35,17 @@ from lm_eval_it.backends.tokenizer import (
     resolve_prefix,
     roundtrip_report,
     token_byte_lengths,
+    tokenizer_info,
 )
 from lm_eval_it.engine.protocol import (
     Protocol,
+    resolve_llama,
     resolve_protocol,
     scored_counts,
     token_window,
 )
 from lm_eval_it.engine.tokens import CacheEntry, MemoryStore, TokenStore, blocks
-from lm_eval_it.engine.windows import WindowPlan, plan_windows
+from lm_eval_it.engine.windows import WindowPlan, plan_chunks, plan_windows
 from lm_eval_it.errors import UserError
 from lm_eval_it.stats.compression import StreamCompressor
 from lm_eval_it.stats.memorisation.signals import zlib_bits
@@ -150,18 +155,57 @@ def prepare(tokenizer, texts, dataset: str, key: str, cache: Path, ev, max_posit
             model_name: str, groups: list[str] | None = None, compressors=None) -> Prepared:
     """One streaming pass over the documents: tokenise (or reuse the token cache), count the scored text,
     check losslessness, compress; then resolve the window protocol and plan the windows."""
-    prefix_id, prefix_desc = resolve_prefix(tokenizer, ev.prefix)
+    llama = getattr(ev, "protocol", "strided") == "llama-perplexity"
+    if llama:
+        adds = (tokenizer.info() if hasattr(tokenizer, "info") else tokenizer_info(tokenizer))["adds_bos"]
+        proto = resolve_llama(ev, tokenizer.bos_token_id, adds, max_positions, model_name)
+        prefix_id, prefix_desc = proto.prefix_id, proto.prefix
+    else:
+        prefix_id, prefix_desc = resolve_prefix(tokenizer, ev.prefix)
     entry = CacheEntry(key, cache)
     scan = _Scan(tokenizer, prefix_id, token_byte_lengths(tokenizer), compressors)
     store = _tokenise(tokenizer, texts, entry, scan)
     if len(store.bounds) != scan.n + 1:
         raise UserError(f"token cache {entry.path} does not match dataset {dataset!r}; delete it and run again")
     lengths = np.diff(store.bounds)
+    if llama:
+        return _prepare_chunks(scan, dataset, store, proto, lengths, groups)
     proto, note = resolve_protocol(ev, prefix_id, prefix_desc, scan.total_bytes / max(1, int(lengths.sum())),
                                    max_positions, model_name)
     n_seq = lengths + (prefix_id is not None)
     plan = WindowPlan.of(plan_windows(int(m), proto.plan_window, proto.stride) for m in n_seq)
     return scan.prepared(dataset, store, proto, plan, n_seq, [note] if note else [], groups)
+
+
+def _prepare_chunks(scan: _Scan, dataset: str, store, proto: Protocol, lengths: np.ndarray,
+                    groups) -> Prepared:
+    """llama-perplexity: each document's chunks (the first ``proto.chunks`` of the dataset), their scored bytes."""
+    bos = proto.prefix_id is not None
+    n_seq = lengths + bos
+    plans, left = [], proto.chunks
+    for m in n_seq:
+        plans.append(plan_chunks(int(m), proto.window, bos, left))
+        left = None if left is None else left - len(plans[-1])
+    n_chunks = np.array([len(p) for p in plans], np.int64)
+    if not n_chunks.sum():
+        raise UserError(f"dataset {dataset!r} gives no llama-perplexity chunk of n_ctx={proto.window} tokens: its "
+                        f"longest document has {int(n_seq.max(initial=0))} tokens (BOS included: {bos})")
+    plan = WindowPlan.of(plans)
+    zeros = np.zeros(len(n_seq), np.int64)
+    out = scan.prepared(dataset, store, proto, plan, n_seq, [], groups)
+    return replace(out, targets=n_chunks * proto.chunk_targets, bytes=_chunk_bytes(store, plans, scan.table, bos),
+                   chars=zeros, words=zeros, first_excess=None)
+
+
+def _chunk_bytes(store, plans, table: np.ndarray, bos: bool) -> np.ndarray:
+    """Per document: the UTF-8 bytes of its scored tokens (their pieces' byte lengths), one document read at a time."""
+    out = np.zeros(len(plans), np.int64)
+    for d, windows in enumerate(plans):
+        if windows:
+            ids = store.read(d, 0, store.length(d))
+            for w in windows:  # targets S[start+score_from+1 .. start+length]; text index = S index - bos
+                out[d] += int(table[ids[w.start + w.score_from + 1 - bos : w.start + w.length + 1 - bos]].sum())
+    return out
 
 
 def from_sequences(seqs, plans, window_prefix: int | None = None, vocab: int = 1) -> Prepared:

@@ -6,6 +6,9 @@ This module is the one place for the window protocol:
   bytes per token;
 * a window beyond the model's positions is clamped, and the stride is scaled
   with it so that the configured overlap fraction is kept;
+* ``protocol: llama-perplexity`` (:func:`resolve_llama`): llama.cpp's chunks of
+  ``window`` = n_ctx tokens, the second half of each scored, a BOS in front of each
+  chunk exactly when the tokenizer adds one by itself;
 * the prefix rule (:mod:`lm_eval_it.backends.tokenizer`): with a prefix token every text
   token is scored; with ``prefix: none`` the first token is context only.
 
@@ -48,6 +51,9 @@ class Protocol:
     prefix_id: int | None
     prefix: str
     every_window: bool  # a prefix token in front of every later window
+    name: str = "strided"  # strided | llama-perplexity
+    chunks: int | None = None  # llama-perplexity: the configured chunk limit (None: all)
+    chunk_targets: int = 0  # llama-perplexity: targets scored per chunk (n_ctx - 1 - n_ctx // 2)
 
 
 def token_window(window: int, stride: int, unit: str, bytes_per_token: float, max_positions: int | None,
@@ -104,3 +110,24 @@ def resolve_protocol(ev, prefix_id: int | None, prefix: str, bytes_per_token: fl
     return Protocol(window=window, stride=plan_s, plan_window=plan_w, configured_window=ev.window,
                     configured_stride=ev.stride, window_unit=ev.window_unit, prefix_id=prefix_id, prefix=prefix,
                     every_window=every), note
+
+
+def resolve_llama(ev, bos_id: int | None, adds_bos: bool, max_positions: int | None,
+                  model_name: str) -> Protocol:
+    """The llama-perplexity protocol: n_ctx = ``ev.window`` tokens, a BOS replacing each chunk's first token
+    when the tokenizer adds one by itself (llama.cpp's ``llama_vocab_get_add_bos``)."""
+    n_ctx = ev.window
+    if ev.prefix != "auto":
+        raise UserError(f"eval.prefix: protocol llama-perplexity puts a BOS in front exactly when the tokenizer "
+                        f"adds one by itself; leave prefix at 'auto' (got {ev.prefix!r})")
+    if ev.window_unit != "tokens":
+        raise UserError("eval.window_unit: protocol llama-perplexity needs window (n_ctx) in tokens")
+    if n_ctx < 3:
+        raise UserError(f"eval.window: protocol llama-perplexity needs n_ctx >= 3 to score anything, got {n_ctx}")
+    if max_positions and n_ctx > max_positions:
+        raise UserError(f"eval.window: n_ctx {n_ctx} exceeds {model_name}'s maximum of {max_positions} positions")
+    bos = bos_id if adds_bos and bos_id is not None else None
+    return Protocol(window=n_ctx, stride=n_ctx, plan_window=n_ctx, configured_window=ev.window,
+                    configured_stride=ev.stride, window_unit="tokens", prefix_id=bos,
+                    prefix="bos_replaced" if bos is not None else "none", every_window=bos is not None,
+                    name="llama-perplexity", chunks=ev.chunks, chunk_targets=n_ctx - 1 - n_ctx // 2)

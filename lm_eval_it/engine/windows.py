@@ -80,6 +80,30 @@ def plan_windows(n: int, window: int, stride: int) -> list[Window]:
     return plan
 
 
+def plan_chunks(n: int, n_ctx: int, bos: bool, max_chunks: int | None = None) -> list[Window]:
+    """llama-perplexity's chunks of a sequence of ``n`` ids (``S``, the document BOS included when ``bos``).
+
+    Chunk ``c`` is ``S[c*n_ctx:(c+1)*n_ctx]`` (a remainder is dropped); its input positions
+    ``n_ctx // 2 .. n_ctx - 2`` are scored. With ``bos`` the chunk's first id is *replaced* by BOS: a
+    later chunk's window starts one id on and is one shorter, and the executor's per-window prefix
+    (``every_window``) puts the BOS in front. At most ``max_chunks`` chunks.
+
+    >>> plan_chunks(9, 4, bos=True)     # S = [BOS, t0..t7]: 2 chunks
+    [Window(start=0, length=3, score_from=2), Window(start=5, length=2, score_from=1)]
+    >>> plan_chunks(9, 4, bos=False)    # no BOS: the remainder S[8] is dropped
+    [Window(start=0, length=3, score_from=2), Window(start=4, length=3, score_from=2)]
+    """
+    first = n_ctx // 2
+    count = n // n_ctx if max_chunks is None else min(n // n_ctx, max_chunks)
+    out = []
+    for c in range(count):
+        if bos and c > 0:
+            out.append(Window(c * n_ctx + 1, n_ctx - 2, first - 1))
+        else:
+            out.append(Window(c * n_ctx, n_ctx - 1, first))
+    return out
+
+
 def min_context(plan: list[Window]) -> int:
     """The fewest input tokens any scored target was predicted from."""
     return min((w.score_from + 1 for w in plan), default=0)

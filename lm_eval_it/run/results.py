@@ -4,7 +4,7 @@
 A run writes one :class:`ResultsDocument`: run facts, the models and datasets, and one
 :class:`DatasetResult` row per model × dataset. Fixed shapes are typed (eval protocol, timing,
 tokenizer, metrics, intervals, per-document rows, ``kl_llama``); the statistic blocks (``temperature``, ``kl``,
-``context_length``, ``memorisation``, ``groups``, ``compression``, ``target_rank`` and any block a
+``context_length``, ``memorisation``, ``groups``, ``compression``, ``target_rank``, ``llama_perplexity`` and any block a
 statistic adds) are open dicts. A serialised document holds exactly the keys that were built
 (``exclude_unset``), so results.json only ever gains fields. Non-finite numbers are written as
 ``null`` (``report.summary.write_json``), so every real-valued field also accepts ``null``.
@@ -69,6 +69,9 @@ class EvalProtocol(BaseModel):
     configured_window: int = Field(description="the config's window")
     configured_stride: int | None = Field(description="the config's stride")
     text_tokens_per_window: int = Field(description="window − 1 with prefix: bos_every_window, else window")
+    protocol: str = Field("strided", description="strided or llama-perplexity")
+    n_ctx: int | None = Field(None, description="llama-perplexity: the chunk length n_ctx (null for strided)")
+    chunks: int | None = Field(None, description="llama-perplexity: the configured chunk limit (null: all)")
 
 
 class Metrics(TypedDict):
@@ -199,6 +202,8 @@ class DatasetResult(BaseModel):
     memorisation: Block = Field(None, description="Min-K% and zlib-ratio flags")
     groups: Block = Field(None, description="per-group metrics, micro and macro bits/byte")
     target_rank: Block = Field(None, description="the share of scored tokens by target rank (GLTR buckets)")
+    llama_perplexity: Block = Field(None, description="protocol llama-perplexity: llama.cpp's final estimate "
+                                    "{ppl, ppl_se, nll_mean, nll_se, chunks, scored_tokens, n_ctx, bos_replaced, how}")
     documents: int = Field(description="documents in the dataset")
     timing: Timing
     per_token: PerToken | None = Field(description="the per-token output, when asked for")

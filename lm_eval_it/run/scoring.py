@@ -127,4 +127,5 @@ def protocol(prepared: Prepared, cfg: RunConfig, batch_size: int) -> dict:
             "batch_size": batch_size, "prefix": proto.prefix, "prefix_token_id": proto.prefix_id,
             "windows": int(len(prepared.plan)), "min_context": min_context(prepared.plan, proto.every_window),
             "configured_window": proto.configured_window, "configured_stride": proto.configured_stride,
-            "text_tokens_per_window": proto.plan_window}
+            "text_tokens_per_window": proto.plan_window, "protocol": proto.name, "n_ctx": proto.window
+            if proto.name == "llama-perplexity" else None, "chunks": proto.chunks}

@@ -35,7 +35,7 @@ def plugins_for(cfg: RunConfig, backend, scorer, prepared: Prepared, reference_n
     model in ``evaluate()`` reaches this check without passing :func:`refuse_unmet_needs` first)."""
     proto = prepared.protocol
     plugins = registry.build(Setup(cfg.eval, scorer.vocab, proto.window, proto.stride,
-                                   scorer.reference is not None, reference_name))
+                                   scorer.reference is not None, reference_name, proto))
     check_needs(plugins, backend.kind, type(backend).capabilities)
     return plugins
 

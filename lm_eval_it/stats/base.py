@@ -185,6 +185,7 @@ class Setup:
     stride: int
     reference: bool = False  # a reference model scores the same chunks (KL)
     reference_name: str | None = None
+    protocol: object | None = None  # engine.protocol.Protocol that ran (None before prepare)
 
 
 @dataclass

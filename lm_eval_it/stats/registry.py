@@ -21,7 +21,7 @@ per-token Parquet ask the registry. Extra scoring passes: set ``extra_passes`` a
 Example::
 
     >>> [p.name for p in PLUGINS]
-    ['temperature', 'kl', 'context', 'compression', 'min_k', 'groups', 'target_rank']
+    ['temperature', 'kl', 'context', 'compression', 'min_k', 'groups', 'target_rank', 'llama_perplexity']
     >>> sorted(keys())[:3]
     ['compression', 'context_length', 'groups']
 """
@@ -34,12 +34,13 @@ from lm_eval_it.stats.analyses import CompressionPlugin, GroupsPlugin
 from lm_eval_it.stats.base import Plugin, Scored, Setup, check_needs
 from lm_eval_it.stats.context.plugin import ContextPlugin
 from lm_eval_it.stats.kl.plugin import KLPlugin
+from lm_eval_it.stats.llama_perplexity import LlamaPerplexityPlugin
 from lm_eval_it.stats.memorisation.plugin import MemorisationPlugin
 from lm_eval_it.stats.target_rank import TargetRankPlugin
 from lm_eval_it.stats.temperature.plugin import TemperaturePlugin
 
 PLUGINS: list[type[Plugin]] = [TemperaturePlugin, KLPlugin, ContextPlugin, CompressionPlugin, MemorisationPlugin,
-                               GroupsPlugin, TargetRankPlugin]
+                               GroupsPlugin, TargetRankPlugin, LlamaPerplexityPlugin]
 
 __all__ = ["PLUGINS", "Plugin", "Scored", "Setup", "build", "check_needs", "keys", "per_token", "blocks",
            "summarize", "sections", "compare_columns", "compare_extras"]

@@ -60,13 +60,19 @@ def run_protocol(row: dict) -> dict:
     ev = row.get("eval") or {}
     unit = ev.get("window_unit", "tokens")
     in_bytes = unit == "bytes" and ev.get("configured_window") is not None
-    return {"window": ev.get("configured_window") if in_bytes else ev.get("window"),
-            "stride": ev.get("configured_stride") if in_bytes else ev.get("stride"),
-            "prefix": str(ev.get("prefix", "")).split(":")[0], "window_unit": unit}
+    out = {"window": ev.get("configured_window") if in_bytes else ev.get("window"),
+           "stride": ev.get("configured_stride") if in_bytes else ev.get("stride"),
+           "prefix": str(ev.get("prefix", "")).split(":")[0], "window_unit": unit}
+    if ev.get("protocol", "strided") != "strided":  # llama-perplexity: its chunk limit is part of it too
+        out.update(protocol=ev["protocol"], chunks=ev.get("chunks"))
+    return out
 
 
 def protocol_text(proto: dict) -> str:
-    return f"window {proto['window']} {proto['window_unit']}, stride {proto['stride']}, prefix {proto['prefix']}"
+    text = f"window {proto['window']} {proto['window_unit']}, stride {proto['stride']}, prefix {proto['prefix']}"
+    if "protocol" in proto:
+        text += f", {proto['protocol']} ({proto['chunks'] or 'all'} chunks)"
+    return text
 
 
 def model_facts(models: list[dict] | None, name: str) -> dict:
