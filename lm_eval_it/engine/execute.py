@@ -134,9 +134,17 @@ class Executor:
 
     def _already(self, w: int, done) -> bool:
         """Window ``w`` needs no scoring: its document is done, or its targets were restored (:meth:`restore`)."""
-        d, _, start, length, score_from = self.p.plan.row(int(w))
+        d, k, start, length, score_from = self.p.plan.row(int(w))
         o = self.acc.open.get(d)
-        return d in done or (o is not None and length > score_from and bool(o.covered[start + score_from]))
+        return d in done or (o is not None and length > score_from
+                             and bool(o.covered[self._first_target(k, start, score_from)]))
+
+    def _first_target(self, k: int, start: int, score_from: int) -> int:
+        """Index, among its document's scored targets, of the first one window ``k`` scores: llama-perplexity's
+        chunks score a fixed count each (their second halves, numbered 0, 1, ...); strided windows every target
+        once, in order."""
+        per_chunk = self.p.protocol.chunk_targets
+        return k * per_chunk if per_chunk else start + score_from
 
     def _retire(self, docs, done) -> tuple[int, list[DocResult]]:
         """Count off a skipped batch's windows; restored documents whose last window it held are finished."""
@@ -184,9 +192,7 @@ class Executor:
                 inp, shift = np.concatenate([[prefix], inp]).astype(np.int32), 1
             inputs.append(inp)
             targets.append(seq[score_from + 1 : length + 1])
-            # llama-perplexity: a document's scored targets are its chunks' second halves, numbered 0, 1, ...
-            pos = k * p.protocol.chunk_targets if p.protocol.chunk_targets else start + score_from
-            meta.append(Span(d, k, pos, length - score_from, score_from + shift))
+            meta.append(Span(d, k, self._first_target(k, start, score_from), length - score_from, score_from + shift))
         return inputs, targets, meta
 
     def _score(self, batch, done) -> list[DocResult]:
