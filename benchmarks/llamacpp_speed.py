@@ -32,9 +32,10 @@ def smollm2_gguf() -> Path:
 
 
 def _seconds(line: str) -> float:
+    """llama.cpp's ``--log-timestamps`` prefix ``M.SS.mmm.uuu`` in seconds."""
     m = STAMP.match(line)
-    h, mnt, s, ms = (int(x) for x in m.groups())
-    return h * 3600 + mnt * 60 + s + ms / 1000
+    mnt, s, ms, us = (int(x) for x in m.groups())
+    return mnt * 60 + s + ms / 1e3 + us / 1e6
 
 
 def run_llama_perplexity(binary: Path, gguf: Path, n_ctx: int, chunks: int, threads: int) -> dict:

@@ -10,8 +10,10 @@ Example::
     >>> from lm_eval_it.backends.base import Capability
     >>> LlamaCppBackend.kind, Capability.FULL_LOGITS in LlamaCppBackend.capabilities
     ('llama.cpp', True)
-    >>> LlamaCppBackend.auto_batch_size(None, 512, n_batch=2048)   # llama-perplexity's 4 windows per decode
+    >>> LlamaCppBackend.auto_batch_size(None, 512, n_batch=2048, vocab=49152)   # llama-perplexity's 4 a decode
     4
+    >>> LlamaCppBackend.auto_batch_size(None, 512, n_batch=2048, vocab=262144)  # Gemma-3: its logits buffer
+    1
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lm_eval_it.backends.llamacpp.tokenizer import LlamaTokenizer
 from lm_eval_it.config.schema import ModelConfig
 from lm_eval_it.errors import UserError
 
+LOGIT_BYTES = 1 << 29  # llama.cpp's logits buffer (positions per decode × vocabulary × 4 B) stays within 512 MiB
 INSTALL = "pip install 'lm_eval_it[llamacpp]' (pip builds llama-cpp-python from source)"
 
 
@@ -96,10 +99,13 @@ class LlamaCppBackend:
     def scorer(self, reference=None):
         return LlamaScorer(self.model, self.options, threads=torch.get_num_threads(), reference=reference)
 
-    def auto_batch_size(self, window: int, n_batch: int | None = None) -> int:
-        """Windows per decode: ``n_batch // window`` (at least 1), as llama-perplexity's ``n_seq``."""
+    def auto_batch_size(self, window: int, n_batch: int | None = None, vocab: int | None = None) -> int:
+        """Windows per decode: ``n_batch // window`` (at least 1), as llama-perplexity's ``n_seq``, but no more
+        than keep llama.cpp's logits buffer (a float per vocabulary entry per position) within
+        :data:`LOGIT_BYTES`: with Gemma-3's 262,144 entries, one 512-token window a decode."""
         n_batch = n_batch if n_batch is not None else self.options.n_batch
-        return max(1, n_batch // window)
+        vocab = vocab if vocab is not None else self.model.n_vocab
+        return max(1, min(n_batch, LOGIT_BYTES // (4 * vocab)) // window)
 
     def facts(self, scorer) -> ModelFacts:
         return ModelFacts(name=self.name, fingerprint=self.fingerprint, source=self.source, dtype=self.dtype,
