@@ -103,12 +103,7 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         raise ValueError("give exactly one of texts= or dataset=")
     data = dataset if isinstance(dataset, dict) else {"path": dataset} if dataset else None
     live = not isinstance(model, (str, Path))
-    entry = {"path": "<in-memory>" if live else str(model), **({"name": name} if name else {})}
-    if backend != "hf":
-        entry["backend"] = backend
-    if backend_options is not None:
-        entry[backend.replace(".", "_")] = backend_options
-    raw = {"models": [entry],
+    raw = {"models": [_model_entry(model, live, name, backend, backend_options)],
            "datasets": [data or {"builtin": "pydoc_topics"}],
            "eval": _eval_section(window, stride, temperatures, eval_options),
            "output": {"dir": str(output_dir or "results"), "run_name": name or "evaluate",
@@ -125,6 +120,16 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
             return _rows(run(cfg, raw, show_progress=progress), keep=True)
         return _run_quiet(cfg, raw, progress)
     return _evaluate_live(model, tokenizer, texts, cfg, raw, name, output_dir, progress)
+
+
+def _model_entry(model, live: bool, name: str | None, backend: str, options: dict | None) -> dict:
+    """The config's model entry for ``evaluate()``'s model: a path (with its backend and options) or a live one."""
+    entry = {"path": "<in-memory>" if live else str(model), **({"name": name} if name else {})}
+    if backend != "hf":
+        entry["backend"] = backend
+    if options is not None:
+        entry[backend.replace(".", "_")] = options
+    return entry
 
 
 def _run_quiet(cfg, raw, progress):
