@@ -3,7 +3,6 @@ batch, agreement with the de-quantised Hugging Face model, and a clear error wit
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
