@@ -236,9 +236,9 @@ def test_device_dtype_batch_size_and_backend_flags_set_every_model(monkeypatch, 
     assert [(m.dtype, m.backend) for m in c.models] == [("bfloat16", "hf")] * 3
     assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "--batch-size", "auto"]) == 0
     assert seen["cfg"].eval.batch_size == "auto" and seen["cfg"].models[0].backend == "hf"
-    assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "--backend", "llama.cpp"]) == 2
+    assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "--backend", "vllm"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --backend: models.0.backend: got 'llama.cpp', expected 'hf'") and err.count("\n") == 1
+    assert err.startswith("error: --backend: models.0.backend: got 'vllm', expected 'hf' or 'llama.cpp'") and err.count("\n") == 1
 
 
 def test_sweep_and_context_take_model_and_data(monkeypatch, tmp_path):
