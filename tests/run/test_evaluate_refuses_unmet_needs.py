@@ -3,6 +3,8 @@
 
 import pytest
 
+from lm_eval_it.backends import registry
+
 import lm_eval_it.api as api
 from lm_eval_it.backends.base import Capability
 from lm_eval_it.backends.hf.backend import HFBackend
@@ -16,7 +18,7 @@ def logprobs_only(monkeypatch):
     def no_load(*a, **k):
         raise AssertionError("a model loaded before the refusal")
 
-    monkeypatch.setattr(api, "load_model", no_load)
+    monkeypatch.setattr(registry, "load_model", no_load)
     monkeypatch.setattr(HFBackend, "load", classmethod(no_load))
 
 
