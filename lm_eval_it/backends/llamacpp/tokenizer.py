@@ -30,6 +30,13 @@ class LlamaTokenizer:
         self.eos_token = model.text(self.eos_token_id) if self.eos_token_id is not None else None
         self._pieces = [model.piece(t) for t in range(model.n_vocab)]
         self._lengths = np.fromiter((len(p) for p in self._pieces), dtype=np.int32, count=model.n_vocab)
+        texts = [model.text(t) for t in range(model.n_vocab)]
+        self._vocab = {text: t for t, text in enumerate(texts)}
+        digest = hashlib.sha256()  # the vocabulary's texts in id order, and the pre-tokenizer's name
+        for text in texts:
+            digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update((model.meta("tokenizer.ggml.pre") or "").encode())
+        self._fingerprint = digest.hexdigest()
 
     def encode_texts(self, texts: list[str]) -> list[list[int]]:
         ids = [self.model.tokenize(t) for t in texts]
@@ -60,16 +67,12 @@ class LlamaTokenizer:
         return self._lengths
 
     def get_vocab(self) -> dict[str, int]:
-        return {self.model.text(t): t for t in range(self.model.n_vocab)}
+        return dict(self._vocab)
 
     def info(self) -> dict:
-        digest = hashlib.sha256()
-        for t in range(self.model.n_vocab):
-            digest.update(self.model.text(t).encode("utf-8", "surrogatepass") + b"\0")
-        digest.update((self.model.meta("tokenizer.ggml.pre") or "").encode())
         return {"class": "llama.cpp", "vocab_size": self.model.n_vocab, "bos": self.bos_token, "eos": self.eos_token,
                 "adds_bos": self.model.adds_bos(), "adds_eos": self.model.adds_eos(),
-                "fingerprint": digest.hexdigest(),
+                "fingerprint": self._fingerprint,
                 **({"hf_agreement": dict(self.agreement)} if self.check is not None else {})}
 
     def __len__(self) -> int:
