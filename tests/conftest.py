@@ -61,6 +61,21 @@ def tiny_llama(vocab_size: int, seed: int = 0, max_positions: int = 512):
     return model
 
 
+def perturbed_copy(tiny_model_dir: Path, folder: Path, seed: int, scale: float = 0.02) -> Path:
+    """The tiny model with every weight nudged by ``scale`` noise (seeded): same vocabulary, slightly different
+    predictions, saved to ``folder`` with the tokenizer (a KL candidate for the tiny model)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1 + scale * torch.randn_like(p))
+    model.save_pretrained(folder)
+    byte_level_tokenizer().save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A saved tiny Llama + byte-level tokenizer folder, loadable with from_pretrained."""

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import byte_level_tokenizer, write_config
+from conftest import perturbed_copy, write_config
 
 from lm_eval_it.backends.logits import token_nll
 from lm_eval_it.cli import main
@@ -47,17 +47,7 @@ def test_identical_models_have_zero_kl(tmp_path):
 @pytest.fixture(scope="module")
 def perturbed_dir(tmp_path_factory, tiny_model_dir):
     """The tiny model with every weight nudged by 2% noise: same vocabulary, slightly different predictions."""
-    from transformers import AutoModelForCausalLM
-
-    folder = tmp_path_factory.mktemp("perturbed")
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    torch.manual_seed(3)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(1 + 0.02 * torch.randn_like(p))
-    model.save_pretrained(folder)
-    byte_level_tokenizer().save_pretrained(folder)
-    return folder
+    return perturbed_copy(tiny_model_dir, tmp_path_factory.mktemp("perturbed"), seed=3)
 
 
 def kl_config(tmp_path, ref_dir, cand_dir, **model_extra):

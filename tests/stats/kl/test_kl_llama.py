@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import byte_level_tokenizer, write_config
+from conftest import perturbed_copy, write_config
 
 from lm_eval_it.backends.logits import token_nll
 from lm_eval_it.cli import main
@@ -171,17 +171,7 @@ def test_few_tokens_follow_llama_rules():
 
 @pytest.fixture(scope="module")
 def nudged_dir(tmp_path_factory, tiny_model_dir):
-    from transformers import AutoModelForCausalLM
-
-    folder = tmp_path_factory.mktemp("nudged")
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    torch.manual_seed(5)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(1 + 0.02 * torch.randn_like(p))
-    model.save_pretrained(folder)
-    byte_level_tokenizer().save_pretrained(folder)
-    return folder
+    return perturbed_copy(tiny_model_dir, tmp_path_factory.mktemp("nudged"), seed=5)
 
 
 def test_two_tiny_models_through_the_plugin(tmp_path, tiny_model_dir, nudged_dir):
