@@ -23,7 +23,7 @@ domains: results/domains.jsonl   # a two-domain corpus for the per-group tables 
 results/domains.jsonl: benchmarks/make_domains.py
 	$(BIN)/python benchmarks/make_domains.py --out $@
 
-test: install chromium   # chromium: the report layout tests skip without it
+test: install llamacpp chromium   # llamacpp: the llama.cpp backend's tests (a source build, minutes, once); chromium: the report layout tests
 	$(BIN)/python -m pytest
 
 docs: $(VENV)/.docs-installed   # the documentation site, into site/; --strict: a broken link or stale symbol fails

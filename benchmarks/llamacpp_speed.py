@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from lm_eval_it.backends.llamacpp.backend import cpu_flags, repack_enabled
+
 REPO = Path(__file__).resolve().parents[1]
 WIKI = REPO.parent / "shared" / "data" / "wikitext-2-raw" / "wiki.test.raw"
 BINARY = REPO / ".venv" / "llama.cpp" / "bin" / "llama-perplexity"
@@ -41,6 +43,7 @@ def _seconds(line: str) -> float:
 def run_llama_perplexity(binary: Path, gguf: Path, n_ctx: int, chunks: int, threads: int) -> dict:
     cmd = [str(binary), "-m", str(gguf), "-f", str(WIKI), "-c", str(n_ctx), "--chunks", str(chunks),
            "-t", str(threads), "-b", "2048", "--log-timestamps"]
+    cmd += [] if repack_enabled("auto", cpu_flags()) else ["--no-repack"]  # the backend's default kernels
     out = subprocess.run(["/usr/bin/time", "-f", "RSS_KB %M", *cmd], capture_output=True, text=True, check=True)
     lines = (out.stdout + out.stderr).splitlines()
     start = next(_seconds(x) for x in lines if "calculating perplexity" in x)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -25,6 +26,19 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 WIKITEXT = REPO.parent / "shared" / "data" / "wikitext-2-raw" / "wiki.test.raw"
+
+
+def needs(present: bool, what: str, how: str) -> None:
+    """Skip the calling test module when ``what`` is missing, but fail it in CI (``CI=true``), which installs it."""
+    if present:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is missing in CI ({how} installs it)", pytrace=False)
+    pytest.skip(f"{what} is missing ({how} installs it)", allow_module_level=True)
+
+
+def has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
 
 
 def corpus() -> list[str]:

@@ -115,12 +115,13 @@ class ModelFacts:
     tokenizer: dict
     split_head: bool | None  # Hugging Face: the LM head ran apart from the body; None where it has no meaning
     tokenizer_fingerprint: str | None
+    backend: str | None = None  # the backend's kind (``Backend.kind``): hf, llama.cpp, …
 
     def entry(self) -> dict:
         return {"name": self.name, "fingerprint": self.fingerprint, "source": self.source, "dtype": self.dtype,
                 "device": self.device, "max_positions": self.max_positions, "load_seconds": self.load_seconds,
                 "vocab_size": self.vocab_size, "tokenizer": self.tokenizer, "split_head": self.split_head,
-                "tokenizer_fingerprint": self.tokenizer_fingerprint}
+                "tokenizer_fingerprint": self.tokenizer_fingerprint, "backend": self.backend}
 
 
 @runtime_checkable

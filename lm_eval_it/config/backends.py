@@ -27,5 +27,9 @@ class LlamaCppOptions(Strict):
                               "-1: all. 0 on a CPU build.")
     flash_attn: Literal["auto", "on", "off"] = Field(default="auto", description="llama.cpp's flash attention "
                                                      "(`-fa`); auto, as llama-perplexity: on where the backend has it.")
+    repack: Literal["auto", "on", "off"] = Field(default="auto", description="llama.cpp's extra weight buffers "
+                                                 "(`--repack`/`--no-repack`: repacked and AMX matrix kernels). auto: "
+                                                 "off on a CPU with AMX, where llama.cpp's AMX kernels can crash the "
+                                                 "process (llama.cpp issue 20824), on elsewhere.")
     check_tokenizer: bool = Field(default=True, description="Tokenise the data with the Hugging Face tokenizer of "
                                   "the same GGUF too and report the documents where the two differ.")

@@ -35,7 +35,7 @@ from lm_eval_it.stats.context.statistic import ContextStats
 from lm_eval_it.stats.memorisation.statistic import MinKProb
 
 ENTRY_KEYS = ["name", "fingerprint", "source", "dtype", "device", "max_positions", "load_seconds", "vocab_size",
-              "tokenizer", "split_head", "tokenizer_fingerprint"]
+              "tokenizer", "split_head", "tokenizer_fingerprint", "backend"]
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +96,7 @@ def test_model_facts_are_todays_models_entry(hf, tiny_model_dir):
     assert entry["fingerprint"] == f"folder-sha256:{folder_fingerprint(tiny_model_dir)}"
     assert entry["source"] == {"path": str(tiny_model_dir), "revision": None}
     assert entry["tokenizer_fingerprint"].startswith("tokenizer-sha256:")
+    assert entry["backend"] == "hf"
 
 
 def test_the_tokenizer_adapter_gives_the_hugging_face_answers(hf):

@@ -5,13 +5,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import has_module, needs
 
+from lm_eval_it.backends.llamacpp.backend import cpu_flags, repack_enabled
 from lm_eval_it.backends.registry import load_model
 from lm_eval_it.config.schema import ModelConfig
 from lm_eval_it.errors import UserError
 
 pytestmark = pytest.mark.real_model
-llama_cpp = pytest.importorskip("llama_cpp", reason="the llamacpp extra (llama-cpp-python) is not installed")
+needs(has_module("llama_cpp"), "llama-cpp-python (the llamacpp extra)", "make llamacpp")
 REPO = Path(__file__).resolve().parents[2]
 WIKI = REPO.parent / "shared" / "data" / "wikitext-2-raw" / "wiki.test.raw"
 
@@ -24,6 +26,12 @@ def smol():
 @pytest.fixture(scope="module")
 def text():
     return WIKI.read_bytes()[:6000].decode("utf-8", "ignore")
+
+
+def test_the_source_says_whether_extra_weight_buffers_were_used(smol):
+    assert smol.source["repack"] is repack_enabled("auto", cpu_flags())
+    assert smol.source["runtime"] == "llama.cpp" and smol.dtype == "gguf:Q4_1"
+    assert smol.facts(smol.scorer()).entry()["backend"] == "llama.cpp"
 
 
 def test_byte_lengths_of_the_pieces_add_up_to_the_text(smol, text):

@@ -1,9 +1,12 @@
 """The llama.cpp scorer's decode plan and the lockstep merge of two scorers' slices (no model needed)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from lm_eval_it.backends.llamacpp.backend import cpu_flags, repack_enabled
 from lm_eval_it.backends.llamacpp.scorer import plan_decodes
 from lm_eval_it.backends.logits import lockstep
 
@@ -41,3 +44,22 @@ def test_lockstep_pairs_every_position_with_its_reference_whatever_the_cuts(mine
     assert torch.equal(torch.cat([m[4] for m in merged]), own)
     assert torch.equal(torch.cat([m[3][:, 0] for m in merged]), ref)
     assert torch.equal(torch.cat([m[2][:, 0] for m in merged]), own)
+
+
+@pytest.mark.parametrize("option,flags,expected", [
+    ("auto", {"avx512f", "amx_tile", "amx_int8"}, False),  # AMX: llama.cpp's AMX buffers can segfault
+    ("auto", {"avx2", "fma"}, True),
+    ("auto", set(), True),
+    ("on", {"amx_int8"}, True),  # asked for: the user's call
+    ("off", {"avx2"}, False),
+])
+def test_extra_weight_buffers_are_off_by_default_only_on_a_cpu_with_amx(option, flags, expected):
+    assert repack_enabled(option, flags) is expected
+
+
+def test_cpu_flags_are_read_from_proc_cpuinfo_where_there_is_one():
+    flags = cpu_flags()
+    if Path("/proc/cpuinfo").is_file():
+        assert "fpu" in flags or "sse2" in flags or "fp" in flags  # x86 or arm: some basic flag is always there
+    else:
+        assert flags == set()

@@ -61,7 +61,7 @@ class HFBackend:
         return ModelFacts(name=lm.name, fingerprint=lm.fingerprint, source=lm.source, dtype=lm.dtype,
                           device=lm.device, max_positions=lm.max_positions, load_seconds=lm.load_seconds,
                           vocab_size=scorer.vocab, tokenizer=self.tokenizer.info(), split_head=scorer.split_head,
-                          tokenizer_fingerprint=getattr(lm, "tokenizer_fingerprint", None))
+                          tokenizer_fingerprint=getattr(lm, "tokenizer_fingerprint", None), backend=self.kind)
 
     @property
     def source(self) -> dict:

@@ -14,6 +14,8 @@ Example::
     4
     >>> LlamaCppBackend.auto_batch_size(None, 512, n_batch=2048, vocab=262144)  # Gemma-3: its logits buffer
     1
+    >>> repack_enabled("auto", {"avx512f", "amx_int8"}), repack_enabled("auto", {"avx2"}), repack_enabled("on", set())
+    (False, True, True)
 """
 
 from __future__ import annotations
@@ -38,6 +40,27 @@ from lm_eval_it.errors import UserError
 
 LOGIT_BYTES = 1 << 29  # llama.cpp's logits buffer (positions per decode × vocabulary × 4 B) stays within 512 MiB
 INSTALL = "pip install 'lm_eval_it[llamacpp]' (pip builds llama-cpp-python from source)"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (``flags`` on x86, ``Features`` on Arm; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def repack_enabled(option: str, flags: set[str]) -> bool:
+    """Whether llama.cpp may use its extra weight buffers (``llama_cpp.repack``). ``auto`` turns them off on a
+    CPU with AMX: llama.cpp then moves supported weights (Q4_0, Q4_1, Q8_0, K-quants) into AMX buffers, whose
+    matrix multiply can segfault (llama.cpp issue 20824; seen here on a Sapphire Rapids VM), killing the run."""
+    if option == "auto":
+        return "amx_int8" not in flags
+    return option == "on"
 
 
 def runtime():
@@ -78,7 +101,8 @@ class LlamaCppBackend:
         started = time.perf_counter()
         self.options = cfg.llama_cpp
         try:
-            self.model = rt.LlamaModel(str(path), n_gpu_layers=self.options.n_gpu_layers)
+            self.repack = repack_enabled(self.options.repack, cpu_flags())
+            self.model = rt.LlamaModel(str(path), n_gpu_layers=self.options.n_gpu_layers, repack=self.repack)
         except OSError as e:
             raise UserError(f"model {cfg.name!r}: {e} (is it a valid GGUF file?)") from None
         self.tokenizer = LlamaTokenizer(self.model, check=hf_tokenizer(path) if self.options.check_tokenizer else None)
@@ -90,7 +114,8 @@ class LlamaCppBackend:
         self.tokenizer_fingerprint = self.tokenizer.info()["fingerprint"]
         self.load_seconds = time.perf_counter() - started
         self.source = {"gguf": str(path.resolve()), "sha256": self.fingerprint, "runtime": "llama.cpp",
-                       "llama_cpp_python": rt.VERSION, "description": self.model.description()}
+                       "llama_cpp_python": rt.VERSION, "description": self.model.description(),
+                       "repack": self.repack}
 
     @classmethod
     def load(cls, cfg: ModelConfig, device: str) -> "LlamaCppBackend":
@@ -111,4 +136,4 @@ class LlamaCppBackend:
         return ModelFacts(name=self.name, fingerprint=self.fingerprint, source=self.source, dtype=self.dtype,
                           device=self.device, max_positions=self.max_positions, load_seconds=self.load_seconds,
                           vocab_size=scorer.vocab, tokenizer=self.tokenizer.info(), split_head=None,
-                          tokenizer_fingerprint=self.tokenizer_fingerprint)
+                          tokenizer_fingerprint=self.tokenizer_fingerprint, backend=self.kind)

@@ -8,7 +8,7 @@ the memory (KV cache) cleared before every batch, logits only where a position i
 
 Example (needs a GGUF file)::
 
-    model = LlamaModel("SmolLM2-135M-Instruct.Q4_1.gguf", n_gpu_layers=0)
+    model = LlamaModel("SmolLM2-135M-Instruct.Q4_1.gguf", n_gpu_layers=0, repack=True)
     ctx = model.context(n_seq=4, window=512, n_batch=2048, n_ubatch=512, threads=2, flash_attn="auto")
     logits = ctx.decode(tokens, positions, seq_ids, wants)   # (outputs × n_vocab) float32, a view
 """
@@ -39,9 +39,10 @@ ll.llama_backend_init()
 class LlamaModel:
     """One GGUF file loaded by llama.cpp, with its vocabulary."""
 
-    def __init__(self, path: str, n_gpu_layers: int = 0):
+    def __init__(self, path: str, n_gpu_layers: int = 0, repack: bool = True):
         params = ll.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers
+        params.use_extra_bufts = repack  # llama-perplexity's --repack / --no-repack
         self.model = ll.llama_model_load_from_file(path.encode(), params)
         if not self.model:
             raise OSError(f"llama.cpp could not load {path}")
