@@ -19,6 +19,11 @@ Example::
     ('2048 (configured: 4096)', '1024 (configured: 2048)')
     >>> same_text_note(res)
     'bits/byte, bits/word and bits/char are over the same text for every model.'
+    >>> protocol_text(res)
+    'window 2048 (configured: 4096), stride 1024 (configured: 2048), prefix bos:<s> (configured: auto)'
+    >>> res["results"][0]["eval"].update(protocol="llama-perplexity", n_ctx=512)
+    >>> protocol_text(res)
+    "protocol llama-perplexity: n_ctx 512, each chunk's first token replaced by BOS, its second half scored"
 """
 
 from __future__ import annotations
@@ -50,6 +55,18 @@ def ran_text(results: dict, key: str, code: bool = False) -> str:
 def prefix_text(results: dict, code: bool = False) -> str:
     """The prefix that ran (``results[].eval.prefix``, e.g. ``bos:<s>``): :func:`ran_text` of ``prefix``."""
     return ran_text(results, "prefix", code)
+
+
+def protocol_text(results: dict, code: bool = False) -> str:
+    """How tokens were cut and scored: window, stride and prefix that ran (:func:`ran_text`), or, under
+    ``protocol: llama-perplexity``, its n_ctx and what the protocol does (window and stride do not apply)."""
+    llama = [r for r in results["results"] if (r.get("eval") or {}).get("protocol") == "llama-perplexity"]
+    if llama and len(llama) == len(results["results"]):
+        n_ctx = sorted({str(r["eval"].get("n_ctx")) for r in llama})
+        return (f"protocol llama-perplexity: n_ctx {', '.join(n_ctx)}, each chunk's first token replaced by BOS, "
+                "its second half scored")
+    return (f"window {ran_text(results, 'window')}, stride {ran_text(results, 'stride')}, "
+            f"prefix {prefix_text(results, code)}")
 
 
 def same_text_note(results: dict) -> str:

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from lm_eval_it.io import atomic_write_bytes, atomic_write_text
 from lm_eval_it.report.compare.build import comparison_sections
-from lm_eval_it.report.headers import prefix_text, ran_text, same_text_note
+from lm_eval_it.report.headers import protocol_text, same_text_note
 from lm_eval_it.report.html import render
 from lm_eval_it.report.sections import insights_sections, markdown_sections
 from lm_eval_it.stats.intervals import INTERVAL_LABEL_ONE
@@ -159,8 +159,7 @@ def summary_markdown(results: dict) -> str:
         f"# {results['run_name']}",
         "",
         f"Created {results['created']} · device {results['provenance']['device']} · "
-        f"window {ran_text(results, 'window')}, stride {ran_text(results, 'stride')}, "
-        f"prefix {prefix_text(results, code=True)} · "
+        f"{protocol_text(results, code=True)} · "
         f"lm_eval_it {results['provenance']['versions'].get('lm_eval_it')} "
         f"(commit {results['provenance'].get('git_commit')})",
         "",
@@ -199,8 +198,7 @@ def report_html(results: dict, pngs: dict[str, bytes] | None = None,
     plots = ((results.get("config") or {}).get("output") or {}).get("plots", True)
     insights = [(t, Markup(h)) for t, h in insights_sections(results, plots=plots)]
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
-                  prefix=prefix_text(results), window=ran_text(results, "window"),
-                  stride=ran_text(results, "stride"), same_text=same_text_note(results), interval_label=INTERVAL_LABEL_ONE,
+                  protocol=protocol_text(results), same_text=same_text_note(results), interval_label=INTERVAL_LABEL_ONE,
                   comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections)
 
 

@@ -4,7 +4,8 @@ import json
 import re
 
 from lm_eval_it.cli import main
-from lm_eval_it.report.headers import ran_text
+from lm_eval_it.report.compare.tables import weights_text
+from lm_eval_it.report.headers import protocol_text, ran_text
 
 
 def _res(config: dict, ran: list[dict]) -> dict:
@@ -33,3 +34,20 @@ def test_report_headers_show_the_window_that_ran_when_clamped(tmp_path, tiny_mod
     assert "window 512 (configured: 100000), stride 256 (configured: 50000)," in head
     meta = re.search(r'<p class="meta">(.*?)</p>', (folder / "report.html").read_text(), re.DOTALL).group(1)
     assert "window 512 (configured: 100000), stride 256 (configured: 50000)," in meta
+
+
+def test_a_llama_perplexity_run_says_its_protocol_not_a_window_and_stride():
+    res = {"config": {"eval": {"prefix": "auto", "window": 512, "stride": None}},
+           "results": [{"model": m, "dataset": "d", "per_document": [{"bytes": 5}],
+                        "eval": {"protocol": "llama-perplexity", "n_ctx": 512, "window": 512, "stride": 512,
+                                 "prefix": "none"}} for m in ("a", "b")]}
+    text = protocol_text(res)
+    assert text.startswith("protocol llama-perplexity: n_ctx 512") and "stride" not in text
+    res["results"][1]["eval"]["protocol"] = "strided"  # mixed: the window, stride and prefix of each
+    assert protocol_text(res).startswith("window 512")
+
+
+def test_the_comparison_names_a_backend_only_where_it_is_not_the_default():
+    assert weights_text({"dtype": "float32", "backend": "hf", "gguf_file": "m.Q4_1.gguf"}) == "GGUF Q4_1 → float32"
+    assert weights_text({"dtype": "gguf:Q4_1", "backend": "llama.cpp"}) == "gguf:Q4_1 · llama.cpp"
+    assert weights_text({"dtype": "bfloat16"}) == "bfloat16"

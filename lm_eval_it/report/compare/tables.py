@@ -77,13 +77,14 @@ def gain_text(g: dict | None) -> str:
 
 
 def weights_text(e: dict) -> str:
-    """The model's numeric format: its dtype, the GGUF quantisation it was de-quantised from, its backend."""
+    """The model's numeric format: its dtype, the GGUF quantisation it was de-quantised from, and its backend
+    where it is not the default ``hf`` (e.g. ``gguf:Q4_1 · llama.cpp``)."""
     text = e.get("dtype") or "–"
     if e.get("gguf_file"):
         stem = re.sub(r"(?i)\.gguf$", "", e["gguf_file"].split("/")[-1])
         tag = _GGUF_QUANT.search(stem)
         text = f"GGUF {tag.group(1).upper() if tag else ''} → {text}".replace("GGUF  →", "GGUF →")
-    if e.get("backend"):
+    if e.get("backend") and e["backend"] != "hf":
         text += f" · {e['backend']}"
     return text
 
