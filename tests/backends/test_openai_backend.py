@@ -176,6 +176,8 @@ def test_the_openai_section_goes_with_its_backend_and_the_key_comes_from_the_env
         parse_config({"models": [{"path": "m", "openai": {"base_url": "u"}}], "datasets": [{"builtin": "pydoc_topics"}]})
     with pytest.raises(UserError, match="`backend: openai` needs an `openai:` section"):
         parse_config({"models": [{"path": "m", "backend": "openai"}], "datasets": [{"builtin": "pydoc_topics"}]})
+    with pytest.raises(ValueError, match="openai.fresh_windows needs concurrency 1"):
+        OpenAIOptions(base_url="u", fresh_windows=True, concurrency=2)
     monkeypatch.delenv("LM_TEST_KEY", raising=False)
     with pytest.raises(UserError, match="the environment variable 'LM_TEST_KEY' is not set"):
         api_key(OpenAIOptions(base_url="u", api_key_env="LM_TEST_KEY"))
@@ -192,21 +194,19 @@ def _results(folder):
     return json.loads((run / "results.json").read_text())
 
 
-def test_a_run_from_yaml_stops_on_garbage_keeps_its_work_and_resumes_to_the_same_numbers(tmp_path, tiny_model_dir,
-                                                                                         capsys):
+def test_a_run_from_yaml_stops_on_garbage_keeps_its_work_and_resumes_to_the_same_numbers(
+        tmp_path, tiny_model_dir, capsys):
     fake = Fake(pieces=False)
     try:
         models = [{"name": "served", "path": str(tiny_model_dir), "backend": "openai",
                    "openai": {"base_url": fake.url, "concurrency": 1, "max_retries": 0}}]
         ev = {"window": 16, "stride": 8, "batch_size": 1, "compressors": []}
-        whole = write_config(tmp_path / "whole", models, TEXTS, eval=ev) if (tmp_path / "whole").mkdir() is None else 0
+        (tmp_path / "whole").mkdir()
+        whole = write_config(tmp_path / "whole", models, TEXTS, eval=ev)
         assert main(["run", str(whole), "--quiet"]) == 0
         expected = [d["nll"] for d in _results(tmp_path / "whole")["results"][0]["per_document"]]
         cut = write_config(tmp_path, models, TEXTS, eval=ev)
-        fake.plan = [None] * 0
-        start = fake.requests
-        fake.garbage = None
-        stop_after = start + 5 + 8  # the probe's requests, then 8 windows
+        stop_after = fake.requests + 5 + 8  # the probe's requests, then 8 windows; then too few log-probs
         orig = fake.answer
 
         def spoiled(body):

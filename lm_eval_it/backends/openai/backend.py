@@ -91,7 +91,7 @@ class OpenAIBackend:
     def scorer(self, reference=None) -> OpenAIScorer:
         if reference is not None:
             raise UserError("backend openai gives no logits, so it cannot be compared in lockstep (KL)")
-        return OpenAIScorer(self.client, self.server, self.tokenizer)
+        return OpenAIScorer(self.client, self.server, self.tokenizer, self.options.fresh_windows)
 
     def auto_batch_size(self, window: int) -> int:
         """Windows per batch: one request each, all in flight at once."""

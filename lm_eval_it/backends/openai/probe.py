@@ -25,7 +25,7 @@ from lm_eval_it.config.backends import OpenAIOptions
 from lm_eval_it.errors import RunStopped, UserError
 
 PROBE_TEXT = "The capital of France is Paris; the café in Zürich serves"
-LAST = ("tea", "milk")  # the two last tokens of the alignment probe (their first tokens differ)
+LAST = (" tea", " milk")  # the alignment probe's two endings
 TOLERANCE = 1e-3  # nats: the same distribution computed twice
 
 
@@ -68,14 +68,19 @@ def _mode(client: Client, server: Server, tok, ids: list[int], options: OpenAIOp
 def _shifted(client: Client, server: Server, tok, head: list[int]) -> bool:
     """True when the echo at the last position depends on the last token: off by one."""
     k = 2
-    answers = [_ask(client, server, tok, head + [t]) for t in _last_tokens(tok)]
+    common, ends = _endings(tok)
+    head = head + common
+    answers = [_ask(client, server, tok, head + [t]) for t in ends]
     entry = len(head) - int(server.drops_bos and head[:1] == [server.bos])
     a, b = (top_values(x, entry, k) for x in answers)
     return any(abs(x - y) > TOLERANCE for x, y in zip(a, b))
 
 
-def _last_tokens(tok) -> list[int]:
-    return [tok.encode_texts([t])[0][0] for t in LAST]
+def _endings(tok) -> tuple[list[int], list[int]]:
+    """The tokens both endings share, and the first token where they differ (``' tea'``: one token in a BPE)."""
+    a, b = tok.encode_texts(list(LAST))
+    i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    return a[:i], [a[i], b[i]]
 
 
 def probe(client: Client, tok, options: OpenAIOptions) -> Server:

@@ -4,6 +4,9 @@ Window ``r`` of a batch is sent as its input ids, plus its last target when that
 (the engine's last scored position predicts a token outside the window); the answer's log-prob of prompt
 token ``c + 1`` is the score of position ``(r, c)``. Requests run ``openai.concurrency`` at once.
 
+With ``openai.fresh_windows`` a one-token request goes before each window, so that a server that reuses the
+KV cache of the previous prompt's common prefix (llama-cpp-python's) evaluates each window afresh.
+
 On a server that drops a leading BOS from the echo and nulls the first entry (llama-cpp-python), the
 first token after BOS has no echoed log-prob; it is asked for once per token id, as the one-token
 completion of BOS that ``logit_bias`` forces to be that token (the log-prob is the raw distribution's,
@@ -35,8 +38,8 @@ NEEDS_BOS = ("the server's echoed log-probs are aligned only for prompts that st
 class OpenAIScorer(TargetLogprobScorer):
     """Target log-probs from an OpenAI-compatible server (a :class:`~lm_eval_it.backends.base.WindowScorer`)."""
 
-    def __init__(self, client: Client, server: Server, tokenizer):
-        self.client, self.server, self.tok = client, server, tokenizer
+    def __init__(self, client: Client, server: Server, tokenizer, fresh_windows: bool = False):
+        self.client, self.server, self.tok, self.fresh = client, server, tokenizer, fresh_windows
         self.vocab = len(tokenizer)
         self.device = "cpu"
         self.requests = 0
@@ -53,6 +56,8 @@ class OpenAIScorer(TargetLogprobScorer):
         if self.server.needs_bos and prompt[0] != self.server.bos:
             raise UserError(f"backend openai: {NEEDS_BOS} ({where})")
         try:
+            if self.fresh:  # a first token unlike any window's: the server cannot reuse a cached prefix
+                self.client.post("completions", {**request(self.server, self.tok, [self._breaker()]), "echo": False})
             answer = self.client.post("completions", request(self.server, self.tok, prompt))
         except Refused as e:
             raise RunStopped(f"server {self.client.base_url} refused {where}: {e}") from None
@@ -68,6 +73,10 @@ class OpenAIScorer(TargetLogprobScorer):
                 raise RunStopped(f"server answer for {where}: no log-prob for token {j}")
             out[i] = v
         return out
+
+    def _breaker(self) -> int:
+        """A plain token that no window starts with (windows start with BOS here, or with text)."""
+        return self.tok.encode_texts(["."])[0][0]
 
     def _first_after_bos(self, token: int, where: str) -> float:
         """log p(token | BOS): the one-token completion of BOS, forced to ``token`` by ``logit_bias``."""
