@@ -54,7 +54,7 @@ LLAMA_SRC := $(VENV)/llama.cpp/src/llama_cpp_python-$(LLAMA_CPP_PYTHON)
 llamacpp: $(VENV)/.llamacpp-installed   # backend llama.cpp: llama-cpp-python, built from source by pip (minutes)
 
 $(VENV)/.llamacpp-installed: $(VENV)/.installed
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -q -e '.[test,llamacpp]'
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install -q -e '.[test,llamacpp,server-test]'   # server-test: backend openai's real-server tests
 	touch $@
 
 llama-perplexity: $(VENV)/llama.cpp/bin/llama-perplexity   # the oracle: llama.cpp's own tool, from the same vendored source

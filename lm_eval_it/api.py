@@ -80,8 +80,11 @@ def evaluate(model: Any, tokenizer: Any = None, texts: list[str] | None = None, 
         output_dir: also write the run folder (results.json, summary.md, report.html) under it;
             by default nothing is written.
         progress: show a progress bar (default: print nothing).
-        backend: for a path, what scores it: ``hf`` (transformers) or ``llama.cpp`` (a GGUF in llama.cpp).
-        backend_options: the model entry's ``llama_cpp:`` section (e.g. ``{"n_batch": 2048}``).
+        backend: for a path, what scores it: ``hf`` (transformers), ``llama.cpp`` (a GGUF in llama.cpp) or
+            ``openai`` (a served model; the path is then its local tokenizer).
+        backend_options: the model entry's ``llama_cpp:`` or ``openai:`` section (e.g. ``{"n_batch": 2048}``,
+            ``{"base_url": "http://127.0.0.1:8000/v1"}``). A served model's server gone mid-run raises
+            :class:`lm_eval_it.run.rundir.RunInterrupted` (its ``reason`` says why), as Ctrl-C does.
         **eval_options: any other ``eval`` key of a config: ``prefix``, ``batch_size``, ``device``,
             ``best_temperature``, ``window_unit``, ``min_k`` ...
 

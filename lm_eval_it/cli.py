@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         return UserError.exit_code
     except KeyboardInterrupt as e:
         print(_interrupted_text(e, argv), file=sys.stderr)
-        return 130
+        return UserError.exit_code if getattr(e, "reason", None) else 130
 
 
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, str | None]:
@@ -267,13 +267,15 @@ def _run_config(args) -> None:
 def _interrupted_text(e: KeyboardInterrupt, argv: list[str]) -> str:
     """What Ctrl-C leaves: the checkpoint and the command that resumes it, or that nothing was written."""
     folder = getattr(e, "folder", None)
+    reason = getattr(e, "reason", None)
+    head = f"error: {reason}; stopped" if reason else "\ninterrupted"  # reason: errors.RunStopped
     if folder is not None:  # a checkpoint exists: always say how to resume it
         partial = getattr(e, "partial", 0)
         what = f"{e.documents} finished and {partial} partly scored" if partial else f"{e.documents}"
-        return (f"\ninterrupted: {what} documents are checkpointed in {folder}; "
+        return (f"{head}: {what} documents are checkpointed in {folder}; "
                 f"resume with: {resume_command(argv, folder)}")
     if hasattr(e, "folder"):  # the run had begun (rundir.RunInterrupted) and kept nothing
-        return "\ninterrupted before any token was scored; nothing was written"
+        return f"{head} before any token was scored; nothing was written"
     return "\ninterrupted before the run began; nothing new was written"
 
 

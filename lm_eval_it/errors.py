@@ -34,3 +34,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class RunStopped(UserError):
+    """Something outside the run stopped it (a server gone after its retries, or one answering garbage): the
+    runner keeps its checkpoint, as on Ctrl-C, and the CLI prints the line that resumes it."""

@@ -27,10 +27,12 @@ from typing import Iterable, Mapping
 from lm_eval_it.backends.base import Backend, Capability, unmet
 from lm_eval_it.backends.hf.backend import HFBackend
 from lm_eval_it.backends.llamacpp.backend import LlamaCppBackend
+from lm_eval_it.backends.openai.backend import OpenAIBackend
 from lm_eval_it.config.schema import ModelConfig
 from lm_eval_it.errors import UserError
 
-BACKENDS: dict[str, type] = {HFBackend.kind: HFBackend, LlamaCppBackend.kind: LlamaCppBackend}
+BACKENDS: dict[str, type] = {HFBackend.kind: HFBackend, LlamaCppBackend.kind: LlamaCppBackend,
+                             OpenAIBackend.kind: OpenAIBackend}
 
 
 def backend_class(name: str) -> type:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lm_eval_it.config.backends import LlamaCppOptions
+from lm_eval_it.config.backends import LlamaCppOptions, OpenAIOptions
 from lm_eval_it.config.eval import EvalConfig
 from lm_eval_it.config.named import NAMED, hub_ids, named_defaults
 from lm_eval_it.config.strict import Strict
@@ -68,11 +68,14 @@ class ModelConfig(Strict):
                       "when it starts with `.` or exists there.")
     name: str | None = Field(default=None, description="The name in tables and results; default: the GGUF file's "
                              "stem, else the last part of `path`.")
-    backend: Literal["hf", "llama.cpp"] = Field(
+    backend: Literal["hf", "llama.cpp", "openai"] = Field(
         default="hf", description="What scores the model: `hf` = transformers (PyTorch; a GGUF is de-quantised), "
-        "`llama.cpp` = the GGUF in llama.cpp with its own kernels and tokenizer (the `llamacpp` extra).")
+        "`llama.cpp` = the GGUF in llama.cpp with its own kernels and tokenizer (the `llamacpp` extra), `openai` = "
+        "an OpenAI-compatible server (`openai:` section; `path` is then the local tokenizer; target log-probs only).")
     llama_cpp: LlamaCppOptions | None = Field(default=None, description="`backend: llama.cpp` options "
                                               "(n_batch, n_ubatch, n_gpu_layers, flash_attn, check_tokenizer).")
+    openai: OpenAIOptions | None = Field(default=None, description="`backend: openai` options (base_url, model, "
+                                         "api_key_env, timeout_s, concurrency, max_retries, prompt); needed with it.")
     gguf_file: str | None = Field(default=None, description="A GGUF file inside `path`: de-quantised once to "
                                   "float weights and cached as safetensors under `$LM_EVAL_IT_CACHE`.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -103,6 +106,10 @@ class ModelConfig(Strict):
             raise ValueError(f"`llama_cpp:` options need `backend: llama.cpp` (got backend {self.backend!r})")
         if self.backend == "llama.cpp" and self.llama_cpp is None:
             self.llama_cpp = LlamaCppOptions()
+        if self.openai is not None and self.backend != "openai":
+            raise ValueError(f"`openai:` options need `backend: openai` (got backend {self.backend!r})")
+        if self.backend == "openai" and self.openai is None:
+            raise ValueError("`backend: openai` needs an `openai:` section with at least `base_url`")
         if not self.name:
             self.name = default_model_name(self.path, self.gguf_file)
         return self

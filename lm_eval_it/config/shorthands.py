@@ -95,7 +95,11 @@ KEY_FLAGS = [
     ("--batch-size", "eval.batch_size", _count, "windows per forward pass, or auto"),
     ("--dtype", "models.*.dtype", str, "every model's dtype: auto, float32, bfloat16 or float16 "
                                        "(or fp32, bf16, fp16)"),
-    ("--backend", "models.*.backend", str, "every model's backend: hf (transformers) or llama.cpp"),
+    ("--backend", "models.*.backend", str, "every model's backend: hf (transformers), llama.cpp or openai (a server)"),
+    ("--base-url", "models.*.openai.base_url", str, "backend openai: the server's base URL, e.g. "
+                                                     "http://127.0.0.1:8000/v1"),
+    ("--served-model", "models.*.openai.model", str, "backend openai: the served model's name (default: the first "
+                                                     "the server lists)"),
     ("--protocol", "eval.protocol", str, "strided (default) or llama-perplexity"),
     ("--chunks", "eval.chunks", int, "protocol llama-perplexity: at most this many chunks"),
     ("--name", "output.run_name", str, "run name"),

@@ -254,7 +254,7 @@ class ModelEntry(BaseModel):
     tokenizer: Tokenizer | None = None
     split_head: bool | None = None
     tokenizer_fingerprint: str | None = Field(None, description="sha256 over the tokenizer files")
-    backend: str | None = Field(None, description="the backend that ran it (models[].backend): hf, llama.cpp")
+    backend: str | None = Field(None, description="the backend that ran it (models[].backend): hf, llama.cpp, openai")
 
 
 class DatasetEntry(BaseModel):

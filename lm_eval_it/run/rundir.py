@@ -27,15 +27,16 @@ log = logging.getLogger(__name__)
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: what was checkpointed, and where."""
+    """Ctrl-C during a run, or a :class:`~lm_eval_it.errors.RunStopped` (``reason``): what was checkpointed, and where."""
 
-    def __init__(self, folder: Path | None, documents: int, partial: int = 0):
+    def __init__(self, folder: Path | None, documents: int, partial: int = 0, reason: str | None = None):
         super().__init__(str(folder))
-        self.folder, self.documents, self.partial = folder, documents, partial
+        self.folder, self.documents, self.partial, self.reason = folder, documents, partial, reason
 
 
-def interrupted(ck: Checkpoint) -> RunInterrupted:
-    """Ctrl-C: snapshot the open documents, close the log; the folder is kept only if it holds something."""
+def interrupted(ck: Checkpoint, reason: str | None = None) -> RunInterrupted:
+    """Ctrl-C (or what stopped the run, ``reason``): snapshot the open documents, close the log; the folder is
+    kept only if it holds something."""
     if ck.watch is not None:
         try:
             ck.watch.write()
@@ -43,7 +44,7 @@ def interrupted(ck: Checkpoint) -> RunInterrupted:
             log.warning("could not save the partly scored documents (%s); the finished ones are kept", e)
     ck.close()
     partial = count_open(ck.folder)
-    return RunInterrupted(None if discard(ck) else ck.folder, ck.count(), partial)
+    return RunInterrupted(None if discard(ck) else ck.folder, ck.count(), partial, reason)
 
 
 def discard(ck: Checkpoint) -> bool:

@@ -27,7 +27,7 @@ from lm_eval_it.data.documents import Documents, load_documents
 from lm_eval_it.engine.checkpoint import Checkpoint, run_header
 from lm_eval_it.engine.distributed import Context, broadcast
 from lm_eval_it.engine.distributed import init as init_distributed
-from lm_eval_it.errors import UserError
+from lm_eval_it.errors import RunStopped, UserError
 from lm_eval_it.report.compare.build import (
     build_comparison,
     comparison_markdown,
@@ -76,6 +76,8 @@ def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | Non
         ck.remove()
     except KeyboardInterrupt:
         raise interrupted(ck) from None
+    except RunStopped as e:  # a server gone: kept and resumable, as after Ctrl-C
+        raise interrupted(ck, str(e)) from None
     except BaseException:
         ck.close()
         discard(ck)

@@ -16,6 +16,7 @@ from lm_eval_it.backends.base import (
 )
 from lm_eval_it.backends.hf.backend import HFBackend
 from lm_eval_it.backends.llamacpp.backend import LlamaCppBackend
+from lm_eval_it.backends.openai.backend import OpenAIBackend
 from lm_eval_it.backends.logits import TargetLogprobScorer, token_nll
 from lm_eval_it.backends.registry import (
     BACKENDS,
@@ -51,11 +52,12 @@ def test_the_hf_backend_satisfies_the_protocol(hf):
 
 def test_capabilities_are_declared_on_the_class_before_anything_loads():
     cls = backend_class("hf")
-    assert cls is HFBackend and BACKENDS == {"hf": HFBackend, "llama.cpp": LlamaCppBackend}
+    assert cls is HFBackend and BACKENDS == {"hf": HFBackend, "llama.cpp": LlamaCppBackend, "openai": OpenAIBackend}
+    assert OpenAIBackend.capabilities == frozenset({Capability.TARGET_LOGPROBS})  # a server: no logits
     assert LlamaCppBackend.capabilities == cls.capabilities  # known without llama-cpp-python installed
     assert cls.capabilities == frozenset({Capability.FULL_LOGITS, Capability.TARGET_LOGPROBS})
     assert [c.value for c in Capability] == ["full_logits", "target_logprobs"]
-    with pytest.raises(UserError, match=r"^models\[\]\.backend: got 'vllm'; expected one of hf, llama.cpp$"):
+    with pytest.raises(UserError, match=r"^models\[\]\.backend: got 'vllm'; expected one of hf, llama.cpp, openai$"):
         backend_class("vllm")
 
 

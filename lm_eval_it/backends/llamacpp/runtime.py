@@ -39,10 +39,11 @@ ll.llama_backend_init()
 class LlamaModel:
     """One GGUF file loaded by llama.cpp, with its vocabulary."""
 
-    def __init__(self, path: str, n_gpu_layers: int = 0, repack: bool = True):
+    def __init__(self, path: str, n_gpu_layers: int = 0, repack: bool = True, vocab_only: bool = False):
         params = ll.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers
         params.use_extra_bufts = repack  # llama-perplexity's --repack / --no-repack
+        params.vocab_only = vocab_only  # the tokenizer alone (backend openai): no weights read
         self.model = ll.llama_model_load_from_file(path.encode(), params)
         if not self.model:
             raise OSError(f"llama.cpp could not load {path}")
