@@ -238,7 +238,7 @@ def test_device_dtype_batch_size_and_backend_flags_set_every_model(monkeypatch, 
     assert seen["cfg"].eval.batch_size == "auto" and seen["cfg"].models[0].backend == "hf"
     assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "--backend", "vllm"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --backend: models.0.backend: got 'vllm', expected 'hf' or 'llama.cpp'") and err.count("\n") == 1
+    assert err.startswith("error: --backend: models.0.backend: got 'vllm', expected 'hf', 'llama.cpp' or 'openai'") and err.count("\n") == 1
 
 
 def test_sweep_and_context_take_model_and_data(monkeypatch, tmp_path):
