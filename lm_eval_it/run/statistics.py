@@ -45,7 +45,12 @@ def refuse_unmet_needs(cfg: RunConfig) -> None:
     for m in cfg.models:
         window = cfg.eval.window
         setup = Setup(cfg.eval, 1, window, cfg.eval.stride or window, m.compare_to is not None, m.compare_to)
-        refuse_unmet(m, {p.name: p.needs for p in registry.build(setup)})
+        needs = {p.name: p.needs for p in registry.build(setup)}
+        refuse_unmet(m, needs)
+        if m.compare_to is not None:  # the reference gives the same full logits as the candidate: KL needs both
+            reference = next((r for r in cfg.models if r.name == m.compare_to), None)
+            if reference is not None:
+                refuse_unmet(reference, {k: v for k, v in needs.items() if k.startswith("kl")})
 
 
 def stat_context(red: Reduction, metrics: dict, stat) -> dict:

@@ -132,7 +132,7 @@ class Fake:
             return 200, b"<html>502 Bad Gateway</html>"
         return 200, {"choices": [{"text": "", "logprobs": {"tokens": tokens if self.pieces else None, "token_logprobs": values,
                                                           "top_logprobs": tops}}],
-                     "usage": {"prompt_tokens": len(ids), "completion_tokens": 1}}
+                     "usage": {"prompt_tokens": len(ids) + (self.garbage == "own_bos"), "completion_tokens": 1}}
 
     def _piece(self, t):
         if not self.pieces:  # ids of another tokenizer: no token strings

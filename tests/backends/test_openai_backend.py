@@ -142,6 +142,7 @@ def test_a_window_without_bos_is_refused_by_a_server_that_needs_one():
     ("positive", "log-prob of token 2 is 0.7, not a finite number <= 0"),
     ("tokens", r"token 2 is '\?\?' on the server but 'e' \(id 104\) here; the server's tokenizer does not match"),
     ("html", "answered something that is not JSON"),
+    ("own_bos", r"it read the prompt as 10 tokens, not the 9 sent \(did it add its own BOS"),
 ])
 def test_too_few_or_garbage_log_probs_stop_the_run_in_one_line(fake, garbage, message):
     s = Server(model="fake-model", prompt="ids", drops_bos=False, needs_bos=False, bos=BOS)
@@ -169,6 +170,14 @@ def test_kl_against_a_served_model_is_refused_before_anything_loads():
                                     "compare_to": "a", "openai": {"base_url": "http://h/v1"}}],
                         "datasets": [{"builtin": "pydoc_topics"}]})
     with pytest.raises(UserError, match=r"model 'b': statistics? .*'kl'.* full_logits, which backend 'openai'"):
+        refuse_unmet_needs(cfg)
+
+
+def test_a_served_model_as_the_kl_reference_is_refused_before_anything_loads():
+    cfg = parse_config({"models": [{"name": "ref", "path": "m", "backend": "openai", "openai": {"base_url": "http://h/v1"}},
+                                   {"name": "cand", "path": "m", "compare_to": "ref"}],
+                        "datasets": [{"builtin": "pydoc_topics"}]})
+    with pytest.raises(UserError, match=r"model 'ref': statistic 'kl' needs full_logits, which backend 'openai'"):
         refuse_unmet_needs(cfg)
 
 

@@ -73,7 +73,7 @@ def logprob(x, where: str, j: int) -> float | None:
         return None
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x > POSITIVE_SLACK:
         raise RunStopped(f"server answer for {where}: log-prob of token {j} is {x!r}, not a finite number <= 0")
-    return float(x)
+    return min(0.0, float(x))  # within the slack above 0: a rounding of log 1
 
 
 def _from_prompt_logprobs(rows: list, ids: list[int], where: str) -> list[float | None]:
@@ -102,6 +102,10 @@ def echoed(answer: dict, where: str) -> dict:
 def aligned(answer: dict, ids: list[int], server: Server, tok, where: str) -> list[float | None]:
     """``value[j] = log p(ids[j] | ids[:j])`` from a checked answer (see the module doc)."""
     choice = echoed(answer, where)
+    sent = (answer.get("usage") or {}).get("prompt_tokens")
+    if isinstance(sent, int) and not isinstance(sent, bool) and sent != len(ids):
+        raise RunStopped(f"server answer for {where}: it read the prompt as {sent} tokens, not the {len(ids)} sent "
+                         "(did it add its own BOS, or tokenise the text otherwise?)")
     if isinstance(choice.get("prompt_logprobs"), list):
         return _from_prompt_logprobs(choice["prompt_logprobs"], ids, where)
     lp = choice.get("logprobs")

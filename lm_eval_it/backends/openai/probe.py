@@ -57,7 +57,7 @@ def _mode(client: Client, server: Server, tok, ids: list[int], options: OpenAIOp
     if options.prompt != "text":
         try:
             return server, _ask(client, server, tok, ids, retries=0 if options.prompt == "auto" else None)
-        except (Refused, RunStopped) as e:
+        except (Refused, RunStopped) as e:  # llama-cpp-python's server answers ids with HTTP 500
             if options.prompt == "ids":
                 raise UserError(f"openai.prompt: the server at {options.base_url} does not take token ids ({e}); "
                                 "use prompt: text or auto") from None
