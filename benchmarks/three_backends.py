@@ -21,21 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from lm_eval_it.backends.llamacpp.backend import cpu_flags, repack_enabled
+from lm_eval_it.backends.llamacpp.serve import server_command
 
 REPO = Path(__file__).resolve().parents[1]
 WIKI = REPO.parent / "shared" / "data" / "wikitext-2-raw" / "wiki.test.raw"
-SERVER = f"""
-import runpy, llama_cpp.llama_cpp as ll
-if {not repack_enabled("auto", cpu_flags())}:
-    default = ll.llama_model_default_params
-    def no_extra_buffers():
-        params = default()
-        params.use_extra_bufts = False
-        return params
-    ll.llama_model_default_params = no_extra_buffers
-runpy.run_module("llama_cpp.server", run_name="__main__")
-"""
 RUN = """
 import json, resource, sys
 from lm_eval_it import evaluate
@@ -58,9 +47,7 @@ def free_port() -> int:
 
 def start_server(gguf: str, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    cmd = [sys.executable, "-c", SERVER, "--model", gguf, "--host", "127.0.0.1", "--port", str(port),
-           "--logits_all", "true", "--n_ctx", "512", "--n_threads", str(threads), "--flash_attn", "true"]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(server_command(gguf, port, threads, n_ctx=512), stdout=log.open("wb"), stderr=subprocess.STDOUT)
     for _ in range(480):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):

@@ -40,7 +40,7 @@ class LlamaCppOptions(Strict):
 
 
 class OpenAIOptions(Strict):
-    """``backend: openai``: an OpenAI-compatible completions endpoint (vLLM, llama-cpp-python's server, TGI) gives the
+    """``backend: openai``: an OpenAI-compatible completions endpoint (vLLM, llama-cpp-python's server) gives the
     targets' log-probs of echoed prompts; the model entry's ``path`` names the local tokenizer."""
 
     base_url: str = Field(min_length=1, description="The endpoint's base, e.g. `http://127.0.0.1:8000/v1` "

@@ -23,7 +23,8 @@ from conftest import has_module, needs
 
 from lm_eval_it import evaluate
 from lm_eval_it.backends.registry import load_model
-from lm_eval_it.backends.llamacpp.backend import cpu_flags, gguf_path, repack_enabled
+from lm_eval_it.backends.llamacpp.backend import gguf_path
+from lm_eval_it.backends.llamacpp.serve import server_command
 from lm_eval_it.config.schema import ModelConfig
 
 pytestmark = pytest.mark.real_model
@@ -35,21 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 WIKI = REPO.parent / "shared" / "data" / "wikitext-2-raw" / "wiki.test.raw"
 BOS = 1  # SmolLM2's <|im_start|>
 EVAL = {"window": 64, "stride": 48, "prefix": "bos_every_window", "compressors": [], "threads": 1}
-
-
-# llama-cpp-python's server has no --no-repack; on a CPU with AMX (where llama.cpp's AMX buffers segfault) its
-# models load without the extra weight buffers, as the llama.cpp backend's `repack: auto` does.
-SERVER = f"""
-import runpy, llama_cpp.llama_cpp as ll
-if {not repack_enabled("auto", cpu_flags())}:
-    default = ll.llama_model_default_params
-    def no_extra_buffers():
-        params = default()
-        params.use_extra_bufts = False
-        return params
-    ll.llama_model_default_params = no_extra_buffers
-runpy.run_module("llama_cpp.server", run_name="__main__")
-"""
 
 
 def gguf() -> str:
@@ -70,9 +56,7 @@ class LlamaServer:
         self.url = f"http://127.0.0.1:{port}/v1"
 
     def start(self) -> "LlamaServer":
-        cmd = [sys.executable, "-c", SERVER, "--model", gguf(), "--host", "127.0.0.1", "--port",
-               str(self.port), "--logits_all", "true", "--n_ctx", "256", "--n_threads", "1",
-               "--flash_attn", "true"]  # as the llama.cpp backend's `auto` runs on CPU (off: up to 0.25 nats a token apart)
+        cmd = server_command(gguf(), self.port, threads=1, n_ctx=256)  # flash attention on (off: up to 0.25 nats apart)
         self.proc = subprocess.Popen(cmd, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         for _ in range(240):
             try:

@@ -1,4 +1,4 @@
-"""The openai backend: a model behind an OpenAI-compatible completions endpoint (vLLM, llama-cpp-python's server, TGI).
+"""The openai backend: a model behind an OpenAI-compatible completions endpoint (vLLM, llama-cpp-python's server).
 
 Only the targets' log-probs come back (``Capability.TARGET_LOGPROBS``), so a run whose statistics need full
 logits (the temperature sweep, KL, calibration, target ranks) is refused before anything loads; bits per
