@@ -90,18 +90,20 @@ def _signed_iv(cal: dict) -> str:
 
 
 class TemperaturePlugin(Plugin):
-    name, keys, config_keys = "temperature", ("temperature",), ("temperatures", "best_temperature")
+    name, keys, config_keys = "temperature", ("temperature",), ("temperatures", "best_temperature",
+                                                                    "sweep_kernel")
     needs = frozenset({Capability.FULL_LOGITS})  # softmax of the (rows × vocab) logits at each T
     order = {"markdown": 60, "html": 60, "terminal": 60}
 
-    def __init__(self, temperatures: list[float], vocab: int, exact: bool = False):
-        self.statistic = TemperatureStats(temperatures, vocab)
+    def __init__(self, temperatures: list[float], vocab: int, exact: bool = False, kernel: str = "auto"):
+        self.statistic = TemperatureStats(temperatures, vocab, kernel=kernel)
         self.extra_passes = exact
 
     @classmethod
     def build(cls, setup: Setup) -> "TemperaturePlugin | None":
         temps = setup.eval.temperatures
-        return cls(temps, setup.vocab, setup.eval.best_temperature == "exact") if temps else None
+        return (cls(temps, setup.vocab, setup.eval.best_temperature == "exact", setup.eval.sweep_kernel)
+                if temps else None)
 
     def summarize(self, totals: dict, context: dict) -> dict | None:
         if self.extra_passes:

@@ -29,14 +29,17 @@ from typing import Callable
 import numpy as np
 import torch
 
+from lm_eval_it.stats.temperature.kernel import checked_block
+
 LN2 = math.log(2.0)
 
 
 BLOCK = 1 << 19  # elements per cache-sized block (2 MiB of float32): 10 rows of a 49k vocabulary
+FUSED_BLOCK = 1 << 21  # the fused kernel reads each row once per T from cache, whatever the block: fewer calls
 
 
 def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, derivatives: bool = False,
-                  dtype: torch.dtype = torch.float32) -> dict:
+                  dtype: torch.dtype = torch.float32, kernel=None) -> dict:
     """Per-row statistics of softmax(logits / T) for each T, in nats.
 
     Returns ``entropy``, ``nll``, ``top1_prob`` of shape (rows, len(T)), ``top1_correct``
@@ -45,15 +48,23 @@ def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, der
     several passes over a small block beat one pass each over a big one. ``dtype``
     float64 computes them from the same logits in double precision (the exact
     best-T refinement: near the minimum the slope is a sum of cancelling terms).
+    ``kernel`` (from :func:`lm_eval_it.stats.temperature.kernel.compiled`) computes float32 logits
+    with the fused kernel of :mod:`lm_eval_it.stats.temperature.kernel` (one read of a row per T);
+    if it fails it is dropped for the process, and the eager passes below take over.
     """
     z = logits.to(dtype)
     n, vocab = z.shape
     keys = ["entropy", "nll", "top1_prob"] + (["d1", "d2"] if derivatives else [])
     out = {k: torch.empty(n, len(temperatures), dtype=dtype) for k in keys}
     correct = torch.empty(n, dtype=torch.bool)
-    rows = max(1, BLOCK // max(1, vocab))
+    fused = kernel is not None and dtype == torch.float32
+    rows = max(1, (FUSED_BLOCK if fused else BLOCK) // max(1, vocab))
+    betas = torch.tensor([1.0 / float(t) for t in temperatures], dtype=torch.float64)
     for i in range(0, n, rows):
-        block = _block_stats(z[i : i + rows], targets[i : i + rows], temperatures, derivatives)
+        block = checked_block(z[i : i + rows], targets[i : i + rows], betas, kernel) if fused else None
+        if block is None:
+            fused = False
+            block = _block_stats(z[i : i + rows], targets[i : i + rows], temperatures, derivatives)
         for k in keys:
             out[k][i : i + rows] = block[k]
         correct[i : i + rows] = block["top1_correct"]

@@ -1,11 +1,14 @@
 """Temperature sweep as a streaming statistic: entropy, NLL, calibration and the best T.
 
-Per row and temperature (one exponential pass per T, see
+Per row and temperature (one read of the row per T with the fused kernel of
+:mod:`lm_eval_it.stats.temperature.kernel`, see
 :func:`lm_eval_it.stats.temperature.softmax.softmax_stats`) it sums entropy, NLL, top-1
 probability and dNLL/dβ, d²NLL/dβ²; it counts the entropy into a fine
 fixed-bin histogram (quantiles come from it) and the top-1 confidence into
-calibration bins. At the search temperatures of :mod:`lm_eval_it.stats.temperature.best` it
-sums only NLL and its two derivatives, which bracket and interpolate the best T.
+calibration bins. At the search temperatures of :mod:`lm_eval_it.stats.temperature.best` (none
+for a sweep that already spans 0.8–1.25 without wide gaps) it sums only NLL and its two
+derivatives, which bracket and interpolate the best T. ``kernel``: ``auto`` (compiled where
+torch.compile works, else eager), ``compiled`` (an error where it does not) or ``eager``.
 
 Histogram quantiles: entropy is binned on ``[0, log2 V]`` in
 :data:`ENTROPY_BINS` equal bins; a reported quantile is linearly interpolated
@@ -26,6 +29,7 @@ import math
 import numpy as np
 import torch
 
+from lm_eval_it.errors import UserError
 from lm_eval_it.stats.base import Count, Statistic, Sum
 from lm_eval_it.stats.temperature.best import (
     best_from_points,
@@ -38,6 +42,7 @@ from lm_eval_it.stats.temperature.calibration import (
     UNDETERMINED,
     confidence_verdict,
 )
+from lm_eval_it.stats.temperature.kernel import compiled
 from lm_eval_it.stats.temperature.softmax import LN2, QUANTILES, softmax_stats
 
 ENTROPY_BINS = 520  # 40 reported bins × 13
@@ -121,14 +126,30 @@ def _ece_mass(fine: np.ndarray) -> float:
     return total / n
 
 
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
 class TemperatureStats(Statistic):
     name = "temperature"
 
-    def __init__(self, temperatures: list[float], vocab: int, search: bool = True):
+    def __init__(self, temperatures: list[float], vocab: int, search: bool = True, kernel: str = "auto"):
         self.temperatures = list(temperatures)
         self.search = search_temperatures(self.temperatures) if search else []
         self.vocab = vocab
         self.top = math.log2(vocab) if vocab > 1 else 1.0
+        self.kernel = kernel
+        self.kernels_run: set[str] = set()  # which kernel computed the rows: "compiled", "eager"
+
+    def _kernel(self, device: torch.device):
+        """The compiled kernel for this device, ``None`` for the eager one (``compiled`` and none: an error)."""
+        if self.kernel == "eager":
+            return None
+        k = compiled(device.type)
+        if k is None and self.kernel == "compiled":
+            raise UserError(f"eval.sweep_kernel: compiled, but torch.compile cannot build the sweep's kernel on "
+                            f"{device.type} here (see the warning above); use auto or eager")
+        return k
 
     def fields(self) -> list:
         t, s = len(self.temperatures), len(self.search)
@@ -144,9 +165,16 @@ class TemperatureStats(Statistic):
         return out
 
     def rows(self, chunk) -> dict:
-        st = softmax_stats(chunk.logits, chunk.targets, self.temperatures, derivatives=True)
-        prob, correct = st["top1_prob"], st["top1_correct"]
+        kernel = self._kernel(chunk.logits.device)
+        both = softmax_stats(chunk.logits, chunk.targets, self.temperatures + self.search, derivatives=True,
+                             kernel=kernel)
+        ran = "compiled" if kernel is not None and compiled(chunk.logits.device.type) is not None else "eager"
+        if ran == "eager" and self.kernel == "compiled":
+            self._kernel(chunk.logits.device)  # the compiled kernel failed on this chunk: say so
+        self.kernels_run.add(ran)
         t = len(self.temperatures)
+        st = {k: v[:, :t] for k, v in both.items() if k != "top1_correct"}
+        prob, correct = st["top1_prob"], both["top1_correct"]
         cal_bin = (prob * CAL_BINS).long().clamp_(0, CAL_BINS - 1)
         cal = torch.zeros(prob.shape[0], t, CAL_BINS, 2)
         cal[..., 0].scatter_(2, cal_bin.unsqueeze(-1), prob.unsqueeze(-1))
@@ -158,8 +186,7 @@ class TemperatureStats(Statistic):
                    entropy_hist=ent_bin,
                    calibration_n=cal_bin, confidence_fine=fine)
         if self.search:
-            ss = softmax_stats(chunk.logits, chunk.targets, self.search, derivatives=True)
-            out.update(search_nll=ss["nll"], search_d1=ss["d1"], search_d2=ss["d2"])
+            out.update(search_nll=both["nll"][:, t:], search_d1=both["d1"][:, t:], search_d2=both["d2"][:, t:])
         return out
 
     def summarize(self, totals: dict, context: dict) -> dict:
@@ -192,7 +219,9 @@ class TemperatureStats(Statistic):
                                          float(totals["nll"][k]), n, verdict)
         best = self.best(totals, context.get("refined"))
         best["passes"] = context.get("refine_passes", 0)
-        return {"temperatures": list(temps), "tokens": n, "bytes": n_bytes, "per_temperature": per_t,
+        return {"temperatures": list(temps), "search_temperatures": list(self.search),
+                "kernel": "+".join(sorted(self.kernels_run)) or None, "tokens": n, "bytes": n_bytes,
+                "per_temperature": per_t,
                 "best": self._best_block(best, cal, n, n_bytes),
                 "calibration_T1": cal(temps.index(1.0)) if 1.0 in temps else None}
 
@@ -240,7 +269,7 @@ class TemperatureStats(Statistic):
                "nll_bits_per_byte_interval": [v / n_bytes / LN2 for v in best["nll_interval"]],
                "entropy_bits_per_token_interval": per_tok if interior else None,
                "nll_measured_at_temperature": best["nll_upper_at_temperature"],
-               "wide_bracket": wide_bracket(best)}
+               "wide_bracket": wide_bracket(best), "newton_temperature": _finite(best.get("newton_temperature"))}
         if "nll_estimate_sum" in best:
             out["nll_bits_per_token_estimate"] = best["nll_estimate_sum"] / n / LN2
         return out
