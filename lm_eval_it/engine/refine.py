@@ -6,7 +6,9 @@ Each refinement pass scores every window again, summing only NLL and its two
 points shrink the bracket, and the quintic Hermite step inside a bracket a few
 1e-6 wide is exact to float32 precision. It stops when the bracket is narrower
 than :data:`lm_eval_it.stats.temperature.best.EXACT_RTOL` (labelled ``exact``) or after eight
-passes; a minimum beyond the searched range is never refined.
+passes. A minimum beyond the points is first searched for outward
+(:func:`lm_eval_it.stats.temperature.best.outward_points`: three temperatures a pass, each step up
+to a factor 4 in β further), up to T = 1e-3 or 1e3.
 
 Example::
 
@@ -20,7 +22,7 @@ import torch
 from lm_eval_it.engine.distributed import Context, assign, broadcast, gather
 from lm_eval_it.engine.execute import Executor
 from lm_eval_it.stats.base import ExactSum, Statistic, Sum
-from lm_eval_it.stats.temperature.best import best_from_points, refinement_points
+from lm_eval_it.stats.temperature.best import best_from_points, outward_points, refinement_points
 from lm_eval_it.stats.temperature.softmax import softmax_stats
 
 
@@ -71,9 +73,9 @@ def refine_best_temperature(stat, totals: dict, ex: Executor, ctx: Context, max_
     refined: list = []
     for passes in range(max_passes):
         best = best_from_points(*stat.points(totals, refined))
-        if best["method"] in ("exact", "at_point", "flat", "beyond"):
+        if best["method"] in ("exact", "at_point", "flat"):
             break
-        temps = broadcast(ctx, refinement_points(best, passes))
+        temps = broadcast(ctx, outward_points(best) if best["method"] == "beyond" else refinement_points(best, passes))
         if not temps:
             break
         refined += search_pass(ex, temps, ctx)

@@ -67,6 +67,9 @@ def test_report_sections_render_from_results(run):
         assert f"Best T in {outward(*b['temperature_interval'])} (certain, by convexity" in page
         assert f"estimate {b['temperature']:.4f} (quintic Hermite, not a bound)" in page
         assert f"Minimum NLL in {outward(*b['nll_bits_per_token_interval'], decimals=4)} bits/token" in page
+    elif b["method"] == "beyond":  # no number: the label, and the lowest measured NLL
+        assert b["temperature"] is None and "Best T: n/a (beyond T = " in page
+        assert f"Lowest measured NLL {b['nll_bits_per_token']:.4f} bits/token" in page
     else:
         assert f"Best T = {b['temperature']:.4f}" in page
     kl = next(x for x in res["results"] if x.get("kl"))["kl"]

@@ -5,12 +5,13 @@ temperatures, the exact total NLL and its first and second derivatives in
 β = 1/T (NLL is convex in β). From those points:
 
 1. The minimiser is **bracketed** by the two neighbouring points where the slope
-   changes sign. The search points reach from T = 1e-3 to T = 1e3
-   (:data:`SEARCH_RANGE`); a slope that never changes sign there means the best
-   T lies beyond the range, and it is reported as "beyond T = …", never as a
-   number.
-   Around the sweep, fill points keep neighbours within a factor 1.2 (:func:`search_temperatures`);
-   each search temperature costs an exponential pass over the vocabulary, like a swept T.
+   changes sign. The sweep's own points do that wherever it reaches; search points are
+   added only to cover T = 0.8 … 1.25 (:data:`PRIOR`, where a trained model's best T
+   usually lies) and to fill gaps wider than :data:`WIDE_RATIO` (:func:`search_temperatures`:
+   none for a dense sweep, two for a single T). Each costs one more read of the row, like a
+   swept T. A slope that does not change sign means the best T lies beyond the points:
+   that is reported as "beyond T = …" with the certain one-sided interval and a Newton
+   estimate, never as a number; ``exact`` then searches outward (:func:`outward_points`).
 2. Inside the bracket the quintic Hermite polynomial through the values, slopes
    and curvatures at both ends is minimised. Its distance from the cubic
    Hermite minimiser (values and slopes only) is reported as the error estimate
@@ -40,34 +41,42 @@ import numpy as np
 
 from lm_eval_it.stats.temperature.bounds import convexity_bounds, temperature_interval
 
-SEARCH_RANGE = (1e-3, 1e3)
-# extra temperatures the sweep evaluates (NLL, slope, curvature only): decades that bracket a minimum
-# anywhere in the range, and a fine grid around T = 1 used only where the sweep leaves a gap
-DECADES = (1e-3, 1e-2, 0.1, 10.0, 100.0, 1e3)
-FILL_RATIO = 1.2  # inside [min(sweep, 0.5), max(sweep, 2)] neighbouring points are at most this factor apart
+SEARCH_RANGE = (1e-3, 1e3)  # the exact refinement searches no further
+PRIOR = (0.8, 1.25)  # always covered by swept or search points: a trained model's best T usually lies here
 EXACT_RTOL = 1e-6
-WIDE_RATIO = 1.5  # a bracket wider than this factor in T is called wide in the label
+WIDE_RATIO = 1.5  # a bracket wider than this factor in T is called wide in the label; search points fill such gaps
 
 
 def search_temperatures(swept: list[float]) -> list[float]:
-    """The search temperatures a sweep adds: the decades that it does not hold, and geometric fill
-    points so that neighbouring temperatures in ``[min(sweep, 0.5), max(sweep, 2)]`` are at most
-    :data:`FILL_RATIO` apart (the interpolation between them is then within 1e-4 of the minimiser).
+    """The search temperatures a sweep adds: the ends of :data:`PRIOR` it does not reach, and geometric fill
+    points so that no two neighbouring temperatures are more than :data:`WIDE_RATIO` apart.
 
-    >>> search_temperatures([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.5, 1.7, 2.0])
-    [0.001, 0.01, 0.1, 10.0, 100.0, 1000.0]
-    >>> search_temperatures([1.0])[3:]  # a single T: fill points, then the decades above
-    [0.5, 0.5946, 0.7071, 0.8409, 1.189, 1.414, 1.682, 2.0, 10.0, 100.0, 1000.0]
+    >>> search_temperatures([0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0]), search_temperatures([1.0])
+    ([], [0.8, 1.25])
+    >>> search_temperatures([0.5, 1.0, 2.0])
+    [0.7071, 1.414]
     """
     swept = sorted(set(swept))
-    near = lambda t, r: any(max(t, x) / min(t, x) <= r for x in swept)  # noqa: E731
-    pts = sorted(set(swept) | {t for t in (0.5, 2.0) if not near(t, FILL_RATIO)})
+    pts = sorted(set(swept) | {t for t in PRIOR if not swept[0] <= t <= swept[-1]})
     extra = [t for t in pts if t not in swept]
     for a, b in zip(pts, pts[1:]):
-        k = math.ceil(math.log(b / a) / math.log(FILL_RATIO) - 1e-9) - 1
+        k = math.ceil(math.log(b / a) / math.log(WIDE_RATIO) - 1e-9) - 1
         extra += [float(f"{a * (b / a) ** (i / (k + 1)):.4g}") for i in range(1, k + 1)]
-    extra += [t for t in DECADES if not near(t, 1 + 1e-9)]
     return sorted(set(extra))
+
+
+def newton_temperature(betas, f, g, h) -> float | None:
+    """The Newton step's minimiser from the point of lowest NLL, as a temperature (an estimate, not a bound;
+    ``None`` without curvature there, ``inf`` when the step reaches β ≤ 0).
+
+    >>> round(newton_temperature([0.5, 1.0], [1.0, 0.6], [-2.0, -0.4], [2.0, 2.0]), 6)   # (β − 1.2)²: β = 1.2
+    0.833333
+    """
+    k = int(np.argmin(np.asarray(f, dtype=np.float64)))
+    if not h[k] > 0:
+        return None
+    beta = float(betas[k]) - float(g[k]) / float(h[k])
+    return 1.0 / beta if beta > 0 else math.inf
 
 
 def _hermite(a: float, b: float, fa, ga, ha, fb, gb, hb, order: int) -> np.polynomial.Polynomial:
@@ -106,10 +115,20 @@ def best_from_points(betas, f, g, h, exact_rtol: float = EXACT_RTOL) -> dict:
     (``exact``, ``interpolated``, ``at_point``, ``flat`` or ``beyond``), the bracket, ``nll_sum`` (measured, or
     with ``exact`` the converged interpolant), ``error_estimate_temperature`` (an estimate, not a bound),
     and the certain convexity bounds of :mod:`lm_eval_it.stats.temperature.bounds`: ``temperature_interval``
-    (holds the minimiser) and ``nll_interval`` (holds the minimum NLL, a total in nats).
+    (holds the minimiser) and ``nll_interval`` (holds the minimum NLL, a total in nats); ``newton_temperature``
+    (:func:`newton_temperature`, an estimate) and, beyond the points, ``end_point`` ``[β, slope, curvature]``.
     """
     order = np.argsort(betas)
     b, f, g, h = ([float(v) for v in np.asarray(x, dtype=np.float64)[order]] for x in (betas, f, g, h))
+    out = _best(b, f, g, h, exact_rtol)
+    out["newton_temperature"] = newton_temperature(b, f, g, h)
+    if out["method"] == "beyond":  # where an outward search starts: the last point, its slope and curvature
+        k = 0 if out["beyond"] == "above" else len(b) - 1
+        out["end_point"] = [b[k], g[k], h[k]]
+    return out
+
+
+def _best(b: list, f: list, g: list, h: list, exact_rtol: float) -> dict:
     cert = convexity_bounds(b, f, g)
     zero = [i for i, v in enumerate(g) if v == 0.0]
     if zero:
@@ -174,6 +193,27 @@ def refinement_points(best: dict, passes_done: int) -> list[float]:
     return points if passes_done < 8 else []
 
 
+def outward_points(best: dict) -> list[float]:
+    """Temperatures for a pass that looks beyond the points (``method`` ``beyond``): three steps that grow
+    geometrically from the last point toward the Newton prediction (a factor 1.25–4 in β each), inside
+    :data:`SEARCH_RANGE`; none once the range is exhausted.
+
+    >>> outward_points({"end_point": [1.25, -0.5, 1.0], "beyond": "below"})   # Newton: β = 1.75
+    [0.5714, 0.4082, 0.2915]
+    """
+    beta, g, h = best["end_point"]
+    below = best["beyond"] == "below"
+    step = (beta - g / h) / beta if h > 0 and beta - g / h > 0 else (4.0 if below else 0.25)
+    q = min(max(step, 1.25), 4.0) if below else min(max(step, 0.25), 0.8)
+    temps = [float(f"{1.0 / (beta * q ** k):.4g}") for k in (1, 2, 3)]
+    lo, hi = SEARCH_RANGE
+    inside = [t for t in temps if lo <= t <= hi]
+    edge = lo if below else hi
+    if len(inside) < len(temps) and (1.0 / beta) != edge:
+        inside.append(edge)  # the range's end itself, so that "beyond" finally means beyond it
+    return sorted(set(inside), reverse=True)
+
+
 def outward(lo: float, hi: float | None, sig: int = 4, decimals: int | None = None) -> str:
     """``[lo, hi]`` rounded outward to ``sig`` significant figures (or ``decimals`` places), so the printed
     interval still holds.
@@ -196,7 +236,11 @@ def outward(lo: float, hi: float | None, sig: int = 4, decimals: int | None = No
 def label(best: dict) -> str:
     """One line saying how the best temperature was found, and what is certain about it."""
     if best["method"] == "beyond":
-        return best["note"] + f"; by convexity the best T lies in {outward(*best['temperature_interval'])}"
+        newton = best.get("newton_temperature")
+        guess = (f"; a Newton step from there predicts T ≈ {newton:.3g} (an estimate, not a bound)"
+                 if newton and math.isfinite(newton) else "")
+        return (best["note"] + f"; by convexity the best T lies in {outward(*best['temperature_interval'])}"
+                + guess + "; `best_temperature: exact` searches further")
     lo, hi = sorted(best["bracket_temperatures"])
     if best["method"] == "exact":
         return f"exact: bracketed in [{lo:.9g}, {hi:.9g}] and converged"
