@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole GPU check (≤ 8 min on one H200), one JSON:
 #   fp32 per-document parity vs lm-eval on the GPU, bf16 tok/s + MFU + peak memory for
-#   SmolLM2-135M and Gemma-3-270M at window 2048 and 4096, lm-eval's peak memory.
+#   SmolLM2-135M and Gemma-3-270M at window 2048 and 4096, lm-eval's peak memory, and the 9-temperature
+#   sweep's overhead on SmolLM2 scoring (fused kernel "auto" and "eager", best of 2, sized for ~30 s).
 # Needs a CUDA torch, lm-eval and the Gemma GGUF (`make models`) in $PYTHON's environment.
 #   benchmarks/gpu.sh [--dry-run] [OUT.json]      (--dry-run: CPU, tiny random model, seconds; default OUT
 #                                                  under $TMPDIR, not benchmarks/data/gpu.json)

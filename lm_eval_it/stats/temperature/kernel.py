@@ -5,12 +5,14 @@ moments), every statistic of softmax(z / T) comes from three sums per row and T:
 
     S0 = Σ exp(β d),   S1 = Σ exp(β d)·d,   S2 = Σ exp(β d)·d²
 
-:func:`moments` computes them for all temperatures at once. Inductor turns it into one
-vectorised loop per (row, T) that reads ``d`` once, evaluates ``exp2(d · β·log2 e)`` and
-accumulates the three sums (float32 over blocks of :data:`COLS` entries, then float64 over
-the blocks: float32 over a whole 49k row loses ~4e-6, blocks keep it at the float32 floor
-of ~1e-7). The eager path in :mod:`lm_eval_it.stats.temperature.softmax` makes about seven
-passes per T instead; this one makes one, and the T-independent work (max, mask) is done once.
+:func:`sums` computes them for all temperatures at once, compiled as one function: inductor
+fuses the max, the mask and the exponentials into loops that read each row from cache, evaluate
+``exp2(d · β·log2 e)`` and accumulate the three sums together (float32 over blocks of
+:data:`COLS` entries, then float64 over the blocks: float32 over a whole 49k row loses ~4e-6,
+blocks keep it at the float32 floor of ~1e-7). Where one β is twice another the exponentials
+are squared instead of computed (exp(2βd) = exp(βd)², :func:`square_plan`: three of the
+default nine). The eager path in :mod:`lm_eval_it.stats.temperature.softmax` makes about seven
+passes over the row per T instead, and the T-independent work (max, mask) once per T.
 
 Entries that must not count are set to :data:`MASK` (−1e18): ``exp`` is 0 there and so are
 both products (a −inf logit would give 0·(−inf) = NaN). Ties with the maximum are all
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 COLS = 256  # entries summed in float32 before the float64 sum over blocks
 MASK = -1e18  # exp(β·MASK) = 0 for every β ≥ 1e-15, and MASK² (1e36) is finite in float32
 LOG2E = 1.0 / math.log(2.0)
+RECOMPILE_LIMIT = 64  # compiled variants of the kernel per process (vocabulary, block height 1, temperature plan)
 CHECK_RTOL = 1e-5  # the first compiled block must match the eager formulas to this (float32 noise is ~1e-7)
 
 
@@ -51,24 +54,49 @@ def prologue(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(top, MASK, d.clamp_min(MASK)), top.sum(-1)
 
 
-def moments(dm: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+def square_plan(betas) -> tuple:
+    """The order in which :func:`moments` forms each temperature's exponentials: ``(k, j)`` squares those of
+    β_j when β_k = 2·β_j exactly (exp(2βd) = exp(βd)², one multiply instead of an exp2), ``(k, -1)`` computes them.
+
+    >>> square_plan([2.0, 1.0, 0.7, 0.5])     # T = 0.5, 1, 1.43, 2: β = 2 from β = 1, and β = 1 from β = 0.5
+    ((3, -1), (2, -1), (1, 3), (0, 1))
+    """
+    b = [float(x) for x in betas]
+    out = []
+    for k in sorted(range(len(b)), key=lambda i: b[i]):
+        half = [j for j, _ in out if b[j] * 2.0 == b[k]]
+        out.append((k, half[0] if half else -1))
+    return tuple(out)
+
+
+def moments(dm: torch.Tensor, betas: torch.Tensor, plan: tuple | None = None) -> torch.Tensor:
     """``(3, rows, T)`` float64: S0, S1, S2 of ``dm`` at each β (see the module docstring)."""
     rows, vocab = dm.shape
-    b2 = betas.to(torch.float64) * LOG2E
-    hi = b2.to(dm.dtype)
-    lo = (b2 - hi.to(torch.float64)).to(dm.dtype).view(1, -1, 1, 1)  # β·log2 e in two floats: exact to ~1e-15
-    hi = hi.view(1, -1, 1, 1)
+    b2 = (betas.to(torch.float64) * LOG2E).to(dm.dtype)
     full = vocab // COLS * COLS
+    plan = plan if plan is not None else tuple((k, -1) for k in range(betas.shape[0]))
     total = None
-    for seg in (dm[:, :full].reshape(rows, 1, full // COLS, COLS), dm[:, full:].reshape(rows, 1, 1, vocab - full)):
+    for seg in (dm[:, :full].reshape(rows, full // COLS, COLS), dm[:, full:].reshape(rows, 1, vocab - full)):
         if seg.shape[-1] == 0 or seg.shape[-2] == 0:
             continue
-        e = torch.exp2(seg * hi + seg * lo)
-        ed = e * seg
-        part = torch.stack([e.sum(-1), ed.sum(-1), (ed * seg).sum(-1)], 0).to(torch.float64).sum(-1)
-        total = part if total is None else total + part
+        exps, part = {}, {}
+        for k, j in plan:
+            e = exps[j] * exps[j] if j >= 0 else torch.exp2(seg * b2[k])
+            exps[k] = e
+            ed = e * seg
+            part[k] = torch.stack([e.sum(-1), ed.sum(-1), (ed * seg).sum(-1)], 0).to(torch.float64).sum(-1)
+        block = torch.stack([part[k] for k in range(betas.shape[0])], -1)
+        total = block if total is None else total + block
     return total if total is not None else torch.zeros(3, rows, betas.shape[0], dtype=torch.float64,
                                                        device=dm.device)
+
+
+def sums(z: torch.Tensor, targets: torch.Tensor, betas: torch.Tensor, plan: tuple | None = None) -> tuple:
+    """``(S, ties, d_y)`` of one block of float32 logits: :func:`moments` of :func:`prologue`'s masked row,
+    the number of maxima, and ``z_y − max z``; compiled as one function, so that inductor fuses the passes."""
+    dm, ties = prologue(z)
+    d_y = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - z.amax(dim=-1)  # the same amax: traced once (CSE)
+    return moments(dm, betas, plan), ties, d_y
 
 
 def finish(s: torch.Tensor, ties: torch.Tensor, d_y: torch.Tensor, betas: torch.Tensor) -> dict:
@@ -85,11 +113,11 @@ def finish(s: torch.Tensor, ties: torch.Tensor, d_y: torch.Tensor, betas: torch.
 
 def fused_block(z: torch.Tensor, targets: torch.Tensor, betas: torch.Tensor, kernel=None) -> dict:
     """The statistics of one block of rows, as :func:`lm_eval_it.stats.temperature.softmax.softmax_stats`
-    returns them (float64, on ``z``'s device); ``kernel`` is ``(prologue, moments)``, compiled or not."""
-    pro, mom = kernel or (prologue, moments)
-    dm, ties = pro(z)
-    d_y = _target_gap(z, targets)
-    out = finish(mom(dm, betas.to(z.device)), ties, d_y, betas.to(z.device))
+    returns them (float64, on ``z``'s device); ``kernel`` is :func:`sums`, compiled or not."""
+    plan = square_plan(betas.tolist())  # from the host copy: no device sync per block
+    betas = betas.to(z.device)
+    s, ties, d_y = (kernel or sums)(z, targets, betas, plan)
+    out = finish(s, ties, d_y, betas)
     correct = d_y == 0
     tied = ties > 1
     if bool(tied.any()):  # the first argmax decides, as in the eager path
@@ -98,23 +126,18 @@ def fused_block(z: torch.Tensor, targets: torch.Tensor, betas: torch.Tensor, ker
     return out
 
 
-def _target_gap(z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``z_y − max z`` per row, in z's dtype (the same float as the eager path's ``d_y``)."""
-    return z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - z.amax(dim=-1)
-
-
 _COMPILED: dict[str, object] = {}
 _CHECKED: set = set()
 
 
 def compiled(device_type: str):
-    """``(prologue, moments)`` compiled for ``device_type`` (``cpu``, ``cuda``), or ``None`` where
-    torch.compile is unavailable or has failed in this process."""
+    """:func:`sums` compiled for ``device_type`` (``cpu``, ``cuda``), or ``None`` where torch.compile is
+    unavailable or has failed in this process."""
     if device_type not in ("cpu", "cuda"):
         return None
     if device_type not in _COMPILED:
         try:
-            _COMPILED[device_type] = (torch.compile(prologue, dynamic=None), torch.compile(moments, dynamic=None))
+            _COMPILED[device_type] = torch.compile(sums, dynamic=None)
         except Exception as exc:  # noqa: BLE001 - any failure to build means: use the eager formulas
             log.warning("torch.compile is unavailable (%s); the sweep uses its eager kernel", exc)
             _COMPILED[device_type] = None
@@ -124,11 +147,15 @@ def compiled(device_type: str):
 def checked_block(z, targets, betas, kernel) -> dict | None:
     """:func:`fused_block` with the compiled ``kernel``; the first block of each shape is checked against
     the uncompiled formulas. ``None`` (and a warning, once) when compiling or the check fails."""
-    key = (z.device.type, z.shape[-1], betas.shape[0], z.dtype)
+    key = (z.device.type, z.shape[-1], z.shape[0] == 1, z.dtype, square_plan(betas.tolist()))
     try:
-        if z.shape[0] > 1:
-            torch._dynamo.mark_dynamic(z, 0)  # one compiled kernel for every block height
-        out = fused_block(z, targets, betas, kernel)
+        if z.shape[0] > 1:  # one compiled kernel for every block height
+            torch._dynamo.maybe_mark_dynamic(z, 0)
+            torch._dynamo.maybe_mark_dynamic(targets, 0)
+        # past dynamo's limit of compiled variants it would run the function uncompiled without a word:
+        # raise instead, so that the fallback below says so and the run reports "eager"
+        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT, fail_on_recompile_limit_hit=True):
+            out = fused_block(z, targets, betas, kernel)
     except Exception as exc:  # noqa: BLE001 - e.g. no C++ compiler for inductor: fall back, say so once
         return _give_up(z.device.type, f"compiling failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     if key not in _CHECKED:
