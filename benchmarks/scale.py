@@ -21,9 +21,11 @@ belongs to one run.
 * smollm2: SmolLM2-135M on the whole WikiText-2 test split (62 articles) with 9
   temperatures against its first 8 articles: peak RSS within 10% passes.
 
-Cost: the 4-temperature sweep takes ~4 ms of CPU per scored token with a 49k vocabulary (the 19
-best-T search temperatures are most of it), so the full default run is several CPU hours on 2 cores;
-``--temperatures ''`` measures memory without the sweep (~0.7 ms per token).
+Cost: with the eager sweep kernel and the earlier search rule (4 swept + 12 search temperatures) the
+sweep took ~2.7 ms of CPU per scored token with a 49k vocabulary (``benchmarks/data/scale.json``); the
+fused kernel and the search rule of 2026-12-02 evaluate one search temperature here (0.7071), each at a
+fraction of the cost (``benchmarks/sweep_cost.py``). ``--temperatures ''`` measures memory without the
+sweep (~0.7 ms per token).
 
 Each run gets a fresh ``LM_EVAL_IT_CACHE`` (tokenising is part of the time); the
 SmolLM2 runs use the normal cache so the de-quantised GGUF is reused.

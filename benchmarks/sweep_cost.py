@@ -1,13 +1,22 @@
-"""What a temperature sweep adds to the wall time of scoring (same process, same windows).
+"""What a temperature sweep adds to the wall time of scoring (same process, same windows, one thread).
 
-    python benchmarks/sweep_cost.py --docs 4 --repeats 2 --out benchmarks/data/sweep_cost.json
+    python benchmarks/sweep_cost.py --docs 2 --repeats 3 --out benchmarks/data/sweep_cost.json
 
-SmolLM2-135M (float32, CPU), window = stride = 1024, WikiText-2 test articles.
-Three passes alternate: plain scoring, scoring with the 9-temperature sweep but no
-search temperatures, and the full sweep (with the search temperatures that bracket the
-best T); the best time of each is kept and the ratios are reported (absolute times on a
-shared machine are noise). The summary (best-T interpolation, calibration, quantiles)
-is timed on its own: it works on dataset totals, so it costs milliseconds.
+SmolLM2-135M (float32, CPU), window = stride = 1024, the first WikiText-2 test articles, torch on
+one thread. The passes alternate, and the best time of each is kept (absolute times on a shared
+machine are noise; the ratios are the result):
+
+* ``plain`` — scoring without a sweep;
+* ``sweep9`` — the 9 temperatures 0.5 … 2.0 with their search temperatures (best T included), with the
+  fused kernel (``compiled``) and with the eager one;
+* ``single`` — temperatures [1.0] with its search temperatures, compiled and eager;
+* ``*_before`` — the eager kernel with the search temperatures of the earlier rule (decades 1e-3 … 1e3 and
+  fill points a factor 1.2 apart): what the sweep cost before the fused kernel, measured in the same run.
+
+For each variant it reports the overhead over plain scoring, the number of search temperatures and the
+cost per vocabulary entry per temperature in ns. It also checks that the compiled and eager kernels
+give the same totals (entropy, NLL, top-1 probability, both derivatives at every swept T; largest
+relative difference) and the same best T, and times the first compiled pass (compile included).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from smol_wikitext import smol_wikitext
 
@@ -26,49 +36,99 @@ from lm_eval_it.engine.execute import Executor
 from lm_eval_it.engine.reduce import Reduction
 from lm_eval_it.stats.temperature.sweep import TemperatureStats
 
-TEMPS = [0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0]
+SWEEP9 = [0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.3, 1.6, 2.0]
+# the search temperatures of the rule this replaced (decades, fill points a factor 1.2 apart), for "before"
+BEFORE = {"sweep9": [0.001, 0.01, 0.1, 0.5916, 1.442, 1.789, 10.0, 100.0, 1000.0],
+          "single": [0.001, 0.01, 0.1, 0.5, 0.5946, 0.7071, 0.8409, 1.189, 1.414, 1.682, 2.0, 10.0, 100.0, 1000.0]}
+TEMPS = {"sweep9": SWEEP9, "single": [1.0]}
+KEYS = ("entropy", "nll", "top1_prob", "d1", "d2")
+
+
+def make(name: str, vocab: int):
+    """The statistics of one variant (``plain``, ``sweep9_compiled``, ``single_eager_before``, ...)."""
+    if name == "plain":
+        return []
+    case, kernel, *before = name.split("_")
+    stat = TemperatureStats(TEMPS[case], vocab, kernel=kernel)
+    if before:
+        stat.search = list(BEFORE[case])
+    return [stat]
+
+
+def timed(prepared, scorer, stats, batch_size: int):
+    ex = Executor(prepared, scorer, stats, batch_size, stat_threads=1)
+    t0 = time.perf_counter()
+    results = list(ex.run())
+    return time.perf_counter() - t0, ex, results
+
+
+def totals(ex, prepared, results, context) -> dict:
+    red = Reduction(ex.layout, prepared)
+    for r in results:
+        red.add(r)
+    stat = ex.stats[0]
+    tot = red.of(stat)
+    return {"sums": {k: np.asarray(tot[k], dtype=np.float64) for k in KEYS}, "best": stat.summarize(tot, context)["best"]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=4)
+    ap.add_argument("--docs", type=int, default=2)
     ap.add_argument("--window", type=int, default=1024)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--out")
     args = ap.parse_args()
+    torch.set_num_threads(1)
     texts, prepared, tokens, scorer = smol_wikitext(args.docs, args.window)
-    variants = {"plain": lambda: [], "sweep_no_search": lambda: [TemperatureStats(TEMPS, scorer.vocab, search=False)],
-                "sweep": lambda: [TemperatureStats(TEMPS, scorer.vocab)]}
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(args.repeats):
-        for name, stats in variants.items():
-            ex = Executor(prepared, scorer, stats(), args.batch_size, stat_threads=1)
-            t0 = time.perf_counter()
-            results = list(ex.run())
-            times[name].append(time.perf_counter() - t0)
-    red = Reduction(ex.layout, prepared)
-    for r in results:
-        red.add(r)
-    t0 = time.perf_counter()
-    stat = ex.stats[0]
-    summary = stat.summarize(red.of(stat), {"tokens": tokens, "bytes": sum(len(t.encode()) for t in texts)})
-    summary_s = time.perf_counter() - t0
-    p = min(times["plain"])
-    result = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(), "documents": len(texts), "tokens": tokens, "temperatures": TEMPS,
-        "search_temperatures": stat.search, "plain_tokens_per_s": tokens / p,
-        "sweep_overhead": min(times["sweep"]) / p - 1, "sweep_no_search_overhead": min(times["sweep_no_search"]) / p - 1,
-        "summary_seconds": summary_s, "summary_vs_plain": summary_s / p,
-        "best_T": summary["best"]["temperature"], "best_T_label": summary["best"]["label"], "times": times,
-    }
-    print(f"{tokens} tokens, {len(TEMPS)} temperatures (+{len(stat.search)} search): sweep adds "
-          f"{100 * result['sweep_overhead']:.1f}% to scoring ({100 * result['sweep_no_search_overhead']:.1f}% without "
-          f"the search temperatures); summary {summary_s * 1000:.0f} ms ({100 * summary_s / p:.2f}% of scoring); "
-          f"best T = {result['best_T']} ({result['best_T_label']})")
+    context = {"tokens": tokens, "bytes": sum(len(t.encode()) for t in texts)}
+    names = ["plain"] + [f"{c}_{k}" for c in ("sweep9", "single") for k in ("compiled", "eager")] + \
+            [f"{c}_eager_before" for c in ("sweep9", "single")]
+    times: dict[str, list[float]] = {k: [] for k in names}
+    first_compiled = None
+    kept: dict[str, dict] = {}
+    for rep in range(args.repeats):
+        for name in names:
+            stats = make(name, scorer.vocab)
+            t, ex, results = timed(prepared, scorer, stats, args.batch_size)
+            if rep == 0 and first_compiled is None and name.endswith("compiled"):
+                first_compiled = t  # compile (or the cache's load) included
+            times[name].append(t)
+            if rep == 0 and stats:
+                kept[name] = totals(ex, prepared, results, context) | {"search": list(stats[0].search),
+                                                                        "kernel": sorted(stats[0].kernels_run)}
+    plain = min(times["plain"])
+    out = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+           "documents": len(texts), "tokens": tokens, "vocab": scorer.vocab, "plain_tokens_per_s": tokens / plain,
+           "first_compiled_pass_extra_s": first_compiled - min(times["sweep9_compiled"]), "variants": {}}
+    for name in names[1:]:
+        k = kept[name]
+        n_t = len(TEMPS[name.split("_")[0]]) + len(k["search"])
+        extra = min(times[name]) - plain
+        out["variants"][name] = {
+            "overhead": min(times[name]) / plain - 1, "temperatures": TEMPS[name.split("_")[0]],
+            "search_temperatures": k["search"], "kernel": k["kernel"],
+            "ns_per_vocab_entry_per_T": extra / (tokens * scorer.vocab * n_t) * 1e9,
+            "best_T": k["best"]["temperature"], "best_label": k["best"]["label"]}
+    for case in ("sweep9", "single"):
+        a, b = kept[f"{case}_compiled"], kept[f"{case}_eager"]
+        out["variants"][f"{case}_compiled"]["max_rel_diff_vs_eager"] = {
+            key: float(np.max(np.abs(a["sums"][key] - b["sums"][key]) / np.abs(b["sums"][key]))) for key in KEYS}
+        out["variants"][f"{case}_compiled"]["best_T_eager"] = b["best"]["temperature"]
+    out["times"] = times
+    for name, v in out["variants"].items():
+        print(f"{name:22s} +{100 * v['overhead']:6.1f}%  {len(v['temperatures'])} T + {len(v['search_temperatures'])} "
+              f"search  {v['ns_per_vocab_entry_per_T']:.3f} ns/entry/T  kernel {'+'.join(v['kernel'])}  "
+              f"best T {v['best_T']}")
+    for case in ("sweep9", "single"):
+        v = out["variants"][f"{case}_compiled"]
+        print(f"{case}: compiled vs eager totals, largest relative difference "
+              + ", ".join(f"{k} {x:.1e}" for k, x in v["max_rel_diff_vs_eager"].items())
+              + f"; best T {v['best_T']} vs {v['best_T_eager']}")
+    print(f"{tokens} tokens, plain {tokens / plain:.0f} tokens/s; first compiled pass +{out['first_compiled_pass_extra_s']:.1f} s")
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        Path(args.out).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
