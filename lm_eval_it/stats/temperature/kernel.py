@@ -25,8 +25,8 @@ checked against the eager formulas, and any failure falls back to them for the p
 
 Example::
 
-    >>> z = torch.tensor([[0.0, 0.0, -1.0]]); dm, ties = prologue(z)
-    >>> ties.tolist(), round(moments(dm, torch.tensor([1.0]))[0, 0, 0].item(), 7)   # S0 = e^-1 without the maxima
+    >>> s, ties = moments(torch.tensor([[0.0, 0.0, -1.0]]), torch.tensor([1.0]))
+    >>> ties.tolist(), round(s[0, 0, 0].item(), 7)   # two maxima; S0 = e^-1 without them
     ([2], 0.3678795)
 """
 
@@ -46,12 +46,11 @@ RECOMPILE_LIMIT = 64  # compiled variants of the kernel per process (vocabulary,
 CHECK_RTOL = 1e-5  # the first compiled block must match the eager formulas to this (float32 noise is ~1e-7)
 
 
-def prologue(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(dm, ties)``: ``z − max z`` with every maximum and every −inf set to :data:`MASK`, and the number
-    of maxima per row (≥ 1)."""
-    d = z - z.amax(dim=-1, keepdim=True)
+def mask(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(dm, top)``: ``d = z − max z`` with every maximum and every −inf set to :data:`MASK`, and where the
+    maxima are."""
     top = d == 0
-    return torch.where(top, MASK, d.clamp_min(MASK)), top.sum(-1)
+    return torch.where(top, MASK, d.clamp_min(MASK)), top
 
 
 def square_plan(betas) -> tuple:
@@ -69,16 +68,20 @@ def square_plan(betas) -> tuple:
     return tuple(out)
 
 
-def moments(dm: torch.Tensor, betas: torch.Tensor, plan: tuple | None = None) -> torch.Tensor:
-    """``(3, rows, T)`` float64: S0, S1, S2 of ``dm`` at each β (see the module docstring)."""
-    rows, vocab = dm.shape
-    b2 = (betas.to(torch.float64) * LOG2E).to(dm.dtype)
+def moments(d: torch.Tensor, betas: torch.Tensor, plan: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(S, ties)``: S0, S1, S2 at each β, ``(3, rows, T)`` float64, of ``d = z − max z`` with its maxima and
+    −inf entries masked (see the module docstring), and the number of maxima per row. One blocked iteration
+    for all of it, so that inductor fuses the mask, the count and every exponential into one loop."""
+    rows, vocab = d.shape
+    b2 = (betas.to(torch.float64) * LOG2E).to(d.dtype)
     full = vocab // COLS * COLS
     plan = plan if plan is not None else tuple((k, -1) for k in range(betas.shape[0]))
-    total = None
-    for seg in (dm[:, :full].reshape(rows, full // COLS, COLS), dm[:, full:].reshape(rows, 1, vocab - full)):
+    total, ties = None, None
+    for seg in (d[:, :full].reshape(rows, full // COLS, COLS), d[:, full:].reshape(rows, 1, vocab - full)):
         if seg.shape[-1] == 0 or seg.shape[-2] == 0:
             continue
+        seg, top = mask(seg)
+        count = top.sum(-1).sum(-1)
         exps, part = {}, {}
         for k, j in plan:
             e = exps[j] * exps[j] if j >= 0 else torch.exp2(seg * b2[k])
@@ -86,17 +89,8 @@ def moments(dm: torch.Tensor, betas: torch.Tensor, plan: tuple | None = None) ->
             ed = e * seg
             part[k] = torch.stack([e.sum(-1), ed.sum(-1), (ed * seg).sum(-1)], 0).to(torch.float64).sum(-1)
         block = torch.stack([part[k] for k in range(betas.shape[0])], -1)
-        total = block if total is None else total + block
-    return total if total is not None else torch.zeros(3, rows, betas.shape[0], dtype=torch.float64,
-                                                       device=dm.device)
-
-
-def sums(z: torch.Tensor, targets: torch.Tensor, betas: torch.Tensor, plan: tuple | None = None) -> tuple:
-    """``(S, ties, d_y)`` of one block of float32 logits: :func:`moments` of :func:`prologue`'s masked row,
-    the number of maxima, and ``z_y − max z``; compiled as one function, so that inductor fuses the passes."""
-    dm, ties = prologue(z)
-    d_y = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - z.amax(dim=-1)  # the same amax: traced once (CSE)
-    return moments(dm, betas, plan), ties, d_y
+        total, ties = (block, count) if total is None else (total + block, ties + count)
+    return total, ties
 
 
 def finish(s: torch.Tensor, ties: torch.Tensor, d_y: torch.Tensor, betas: torch.Tensor) -> dict:
@@ -111,13 +105,22 @@ def finish(s: torch.Tensor, ties: torch.Tensor, d_y: torch.Tensor, betas: torch.
             "d1": mean_d - d_y, "d2": (s[2] / zsum - mean_d * mean_d).clamp_min(0)}
 
 
+def sums(z: torch.Tensor, targets: torch.Tensor, betas: torch.Tensor, plan: tuple | None = None) -> tuple:
+    """``(stats, ties, d_y)`` of one block of float32 logits: :func:`finish`'s statistics of :func:`moments`,
+    the number of maxima and ``z_y − max z``. Compiled as one function: one pass for the maximum, one fused
+    loop for everything else, and the per-row float64 arithmetic in the same call."""
+    zmax = z.amax(dim=-1, keepdim=True)
+    s, ties = moments(z - zmax, betas, plan)
+    d_y = (z.gather(-1, targets.unsqueeze(-1)) - zmax).squeeze(-1)
+    return finish(s, ties, d_y, betas), ties, d_y
+
+
 def fused_block(z: torch.Tensor, targets: torch.Tensor, betas: torch.Tensor, kernel=None) -> dict:
     """The statistics of one block of rows, as :func:`lm_eval_it.stats.temperature.softmax.softmax_stats`
     returns them (float64, on ``z``'s device); ``kernel`` is :func:`sums`, compiled or not."""
     plan = square_plan(betas.tolist())  # from the host copy: no device sync per block
     betas = betas.to(z.device)
-    s, ties, d_y = (kernel or sums)(z, targets, betas, plan)
-    out = finish(s, ties, d_y, betas)
+    out, ties, d_y = (kernel or sums)(z, targets, betas, plan)
     correct = d_y == 0
     tied = ties > 1
     if bool(tied.any()):  # the first argmax decides, as in the eager path

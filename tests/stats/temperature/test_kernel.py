@@ -254,8 +254,8 @@ def raising(*args):
 
 
 def off_by_one_percent(*args):
-    s, *rest = kernel.sums(*args)
-    return (s * 1.01, *rest)
+    stats, *rest = kernel.sums(*args)
+    return ({k: v * 1.01 for k, v in stats.items()}, *rest)
 
 
 @pytest.fixture
