@@ -13,8 +13,10 @@ machine are noise; the ratios are the result):
 * ``*_before`` — the eager kernel with the search temperatures of the earlier rule (decades 1e-3 … 1e3 and
   fill points a factor 1.2 apart): what the sweep cost before the fused kernel, measured in the same run.
 
-For each variant it reports the overhead over plain scoring, the number of search temperatures and the
-cost per vocabulary entry per temperature in ns. It also checks that the compiled and eager kernels
+For each variant it reports the overhead over plain scoring (wall time, best of the repeats), the share of
+plain's time spent inside the sweep's per-row statistics (the kernel's own cost, free of the forward's
+run-to-run noise), the number of search temperatures and the cost per vocabulary entry per temperature
+in ns (from the wall times). It also checks that the compiled and eager kernels
 give the same totals (entropy, NLL, top-1 probability, both derivatives at every swept T; largest
 relative difference) and the same best T, and times the first compiled pass (compile included).
 """
@@ -56,10 +58,21 @@ def make(name: str, vocab: int):
 
 
 def timed(prepared, scorer, stats, batch_size: int):
+    """``(wall seconds, seconds inside the statistics' rows, executor, results)`` of one scoring pass."""
+    inside = [0.0]
+    for stat in stats:
+        rows = stat.rows
+
+        def clocked(chunk, rows=rows):
+            t = time.perf_counter()
+            out = rows(chunk)
+            inside[0] += time.perf_counter() - t
+            return out
+        stat.rows = clocked
     ex = Executor(prepared, scorer, stats, batch_size, stat_threads=1)
     t0 = time.perf_counter()
     results = list(ex.run())
-    return time.perf_counter() - t0, ex, results
+    return time.perf_counter() - t0, inside[0], ex, results
 
 
 def totals(ex, prepared, results, context) -> dict:
@@ -77,6 +90,7 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--variants", default="all", help="comma-separated subset of the variants (plain always runs)")
     ap.add_argument("--out")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -84,16 +98,20 @@ def main() -> None:
     context = {"tokens": tokens, "bytes": sum(len(t.encode()) for t in texts)}
     names = ["plain"] + [f"{c}_{k}" for c in ("sweep9", "single") for k in ("compiled", "eager")] + \
             [f"{c}_eager_before" for c in ("sweep9", "single")]
+    if args.variants != "all":
+        names = ["plain"] + [n for n in names[1:] if n in args.variants.split(",")]
     times: dict[str, list[float]] = {k: [] for k in names}
+    inside: dict[str, list[float]] = {k: [] for k in names}
     first_compiled = None
     kept: dict[str, dict] = {}
     for rep in range(args.repeats):
         for name in names:
             stats = make(name, scorer.vocab)
-            t, ex, results = timed(prepared, scorer, stats, args.batch_size)
+            t, t_in, ex, results = timed(prepared, scorer, stats, args.batch_size)
             if rep == 0 and first_compiled is None and name.endswith("compiled"):
-                first_compiled = t  # compile (or the cache's load) included
+                first_compiled = (name, t)  # compile (or the cache's load) included
             times[name].append(t)
+            inside[name].append(t_in)
             if rep == 0 and stats:
                 kept[name] = totals(ex, prepared, results, context) | {"search": list(stats[0].search),
                                                                         "kernel": sorted(stats[0].kernels_run)}
@@ -101,32 +119,36 @@ def main() -> None:
     out = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
            "documents": len(texts), "tokens": tokens, "vocab": scorer.vocab, "plain_tokens_per_s": tokens / plain,
-           "first_compiled_pass_extra_s": first_compiled - min(times["sweep9_compiled"]), "variants": {}}
+           "first_compiled_pass_extra_s": first_compiled[1] - min(times[first_compiled[0]]) if first_compiled
+           else None, "variants": {}}
     for name in names[1:]:
         k = kept[name]
         n_t = len(TEMPS[name.split("_")[0]]) + len(k["search"])
         extra = min(times[name]) - plain
         out["variants"][name] = {
             "overhead": min(times[name]) / plain - 1, "temperatures": TEMPS[name.split("_")[0]],
+            "statistics_share": min(inside[name]) / plain,  # seconds inside the sweep's rows, over plain's wall
             "search_temperatures": k["search"], "kernel": k["kernel"],
             "ns_per_vocab_entry_per_T": extra / (tokens * scorer.vocab * n_t) * 1e9,
             "best_T": k["best"]["temperature"], "best_label": k["best"]["label"]}
-    for case in ("sweep9", "single"):
+    for case in [c for c in ("sweep9", "single") if f"{c}_compiled" in kept and f"{c}_eager" in kept]:
         a, b = kept[f"{case}_compiled"], kept[f"{case}_eager"]
         out["variants"][f"{case}_compiled"]["max_rel_diff_vs_eager"] = {
             key: float(np.max(np.abs(a["sums"][key] - b["sums"][key]) / np.abs(b["sums"][key]))) for key in KEYS}
         out["variants"][f"{case}_compiled"]["best_T_eager"] = b["best"]["temperature"]
-    out["times"] = times
+    out["times"], out["statistics_seconds"] = times, inside
     for name, v in out["variants"].items():
-        print(f"{name:22s} +{100 * v['overhead']:6.1f}%  {len(v['temperatures'])} T + {len(v['search_temperatures'])} "
+        print(f"{name:22s} +{100 * v['overhead']:6.1f}% (statistics {100 * v['statistics_share']:5.1f}%)  "
+              f"{len(v['temperatures'])} T + {len(v['search_temperatures'])} "
               f"search  {v['ns_per_vocab_entry_per_T']:.3f} ns/entry/T  kernel {'+'.join(v['kernel'])}  "
               f"best T {v['best_T']}")
-    for case in ("sweep9", "single"):
+    for case in [c for c in ("sweep9", "single") if "max_rel_diff_vs_eager" in out["variants"].get(f"{c}_compiled", {})]:
         v = out["variants"][f"{case}_compiled"]
         print(f"{case}: compiled vs eager totals, largest relative difference "
               + ", ".join(f"{k} {x:.1e}" for k, x in v["max_rel_diff_vs_eager"].items())
               + f"; best T {v['best_T']} vs {v['best_T_eager']}")
-    print(f"{tokens} tokens, plain {tokens / plain:.0f} tokens/s; first compiled pass +{out['first_compiled_pass_extra_s']:.1f} s")
+    first = out["first_compiled_pass_extra_s"]
+    print(f"{tokens} tokens, plain {tokens / plain:.0f} tokens/s" + (f"; first compiled pass +{first:.1f} s" if first else ""))
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=1))
 

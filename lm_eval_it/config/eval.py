@@ -50,12 +50,13 @@ class EvalConfig(Strict):
         "calibration at each T, and the best T. Empty: no sweep.")
     best_temperature: Literal["interpolated", "exact"] = Field(
         default="interpolated", description="interpolated: from the streamed sweep, no extra pass; exact: extra "
-        "scoring passes until the best T is bracketed to 1e-6.")
+        "scoring passes (three temperatures each) that first search outward when the best T lies beyond the "
+        "evaluated temperatures (up to T = 1e-3 or 1e3), then narrow the bracket to 1e-6.")
     sweep_kernel: Literal["auto", "compiled", "eager"] = Field(
         default="auto", description="How the sweep's softmax statistics are computed: compiled (one fused loop per "
         "row and T, built by torch.compile on CPU and CUDA; its first block is checked against the eager formulas), "
         "eager (several torch passes per T) or auto (compiled where torch.compile works, else eager). The numbers "
-        "agree to float32 rounding (~1e-7).")
+        "agree to float32 rounding: ~1e-7 relative on totals, up to a few 1e-6 on single tokens.")
     min_k: float = Field(default=20.0, gt=0, le=100, description="Min-K% prob: the k% least likely tokens of each "
                          "document, a memorisation signal.")
     target_rank: bool = Field(default=False, description="GLTR target-rank buckets: the share of tokens whose target "

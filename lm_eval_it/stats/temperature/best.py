@@ -60,7 +60,7 @@ def search_temperatures(swept: list[float]) -> list[float]:
     pts = sorted(set(swept) | {t for t in PRIOR if not swept[0] <= t <= swept[-1]})
     extra = [t for t in pts if t not in swept]
     for a, b in zip(pts, pts[1:]):
-        k = math.ceil(math.log(b / a) / math.log(WIDE_RATIO) - 1e-9) - 1
+        k = math.ceil(math.log(b / a) / math.log(WIDE_RATIO / 1.001) - 1e-9) - 1  # margin for the rounding
         extra += [float(f"{a * (b / a) ** (i / (k + 1)):.4g}") for i in range(1, k + 1)]
     return sorted(set(extra))
 
@@ -94,7 +94,10 @@ def _hermite(a: float, b: float, fa, ga, ha, fb, gb, hb, order: int) -> np.polyn
 
 def _argmin_unit(p: np.polynomial.Polynomial) -> float:
     cands = [0.0, 1.0] + [r.real for r in p.deriv().roots() if abs(r.imag) < 1e-12 and 0.0 <= r.real <= 1.0]
-    return min(cands, key=lambda u: p(u))
+    # compare without the constant term (the whole NLL sum): in a narrow bracket the gain inside it is far
+    # below the float64 resolution of the sum, and the end would win by rounding
+    q = p - p.coef[0]
+    return min(cands, key=lambda u: q(u))
 
 
 def hermite_minimizer(a, b, fa, ga, ha, fb, gb, hb, order: int = 5) -> tuple[float, float]:
@@ -108,7 +111,7 @@ def hermite_minimizer(a, b, fa, ga, ha, fb, gb, hb, order: int = 5) -> tuple[flo
     return float(a + u * (b - a)), float(p(u))
 
 
-def best_from_points(betas, f, g, h, exact_rtol: float = EXACT_RTOL) -> dict:
+def best_from_points(betas, f, g, h, exact_rtol: float = EXACT_RTOL, slope_error=None) -> dict:
     """The minimiser of a convex NLL(β) from exact values, slopes and curvatures at some β.
 
     Returns ``temperature`` (``None`` when beyond the searched range), ``method``
@@ -117,10 +120,12 @@ def best_from_points(betas, f, g, h, exact_rtol: float = EXACT_RTOL) -> dict:
     and the certain convexity bounds of :mod:`lm_eval_it.stats.temperature.bounds`: ``temperature_interval``
     (holds the minimiser) and ``nll_interval`` (holds the minimum NLL, a total in nats); ``newton_temperature``
     (:func:`newton_temperature`, an estimate) and, beyond the points, ``end_point`` ``[β, slope, curvature]``.
+    ``slope_error`` bounds each slope's rounding (see :func:`lm_eval_it.stats.temperature.bounds.convexity_bounds`).
     """
     order = np.argsort(betas)
     b, f, g, h = ([float(v) for v in np.asarray(x, dtype=np.float64)[order]] for x in (betas, f, g, h))
-    out = _best(b, f, g, h, exact_rtol)
+    u = None if slope_error is None else np.asarray(slope_error, dtype=np.float64)[order]
+    out = _best(b, f, g, h, exact_rtol, u)
     out["newton_temperature"] = newton_temperature(b, f, g, h)
     if out["method"] == "beyond":  # where an outward search starts: the last point, its slope and curvature
         k = 0 if out["beyond"] == "above" else len(b) - 1
@@ -128,8 +133,8 @@ def best_from_points(betas, f, g, h, exact_rtol: float = EXACT_RTOL) -> dict:
     return out
 
 
-def _best(b: list, f: list, g: list, h: list, exact_rtol: float) -> dict:
-    cert = convexity_bounds(b, f, g)
+def _best(b: list, f: list, g: list, h: list, exact_rtol: float, u=None) -> dict:
+    cert = convexity_bounds(b, f, g, u)
     zero = [i for i, v in enumerate(g) if v == 0.0]
     if zero:
         k = zero[0]
@@ -187,8 +192,10 @@ def refinement_points(best: dict, passes_done: int) -> list[float]:
     t = best["temperature"]
     lo_t, hi_t = sorted(best["bracket_temperatures"])
     beta = 1.0 / t
-    width = 1.0 / lo_t - 1.0 / hi_t
-    delta = max(min(width / 4, 10 * (best.get("error_estimate_temperature") or width) / t**2 * 1.0), beta * 1e-9)
+    width = 1.0 / lo_t - 1.0 / hi_t  # in β
+    err = best.get("error_estimate_temperature")
+    err_beta = width if err is None else err / t**2  # |δT| / T² = |δβ|; an estimate of 0 is kept as 0
+    delta = max(min(width / 4, 10 * err_beta), beta * 1e-9)
     points = [1.0 / (beta + k * delta) for k in (-1, 0, 1) if beta + k * delta > 0]
     return points if passes_done < 8 else []
 
@@ -209,9 +216,17 @@ def outward_points(best: dict) -> list[float]:
     lo, hi = SEARCH_RANGE
     inside = [t for t in temps if lo <= t <= hi]
     edge = lo if below else hi
-    if len(inside) < len(temps) and (1.0 / beta) != edge:
-        inside.append(edge)  # the range's end itself, so that "beyond" finally means beyond it
+    if len(inside) < len(temps) and (edge < 1.0 / beta if below else edge > 1.0 / beta):
+        inside.append(edge)  # the range's end itself (only beyond the last point), so "beyond" then means beyond it
     return sorted(set(inside), reverse=True)
+
+
+def exhausted(best: dict) -> bool:
+    """Whether a ``beyond`` result's last point already lies at or past the end of :data:`SEARCH_RANGE`."""
+    if best.get("method") != "beyond" or "end_point" not in best:
+        return False
+    t = 1.0 / best["end_point"][0]
+    return t <= SEARCH_RANGE[0] if best["beyond"] == "below" else t >= SEARCH_RANGE[1]
 
 
 def outward(lo: float, hi: float | None, sig: int = 4, decimals: int | None = None) -> str:
@@ -239,8 +254,10 @@ def label(best: dict) -> str:
         newton = best.get("newton_temperature")
         guess = (f"; a Newton step from there predicts T ≈ {newton:.3g} (an estimate, not a bound)"
                  if newton and math.isfinite(newton) else "")
+        further = ("; the search range ends there (T = 1e-3 … 1e3)" if exhausted(best)
+                   else "; `best_temperature: exact` searches further")
         return (best["note"] + f"; by convexity the best T lies in {outward(*best['temperature_interval'])}"
-                + guess + "; `best_temperature: exact` searches further")
+                + guess + further)
     lo, hi = sorted(best["bracket_temperatures"])
     if best["method"] == "exact":
         return f"exact: bracketed in [{lo:.9g}, {hi:.9g}] and converged"

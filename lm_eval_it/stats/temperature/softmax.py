@@ -42,8 +42,9 @@ def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, der
                   dtype: torch.dtype = torch.float32, kernel=None) -> dict:
     """Per-row statistics of softmax(logits / T) for each T, in nats.
 
-    Returns ``entropy``, ``nll``, ``top1_prob`` of shape (rows, len(T)), ``top1_correct``
-    of shape (rows,), and with ``derivatives`` also ``d1``/``d2`` (dNLL/dβ, d²NLL/dβ²).
+    Returns ``entropy``, ``nll``, ``top1_prob`` of shape (rows, len(T)), ``top1_correct`` and
+    ``target_gap`` (``z_y − max z``) of shape (rows,), and with ``derivatives`` also ``d1``/``d2``
+    (dNLL/dβ, d²NLL/dβ²).
     Rows are processed in blocks that stay in cache: the work is memory-bound, and
     several passes over a small block beat one pass each over a big one. ``dtype``
     float64 computes them from the same logits in double precision (the exact
@@ -57,6 +58,7 @@ def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, der
     keys = ["entropy", "nll", "top1_prob"] + (["d1", "d2"] if derivatives else [])
     out = {k: torch.empty(n, len(temperatures), dtype=dtype) for k in keys}
     correct = torch.empty(n, dtype=torch.bool)
+    gap = torch.empty(n, dtype=dtype)
     fused = kernel is not None and dtype == torch.float32
     rows = max(1, (FUSED_BLOCK if fused else BLOCK) // max(1, vocab))
     betas = torch.tensor([1.0 / float(t) for t in temperatures], dtype=torch.float64)
@@ -68,7 +70,8 @@ def softmax_stats(logits: torch.Tensor, targets: torch.Tensor, temperatures, der
         for k in keys:
             out[k][i : i + rows] = block[k]
         correct[i : i + rows] = block["top1_correct"]
-    out["top1_correct"] = correct
+        gap[i : i + rows] = block["target_gap"]
+    out["top1_correct"], out["target_gap"] = correct, gap
     return out
 
 
@@ -102,6 +105,7 @@ def _block_stats(z, targets, temperatures, derivatives):
             cols.setdefault("d2", []).append((second - mean_d * mean_d).clamp_min(0))
     out = {k: torch.stack(v, dim=1).cpu() for k, v in cols.items()}
     out["top1_correct"] = (arg.squeeze(-1) == targets).cpu()
+    out["target_gap"] = d_y.cpu()
     return out
 
 

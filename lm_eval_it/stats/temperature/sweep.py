@@ -45,6 +45,7 @@ from lm_eval_it.stats.temperature.calibration import (
 from lm_eval_it.stats.temperature.kernel import compiled
 from lm_eval_it.stats.temperature.softmax import LN2, QUANTILES, softmax_stats
 
+SLOPE_RTOL = 2e-6  # a float32 row's slope E_p[d] − d_y is rounded by at most this much of |E_p[d]| + |d_y|
 ENTROPY_BINS = 520  # 40 reported bins × 13
 CAL_BINS = 15  # equal-width reliability bins
 FINE_BINS = 1000  # confidence histogram behind the equal-mass ECE
@@ -153,7 +154,7 @@ class TemperatureStats(Statistic):
 
     def fields(self) -> list:
         t, s = len(self.temperatures), len(self.search)
-        out = [Sum(k, (t,)) for k in ("entropy", "nll", "top1_prob", "d1", "d2")]
+        out = [Sum(k, (t,)) for k in ("entropy", "nll", "top1_prob", "d1", "d2", "d1_abs")]
         # calibration bins are also kept per document (Σ confidence, Σ correct per bin): the intervals of the
         # calibration verdict resample documents
         out += [Sum("top1_correct"), Sum("calibration", (t, CAL_BINS, 2), per_document=True),
@@ -161,7 +162,7 @@ class TemperatureStats(Statistic):
                 Count("entropy_hist", (t,), ENTROPY_BINS), Count("calibration_n", (t,), CAL_BINS),
                 Count("confidence_fine", (t,), 2 * FINE_BINS)]
         if s:
-            out += [Sum(k, (s,)) for k in ("search_nll", "search_d1", "search_d2")]
+            out += [Sum(k, (s,)) for k in ("search_nll", "search_d1", "search_d2", "search_d1_abs")]
         return out
 
     def rows(self, chunk) -> dict:
@@ -173,7 +174,7 @@ class TemperatureStats(Statistic):
             self._kernel(chunk.logits.device)  # the compiled kernel failed on this chunk: say so
         self.kernels_run.add(ran)
         t = len(self.temperatures)
-        st = {k: v[:, :t] for k, v in both.items() if k != "top1_correct"}
+        st = {k: v[:, :t] for k, v in both.items() if v.dim() == 2}
         prob, correct = st["top1_prob"], both["top1_correct"]
         cal_bin = (prob * CAL_BINS).long().clamp_(0, CAL_BINS - 1)
         cal = torch.zeros(prob.shape[0], t, CAL_BINS, 2)
@@ -182,11 +183,16 @@ class TemperatureStats(Statistic):
         fine = (prob * FINE_BINS).long().clamp_(0, FINE_BINS - 1) * 2 + correct.long().unsqueeze(-1)
         ent_bin = (st["entropy"] / LN2 / self.top * ENTROPY_BINS).long().clamp_(0, ENTROPY_BINS - 1)
         out = {k: st[k] for k in ("entropy", "nll", "top1_prob", "d1", "d2")}
+        # |E_p[d]| + |d_y| per row: what the rounding of a row's slope is proportional to (slope_error)
+        gap = both["target_gap"].to(both["d1"].dtype).abs().unsqueeze(-1)
+        size = (both["d1"] + both["target_gap"].to(both["d1"].dtype).unsqueeze(-1)).abs() + gap
+        out["d1_abs"] = size[:, :t]
         out.update(top1_correct=correct.float(), calibration=cal, doc_tokens=torch.ones(prob.shape[0]),
                    entropy_hist=ent_bin,
                    calibration_n=cal_bin, confidence_fine=fine)
         if self.search:
-            out.update(search_nll=both["nll"][:, t:], search_d1=both["d1"][:, t:], search_d2=both["d2"][:, t:])
+            out.update(search_nll=both["nll"][:, t:], search_d1=both["d1"][:, t:], search_d2=both["d2"][:, t:],
+                       search_d1_abs=size[:, t:])
         return out
 
     def summarize(self, totals: dict, context: dict) -> dict:
@@ -243,8 +249,15 @@ class TemperatureStats(Statistic):
             temps.append(t); f.append(pf); g.append(pg); h.append(ph)
         return [1.0 / t for t in temps], f, g, h
 
+    def slope_errors(self, totals: dict, refined: list | None = None) -> list:
+        """A bound on each point's summed-slope rounding: :data:`SLOPE_RTOL` of Σ(|E_p[d]| + |d_y|) for the
+        float32 rows (none recorded: 0); the float64 refinement points' rounding is negligible (0)."""
+        size = list(totals.get("d1_abs", [0.0] * len(self.temperatures)))
+        size += list(totals.get("search_d1_abs", [0.0] * len(self.search)))
+        return [SLOPE_RTOL * float(x) for x in size] + [0.0] * len(refined or [])
+
     def best(self, totals: dict, refined: list | None = None) -> dict:
-        return best_from_points(*self.points(totals, refined))
+        return best_from_points(*self.points(totals, refined), slope_error=self.slope_errors(totals, refined))
 
     def _best_block(self, best: dict, cal, n: int, n_bytes: int) -> dict:
         """The results.json ``best`` block; ``cal(k)`` is the calibration at swept temperature ``k``."""

@@ -90,3 +90,19 @@ def test_best_temperature_edges_and_degenerate_inputs():
     assert lone["method"] == "flat" and not lone["exact"] and lone["temperature_interval"] == [0.0, None]
     assert best_from_points([0.5, 1.0, 2.0], [3.0, 2.0, 3.0], [-1.0, 0.0, 1.0], [1.0] * 3)["method"] == "at_point"
     assert best_from_points([1.0], [2.0], [-1.0], [1.0])["temperature"] is None
+
+
+def test_outward_search_never_steps_back_inside_and_says_when_the_range_is_exhausted():
+    from lm_eval_it.stats.temperature.best import best_from_points, label, outward_points
+
+    # a swept T already past the range's end: nothing more to search (the edge lies inward, its slope known)
+    above = best_from_points([1 / 5000, 1.0], [1.0, 2.0], [1.0, 1.0], [1.0, 1.0])
+    assert above["method"] == "beyond" and above["beyond"] == "above" and outward_points(above) == []
+    assert "the search range ends there" in label(above) and "searches further" not in label(above)
+    below = best_from_points([1.0, 1 / 5e-4], [2.0, 1.0], [-1.0, -1.0], [1.0, 1.0])
+    assert below["beyond"] == "below" and outward_points(below) == []
+    # inside the range: steps beyond the last point only, ending at the range's edge
+    near = best_from_points([1 / 400, 1.0], [1.0, 2.0], [1.0, 1.5], [1e-9, 1.0])
+    pts = outward_points(near)
+    assert pts and all(t > 400 for t in pts) and max(pts) == 1000.0
+    assert "searches further" in label(near)

@@ -25,8 +25,8 @@ TEMPS = [1e-3, 0.05, 0.5, 1.0, 1.7, 20.0, 1e3]  # β = 2 is β = 1 squared (kern
 KEYS = ("entropy", "nll", "top1_prob", "d1", "d2")
 RTOL = 2e-6
 ATOL = 1e-6  # nats; d1 and d2 scale it by the row's logit range (and its square)
-# (rows, vocab): vocabularies below, at and around the kernel's 256-entry float32 blocks, odd tails, a real one
-SHAPES = [(3, 7), (13, 255), (3, 256), (3, 257), (13, 300), (13, 4099), (2, 49152), (1, 49152)]
+# (rows, vocab): vocabularies below, at and around the kernel's 512-entry float32 blocks, odd tails, a real one
+SHAPES = [(3, 7), (13, 511), (3, 512), (3, 513), (13, 300), (13, 4099), (2, 49152), (1, 49152)]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -384,3 +384,24 @@ def test_results_do_not_depend_on_the_thread_count(fused):
             assert torch.allclose(a[key].double(), b[key].double(), rtol=1e-7, atol=0), key
     assert torch.equal(one_c["top1_correct"], two_c["top1_correct"])
     assert kernel.compiled("cpu") is not None
+
+
+def d2_half_again(*args):
+    stats, *rest = kernel.sums(*args)
+    return ({**stats, "d2": stats["d2"] * 1.5}, *rest)
+
+
+def rows_after_the_second_off(*args):
+    stats, *rest = kernel.sums(*args)
+    return ({k: torch.cat([v[:2], v[2:] * 1.1]) for k, v in stats.items()}, *rest)
+
+
+@pytest.mark.parametrize("wrong", [d2_half_again, rows_after_the_second_off])
+def test_the_first_block_check_covers_every_statistic_and_every_row(fresh_kernel, kernel_warnings, wrong):
+    fresh_kernel.setitem(kernel._COMPILED, "cpu", wrong)
+    z, y = logits(13, 300)
+    eager = softmax_stats(z, y, TEMPS, derivatives=True)
+    got = softmax_stats(z, y, TEMPS, derivatives=True, kernel=kernel.compiled("cpu"))
+    for key in (*KEYS, "top1_correct"):
+        assert torch.equal(got[key], eager[key]), key
+    assert kernel.compiled("cpu") is None and len(kernel_warnings) == 1

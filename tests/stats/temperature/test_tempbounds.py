@@ -82,3 +82,21 @@ def test_slopes_of_one_sign_leave_the_interval_open_on_that_side():
 def test_printed_intervals_round_outward():
     assert outward(0.26985, 0.34101) == "[0.2698, 0.3411]"
     assert outward(1.41216, 1.41482) == "[1.412, 1.415]"
+
+
+def test_a_slope_within_its_rounding_of_zero_does_not_end_the_interval():
+    """The minimiser lies 2.5e-9 past a measured point whose float32 slope came out with the wrong sign: with
+    the slope's rounding bound the certain interval still holds it (without it, it would not)."""
+    from lm_eval_it.stats.temperature.bounds import convexity_bounds
+
+    b_star = 1.0 - 2.5e-9
+    b = np.array([0.5, 1.0, 1.6])
+    f = (b - b_star) ** 2 + 3.0
+    g = 2 * (b - b_star)
+    g[1] = -1e-8  # true slope +5e-9, rounded to the other side
+    blind = convexity_bounds(b, f, g)["beta_interval"]
+    assert not blind[0] <= b_star <= blind[1]  # what the rounding does without the allowance
+    lo, hi = convexity_bounds(b, f, g, slope_error=[1e-9, 2e-8, 1e-9])["beta_interval"]
+    assert lo <= b_star <= hi and hi - lo < 0.7
+    low, up = convexity_bounds(b, f, g, slope_error=[1e-9, 2e-8, 1e-9])["nll_interval"]
+    assert low <= 3.0 <= up
