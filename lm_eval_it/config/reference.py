@@ -93,7 +93,7 @@ def _cell(text: str) -> str:
 def config_reference_md() -> str:
     """The whole reference page."""
     out = ["# Config reference", "",
-           "Generated from the typed config (`lm_eval_it/config/schema.py`) on every docs build: every key, its type, "
+           "Generated from the typed config (the pydantic models in `lm_eval_it/config/`: `schema.py`, `eval.py`, `backends.py`) on every docs build: every key, its type, "
            "its default and what it does. An unknown key, a wrong type or a value out of range is one "
            "`error: …` line naming the key, and exit code 2.", "",
            "A config has four top-level keys: `models`, `datasets`, `eval` and `output`. Any key can be "

@@ -260,13 +260,15 @@ def label(best: dict) -> str:
                 + guess + further)
     lo, hi = sorted(best["bracket_temperatures"])
     if best["method"] == "exact":
+        if f"{lo:.9g}" == f"{hi:.9g}":  # narrower than nine significant digits show
+            return f"exact: bracketed around T = {lo:.9g} (relative width {hi / lo - 1:.1e}) and converged"
         return f"exact: bracketed in [{lo:.9g}, {hi:.9g}] and converged"
     if best["method"] == "at_point":
         return "exact: the slope is 0 at a searched temperature, between slopes of opposite sign"
     if best["method"] == "flat":
         return (f"flat: the slope is 0 to float precision at T = {hi:g}" + (f" … {lo:g}" if lo != hi else "")
                 + f"; the minimum NLL is certain, the best T only to lie in {outward(*best['temperature_interval'])}")
-    gap = f"a wide gap (×{hi / lo:.3g}) between search temperatures" if wide_bracket(best) else "neighbours"
+    gap = f"a wide gap (×{hi / lo:.3g}) between search temperatures" if wide_bracket(best) else "adjacent evaluated temperatures"
     return (f"by convexity the best T lies in {outward(*best['temperature_interval'])} (certain); the slope changes "
             f"sign between T = {lo:g} and {hi:g}, {gap}; {best['temperature']:.4g} is a quintic Hermite estimate "
             "(not a bound)")

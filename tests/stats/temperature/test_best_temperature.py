@@ -310,3 +310,18 @@ def test_a_slope_that_underflows_to_zero_is_not_called_exact():
     f, g, h = (flat[k].double().sum(0).numpy() for k in ("nll", "d1", "d2"))
     best = best_from_points([1 / t for t in temps], f, g, h)
     assert best["method"] == "flat" and best["temperature_interval"] == [0.0, None]
+
+
+def test_an_exact_label_names_two_distinct_ends_or_the_one_temperature_and_its_width():
+    """An exact bracket is printed to nine significant digits; one narrower than those digits show is named
+    by its temperature and relative width instead of as an interval with identical ends."""
+    wide = label({"method": "exact", "bracket_temperatures": [1.0084, 1.0085]})
+    assert wide == "exact: bracketed in [1.0084, 1.0085] and converged"
+    narrow = label({"method": "exact", "bracket_temperatures": [1.00840039, 1.00840039 * (1 + 2e-10)]})
+    assert narrow == "exact: bracketed around T = 1.00840039 (relative width 2.0e-10) and converged"
+
+
+def test_a_narrow_bracket_says_it_lies_between_adjacent_evaluated_temperatures():
+    b = np.array([1 / 1.1, 1 / 0.9])  # f = (β − 1)² + 1, minimum at T = 1
+    r = best_from_points(b, (b - 1) ** 2 + 1, 2 * (b - 1), np.full(2, 2.0))
+    assert "between T = 0.9 and 1.1, adjacent evaluated temperatures" in label(r) and "wide gap" not in label(r)
