@@ -234,6 +234,22 @@ def _default_dataset_name(d: DatasetConfig) -> str:
     return Path(d.path).stem
 
 
+class ViewsConfig(Strict):
+    """The token-level views (report.html, comparison.html, ``lm-eval-it show``): which documents' per-token values
+    are kept, bounded in memory and disk whether or not ``per_token`` is on."""
+
+    enabled: bool = Field(default=True, description="Record the views' documents while scoring (`views-*.npz`).")
+    documents: list[int] = Field(default=[], description="Document indices (0-based, in the dataset) always recorded "
+                                 "and shown, besides the 3 highest and 3 lowest in bits per byte and the flagged ones.")
+    show: int = Field(default=3, ge=0, le=20, description="Documents shown at each end: the highest and lowest bits per "
+                      "byte in report.html, the largest Δ bits per byte each way in comparison.html.")
+    max_chars: int = Field(default=2500, ge=100, le=100_000, description="Characters of each document drawn; the "
+                           "rest is cut (the statistics use every token).")
+    record_tokens: int = Field(default=262_144, ge=0, description="Token budget of a whole recording: while the "
+                               "dataset fits, every document is kept whole (top lists are then over the dataset); "
+                               "beyond it only the documents the views can show, each cut to its drawn part.")
+
+
 class OutputConfig(Strict):
     """Where a run writes, and what."""
 
@@ -246,6 +262,8 @@ class OutputConfig(Strict):
     per_token: bool = Field(default=False, description="Write per-token NLL (and entropy and NLL at each swept T) as "
                             "Parquet shards while scoring.")
     plots: bool = Field(default=True, description="PNG plots and report.html.")
+    views: ViewsConfig = Field(default=ViewsConfig(), description="Token-level views of surprisal and of the "
+                               "difference between models.")
 
 
 class RunConfig(Strict):

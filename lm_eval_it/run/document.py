@@ -23,13 +23,13 @@ from lm_eval_it.run.results import (
 
 def dataset_result(lm, docs, tokenizer: dict, protocol: dict, metrics: dict, intervals: dict, roundtrip: dict,
                    blocks: dict, documents: int, timing: dict, per_token: dict | None, resumed_documents: int,
-                   per_document: list[dict]) -> DatasetResult:
+                   per_document: list[dict], views: dict | None = None) -> DatasetResult:
     """One model × dataset row; ``blocks`` are the statistic blocks (``run.statistics.stat_blocks``)."""
     return DatasetResult(
         model=lm.name, dataset=docs.name, model_fingerprint=lm.fingerprint, dataset_fingerprint=docs.fingerprint,
         tokenizer=tokenizer, eval=protocol, metrics=metrics, intervals=intervals, roundtrip=roundtrip, **blocks,
         documents=documents, timing=timing, per_token=per_token, resumed_documents=resumed_documents,
-        per_document=per_document)
+        per_document=per_document, views=views)
 
 
 def model_entry(facts) -> ModelEntry:

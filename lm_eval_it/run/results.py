@@ -207,6 +207,8 @@ class DatasetResult(BaseModel):
     documents: int = Field(description="documents in the dataset")
     timing: Timing
     per_token: PerToken | None = Field(description="the per-token output, when asked for")
+    views: Block = Field(None, description="the token-level views' recording (output.views): {file, documents, "
+                         "complete, tokens, max_chars}; file is views-<model>-<dataset>.npz in the run folder")
     resumed_documents: int = Field(description="documents taken from the checkpoint")
     per_document: list[PerDocument]
     _folder: Path | None = PrivateAttr(None)

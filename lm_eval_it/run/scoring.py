@@ -33,6 +33,7 @@ from lm_eval_it.run.statistics import (
 )
 from lm_eval_it.run.steps import DataParallel, Progress, Resume
 from lm_eval_it.stats import registry
+from lm_eval_it.views.record import ViewRecorder
 
 
 def score_dataset(lm: Backend, scorer: WindowScorer, docs: Documents, cfg: RunConfig, show_progress: bool,
@@ -46,14 +47,16 @@ def score_dataset(lm: Backend, scorer: WindowScorer, docs: Documents, cfg: RunCo
     plugins = plugins_for(cfg, lm, scorer, prepared, reference_name)
     stats = registry.per_token(plugins)
     writer = per_token_writer(cfg, stats, folder, lm.name, docs.name, ctx)
+    views = view_recorder(cfg, prepared, docs, stats, lm.name, info, folder)
     # eval.threads sets the forward's threads; the statistics' short kernels stay on one
-    ex = Executor(prepared, scorer, stats, batch_size, stat_threads=1, token_sink=writer,
+    ex = Executor(prepared, scorer, stats, batch_size, stat_threads=1, token_sink=tee(writer, views),
                   **part_hooks(ck, lm.name, docs.name, ctx))
     red = Reduction(ex.layout, prepared)
     resume, parallel = Resume(ck, lm.name, docs.name, ctx), DataParallel(ctx)
     shard, done = parallel.shard(ex, prepared, resume.start(ex))
     n_resumed = fold_in(red, done)
-    progress = score(ex, red, resume, set(done), shard, prepared, show_progress, f"{lm.name} · {docs.name}", ctx)
+    progress = score(ex, red, resume, set(done), shard, prepared, show_progress, f"{lm.name} · {docs.name}", ctx,
+                     views)
     merged = parallel.merge(ex, red, progress.scored, writer.close() if writer else None)
     if merged is None:
         return None
@@ -62,8 +65,9 @@ def score_dataset(lm: Backend, scorer: WindowScorer, docs: Documents, cfg: RunCo
     blocks = stat_blocks(plugins, red, metrics, per_doc, prepared, ex, ctx)
     timing = {"seconds": time.perf_counter() - t0, "scoring_seconds": progress.seconds, "tokens_scored_here": scored,
               "tokens_per_second": scored / progress.seconds if progress.seconds and scored else None}
+    view_block = views.save(folder / views_file(lm.name, docs.name)) if views is not None else None
     return dataset_result(lm, docs, info, protocol(prepared, cfg, batch_size), metrics, intervals, prepared.roundtrip,
-                          blocks, len(prepared.targets), timing, per_token, n_resumed, per_doc)
+                          blocks, len(prepared.targets), timing, per_token, n_resumed, per_doc, view_block)
 
 
 def tokenise(lm: Backend, docs: Documents, cfg: RunConfig, info: dict) -> Prepared:
@@ -108,14 +112,43 @@ def per_token_writer(cfg: RunConfig, stats: list, folder: Path | None, model: st
     return PerTokenWriter(folder / f"per_token-{model}-{dataset}".replace("/", "_"), stats, ctx.rank)
 
 
+def views_file(model: str, dataset: str) -> str:
+    """The views file's name in the run folder."""
+    return f"views-{model}-{dataset}.npz".replace("/", "_")
+
+
+def view_recorder(cfg: RunConfig, prepared: Prepared, docs: Documents, stats: list, model: str, info: dict,
+                  folder: Path | None) -> ViewRecorder | None:
+    """With ``output.views.enabled`` and a run folder: the recorder of the documents the views can show
+    (not for streamed datasets, whose texts are gone, nor for llama-perplexity's chunks, which are not documents)."""
+    if not cfg.output.views.enabled or folder is None or docs.streaming or prepared.protocol.name == "llama-perplexity":
+        return None
+    return ViewRecorder(cfg.output.views, prepared, docs.texts, model, docs.name, stats, info.get("fingerprint", ""),
+                        docs.fingerprint)
+
+
+def tee(*sinks):
+    """One token sink that calls every sink given (``None``s left out); ``None`` if there is none."""
+    live = [s for s in sinks if s is not None]
+    if len(live) <= 1:
+        return live[0] if live else None
+
+    def both(*args):
+        for s in live:
+            s(*args)
+    return both
+
+
 def score(ex: Executor, red: Reduction, resume: Resume, done: set, shard: list[int] | None, prepared: Prepared,
-          show: bool, desc: str, ctx: Context) -> Progress:
+          show: bool, desc: str, ctx: Context, views: ViewRecorder | None = None) -> Progress:
     """Score this process's batches, recording and reducing each document as it completes."""
     total = int(prepared.plan.scored.sum())
     progress = Progress(total, int((prepared.targets > 0).sum()), len(done), desc, ctx, show)
     for result in ex.run(done, shard, progress=progress.update, empty=ctx.main):
         resume.record(result)
         red.add(result)
+        if views is not None:
+            views.finished(result)
     progress.close()
     return progress
 
