@@ -1,11 +1,13 @@
-"""Command line: ``lm-eval-it run|sweep|kl|context CONFIG [key=value ...]`` and ``lm-eval-it compare RUN ...``.
+"""Command line: ``lm-eval-it run|sweep|kl|context CONFIG [key=value ...]``, ``lm-eval-it compare RUN ...`` and
+``lm-eval-it show RUN [--doc N] [--compare OTHER]``.
 
 Errors the user can fix print one line and exit with code 2 (``--debug``
 shows the traceback instead).
 
 A run prints one compact table and where the files are; ``--details`` adds the
-other tables. ``--model``/``--data`` stand in for a config on every command
-but ``compare``; ``--device``, ``--dtype``, ``--batch-size``, ``--backend``,
+other tables. ``show`` prints a run's token-level views (surprisal, or the difference from
+another run) in colour on a terminal, plain in a log. ``--model``/``--data`` stand in for a config on the
+config commands; ``--device``, ``--dtype``, ``--batch-size``, ``--backend``,
 ``--window``, ``--stride``, ``--limit``, ``--name`` and ``--out`` set config keys
 (:data:`lm_eval_it.config.shorthands.KEY_FLAGS`), as ``key=value`` overrides do.
 
@@ -17,6 +19,8 @@ Example::
     $ lm-eval-it kl configs/kl_smollm2.yaml --reference fp32 --candidate int8
     $ lm-eval-it context configs/quickstart.yaml
     $ lm-eval-it compare results/runA results/runB --baseline modelA
+    $ lm-eval-it show results/runA --doc 3
+    $ lm-eval-it show results/runA --compare results/runB
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from lm_eval_it.config.shorthands import (
 from lm_eval_it.errors import UserError, did_you_mean
 from lm_eval_it.report.compare.runs import protocol_text, rows_from_runs
 from lm_eval_it.report.compare.tables import weights_text
+from lm_eval_it.views import show as views_show
 
 
 def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -86,7 +91,32 @@ def _parser() -> argparse.ArgumentParser:
                    help="compare runs scored with different window/stride/prefix/window unit (the table says so); "
                    "a model's dtype, quantisation or backend never needs it")
     c.add_argument("--debug", action="store_true", help="show tracebacks")
+    _show_parser(sub)
     return p
+
+
+def _show_parser(sub) -> None:
+    s = sub.add_parser("show", help="print a run's token-level views: each token coloured by its surprisal, or "
+                       "(--compare) each character by the difference from another run's model")
+    s.add_argument("run", help="run folder (results/<run>/<timestamp>) or run name (newest complete run)")
+    s.add_argument("--doc", type=int, metavar="N", help="only document N (0-based; it must be recorded)")
+    s.add_argument("--compare", metavar="OTHER_RUN", help="the difference view: B = OTHER_RUN's model on the same "
+                   "dataset against A = RUN's, then the top lists")
+    s.add_argument("--model", help="the row of RUN to show (A with --compare)")
+    s.add_argument("--dataset", help="the dataset to show")
+    s.add_argument("--other-model", help="with --compare: B's model in OTHER_RUN")
+    s.add_argument("--plain", action="store_true", help="no colour (also when NO_COLOR is set or stdout is not a "
+                   "terminal): each line of text is followed by a line of glyphs")
+    s.add_argument("--dir", default="results", help="where run names are looked up (output.dir; default results)")
+    s.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _show(args) -> None:
+    """``show RUN``: the surprisal views of RUN, or with ``--compare`` the difference views; paged on a terminal."""
+    if args.overrides:
+        raise UserError(f"show takes run folders, not overrides: {' '.join(args.overrides)}")
+    views_show.show(args.run, doc=args.doc, compare=args.compare, model=args.model, dataset=args.dataset,
+                    other_model=args.other_model, plain=args.plain, base=args.dir)
 
 
 def _compare(args) -> None:
@@ -207,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "compare":
             _compare(args)
+        elif args.command == "show":
+            _show(args)
         else:
             _run_config(args)
         return 0
@@ -231,7 +263,7 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, str | None]:
     if unknown:
         return args, unknown[0]
     args.overrides = list(getattr(args, "overrides", [])) + extra
-    if args.command != "compare" and args.config and "=" in args.config and not os.path.exists(args.config):
+    if getattr(args, "config", None) and "=" in args.config and not os.path.exists(args.config):
         args.overrides.insert(0, args.config)
         args.config = None
     return args, None
