@@ -48,8 +48,17 @@ def show(run: str, *, doc: int | None = None, compare: str | None = None, model:
     if wants_pager(text, tty, rows):
         page(text, out)
     else:
+        write(text, out)
+
+
+def write(text: str, out) -> None:
+    """Write and flush; a reader that stops early (``| head``) ends the output quietly, as for ``cat``."""
+    try:
         out.write(text)
         out.flush()
+    except BrokenPipeError:
+        if out is sys.stdout:  # the interpreter's own flush at exit must not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def wants_pager(text: str, tty: bool, rows: int) -> bool:
@@ -65,8 +74,7 @@ def page(text: str, out) -> None:
         subprocess.run(shlex.split(os.environ.get("PAGER") or "less -R"), input=text.encode("utf-8"), env=env,
                        check=False)
     except OSError:
-        out.write(text)
-        out.flush()
+        write(text, out)
 
 
 def show_text(run: str, *, doc: int | None = None, compare: str | None = None, model: str | None = None,
@@ -147,7 +155,8 @@ def surprisal_section(run: dict, row: dict, doc: int | None, colour: bool, width
              terminal.legend(scale, colour, "bits per token"), ""]
     for d, why in picks:
         v = vs.docs[d]
-        lines += [doc_header(v, why, colour), *terminal.surprisal_lines(v, scale, colour, width), ""]
+        lines += [doc_header(v, why, colour), f"   {terminal.top_tokens(v)}",
+                  *terminal.surprisal_lines(v, scale, colour, width), ""]
     return lines
 
 

@@ -186,6 +186,17 @@ def surprisal_lines(view, scale: Scale, colour: bool, width: int) -> list[str]:
     return draw(layout(view.text, token_values(view), width), scale, colour)
 
 
+def top_tokens(view, k: int = 5) -> str:
+    """The ``k`` tokens with the most bits among those drawn, most first: ``'tok' 14.2`` each."""
+    bits = np.asarray(view.nll, np.float64) / LN2
+    raw = view.text.encode("utf-8")
+    items = []
+    for i in np.argsort(-bits, kind="stable")[:k].tolist():
+        s, n = int(view.start[i]), int(view.length[i])
+        items.append(f"{quoted(raw[s: s + n].decode('utf-8', 'replace'), 16)} {bits[i]:.1f}")
+    return "most surprising tokens (bits): " + (", ".join(items) or "none")
+
+
 def difference_values(va, vb) -> np.ndarray:
     """(characters,) Δ bits = bits(B) − bits(A) on each character; they sum to ``vb.bits − va.bits``."""
     return char_delta(va, vb)

@@ -74,6 +74,7 @@ def test_a_log_gets_no_escape_codes_but_each_documents_header_text_and_shading(r
                    (5, "named in output.views.documents")):
         assert f"-- document {d} ({why}): {vs.docs[d].bits_per_byte:.4f} bits/byte" in text
     assert text.count("-- document ") == 3 and "whole, " in text
+    assert text.count("\n   most surprising tokens (bits): '") == 3
     assert TEXTS[5].splitlines()[0] in text and "█" in text and "bits per token: ' ' <" in text
 
 
@@ -170,3 +171,11 @@ def test_show_has_help_naming_its_flags(capsys):
         main(["show", "--help"])
     text = capsys.readouterr().out
     assert e.value.code == 0 and all(f in text for f in ("--doc", "--compare", "--other-model", "--plain"))
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly():
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    views_show.write("text\n", Closed())  # no exception: `lm-eval-it show RUN | head` exits 0

@@ -109,3 +109,8 @@ def test_the_top_table_lists_both_directions_with_totals_and_counts():
     assert "B needs more bits" in cols and "B needs fewer bits" in cols
     assert first.split() == ["'foo'", "+12.50", "3", "'␊bar'", "-4.25", "1"]
     assert second.split() == ["'baz'", "-1.00", "2"]
+
+
+def test_the_most_surprising_tokens_are_listed_most_first_with_their_bits():
+    v = _view("to be or", [(0, 2), (2, 3), (5, 3)], [1.0, 7.0, 3.5])
+    assert terminal.top_tokens(v, k=2) == "most surprising tokens (bits): ' be' 7.0, ' or' 3.5"
