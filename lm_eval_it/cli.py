@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--allow-protocol-mismatch", action="store_true",
                    help="compare runs scored with different window/stride/prefix/window unit (the table says so); "
                    "a model's dtype, quantisation or backend never needs it")
+    c.add_argument("--views", action="store_true", help="require the difference views in comparison.html: refuse "
+                   "runs whose views are missing or are not of the same documents (default: a note says why)")
     c.add_argument("--debug", action="store_true", help="show tracebacks")
     _show_parser(sub)
     return p
@@ -134,7 +136,7 @@ def _compare(args) -> None:
     _print_protocols(rows)
     tables = compare_build.build_comparison(rows, args.baseline, args.allow_protocol_mismatch)
     out = Path(args.out or Path(args.dir) / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
-    _write_comparison_folder(out, tables, "lm_eval_it: " + " vs ".join(args.runs), compare_build)
+    _write_comparison_folder(out, tables, "lm_eval_it: " + " vs ".join(args.runs), compare_build, rows, args.views)
     print(compare_build.comparison_markdown(tables))
     print(f"comparison: {out}")
 
@@ -150,12 +152,14 @@ def _print_protocols(rows: list[dict]) -> None:
         print(f"{run_label}: {' | '.join(sorted(texts))} · {who}")
 
 
-def _write_comparison_folder(out: Path, tables, title: str, compare_build) -> None:
-    """Write the comparison into ``out``; on any failure remove the folders made here (none left half-written)."""
+def _write_comparison_folder(out: Path, tables, title: str, compare_build, rows=(), views: bool = False) -> None:
+    """Write the comparison (with the rows' difference views) into ``out``; on any failure remove the folders made
+    here (none left half-written). ``views``: refuse views that are missing or do not match."""
     made = next((p for p in [*reversed(out.parents), out] if not p.exists()), None)  # the first folder made here
     out.mkdir(parents=True, exist_ok=True)
     try:
-        compare_build.write_comparison(out, tables, title=title)
+        compare_build.write_comparison(out, tables, title=title, views=compare_build.view_sources(rows),
+                                       strict=views)
     except BaseException:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)

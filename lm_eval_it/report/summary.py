@@ -31,6 +31,7 @@ from lm_eval_it.report.html import render
 from lm_eval_it.report.sections import insights_sections, markdown_sections
 from lm_eval_it.stats.intervals import INTERVAL_LABEL_ONE
 from lm_eval_it.stats.temperature.plugin import sweep_markdown  # noqa: F401 - the old name, kept for importers
+from lm_eval_it.views.sections import report_sections
 
 COLUMNS = [
     ("model", "model", None),
@@ -188,15 +189,16 @@ def empty_skipped_note(datasets: list[dict]) -> str:
 # ----------------------------------------------------------------------------- HTML
 
 def report_html(results: dict, pngs: dict[str, bytes] | None = None,
-                extra_sections: list[tuple[str, str]] = ()) -> str:
+                extra_sections: list[tuple[str, str]] = (), folder: Path | None = None) -> str:
     """report.html from the results dict: metrics with intervals, comparison, every plug-in's sections in
-    their HTML order (:mod:`lm_eval_it.stats.registry`), plots, then ``extra_sections`` - (title, HTML)
-    pairs, appended as they are."""
+    their HTML order (:mod:`lm_eval_it.stats.registry`), with the run ``folder`` the token-level views of the
+    rows that recorded them (:func:`lm_eval_it.views.sections.report_sections`), plots, then
+    ``extra_sections`` - (title, HTML) pairs, appended as they are."""
     comparison = [(f"Comparison · {t}", Markup(h)) for t, h in comparison_sections(results.get("comparison") or [])]
     metrics = {"headers": [c[0] for c in COLUMNS], "left": 2,
                "rows": [[{"value": v, "interval": iv} for v, iv in _pairs(r)] for r in results["results"]]}
     plots = ((results.get("config") or {}).get("output") or {}).get("plots", True)
-    insights = [(t, Markup(h)) for t, h in insights_sections(results, plots=plots)]
+    insights = [(t, Markup(h)) for t, h in insights_sections(results, plots=plots) + report_sections(results, folder)]
     return render("report.html.j2", title=f"lm_eval_it · {results['run_name']}", results=results, metrics=metrics,
                   protocol=protocol_text(results), same_text=same_text_note(results), interval_label=INTERVAL_LABEL_ONE,
                   comparison=comparison, insights=insights, pngs=pngs or {}, sections=extra_sections)
@@ -216,5 +218,5 @@ def write_run(folder: Path, results: dict, pngs: dict[str, bytes] | None = None,
     for name, png in pngs.items():
         atomic_write_bytes(folder / name, png)
     atomic_write(folder / "summary.md", summary)
-    atomic_write(folder / "report.html", report_html(results, pngs, extra_sections))
+    atomic_write(folder / "report.html", report_html(results, pngs, extra_sections, folder))
     write_json(folder / "results.json", results)

@@ -42,6 +42,7 @@ from lm_eval_it.run.results import DatasetResult, ModelEntry
 from lm_eval_it.run.rundir import discard, interrupted, open_checkpoint
 from lm_eval_it.run.scoring import score_dataset
 from lm_eval_it.run.statistics import refuse_unmet_needs
+from lm_eval_it.views.sections import view_sources
 
 
 def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | None = None,
@@ -180,7 +181,8 @@ def write_results(cfg: RunConfig, raw: dict, now: datetime, wall_seconds: float,
     if len(cfg.models) > 1:
         comparison = build_comparison(row_dicts, cfg.output.baseline,
                                       models=[m.model_dump(by_alias=True, exclude_unset=True) for m in models])
-        write_comparison(folder, comparison, title=f"{cfg.output.run_name}: model comparison")
+        write_comparison(folder, comparison, title=f"{cfg.output.run_name}: model comparison",
+                         views=view_sources(row_dicts, folder), show=cfg.output.views.show)
         extra_md = "## Comparison\n\n" + comparison_markdown(comparison)
     pngs = {}
     if cfg.output.plots:

@@ -4,11 +4,10 @@ and laid out so that nothing overflows the page at 1280 and 800 px (checked in h
 import json
 import os
 import re
-import shutil
-import subprocess
 
 import pytest
 import torch
+from browser import FIT_CHECK, browse, chromium
 from conftest import run_path, write_config
 
 from lm_eval_it.report.summary import report_html
@@ -106,42 +105,6 @@ def test_report_headers_show_the_prefix_that_ran(run):
 
 
 # ----------------------------------------------------------------------------- headless chromium
-
-FIT_CHECK = """<script>
-window.addEventListener("load", () => {
-  const w = window.innerWidth, bad = [];
-  for (const el of document.body.querySelectorAll("*")) {
-    if (el.closest(".scroll") && !el.classList.contains("scroll")) continue;  // clipped by its scroll box
-    const r = el.getBoundingClientRect();
-    if (r.right > w + 0.5) bad.push(el.tagName + "." + el.className + " right=" + Math.round(r.right));
-  }
-  const pre = document.createElement("pre");
-  pre.id = "fit";
-  pre.textContent = JSON.stringify({innerWidth: w, scrollWidth: document.documentElement.scrollWidth,
-    images: [...document.images].map(i => i.getBoundingClientRect().width), overflowing: bad.slice(0, 10),
-    scrolled: [...document.querySelectorAll(".scroll")].map(d => d.scrollWidth - d.clientWidth)});
-  document.body.appendChild(pre);
-});
-</script>"""
-
-
-def chromium() -> str:
-    exe = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed in CI (`make chromium` installs it)")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    return exe
-
-
-def browse(exe, tmp_path, html_file, width, *args) -> str:
-    proc = subprocess.run([exe, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
-                           "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
-                           f"--window-size={width},1600", "--virtual-time-budget=5000", *args,
-                           html_file.as_uri()], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
-
 
 @pytest.mark.parametrize("width", [1280, 800])
 @pytest.mark.parametrize("name", ["report.html", "comparison.html"])

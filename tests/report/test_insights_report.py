@@ -94,7 +94,8 @@ def test_report_html_sections_and_plots(run):
     page = (folder / "report.html").read_text()
     heads = re.findall(r"<h2>(.*?)</h2>", page)
     assert heads == ["Metrics", "Comparison · mix", "NLL by context length · mix", "Compression baselines",
-                     "Memorisation signals · mix", "Groups · mix"]
+                     "Memorisation signals · mix", "Groups · mix", "Where the model is surprised · bytes · mix",
+                     "Where the model is surprised · words · mix"]
     # comparison bar chart, context-length plot, per-group Δ plot
     assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 3
     assert "Δ bits/byte per group against words · mix" in page

@@ -52,6 +52,7 @@ from lm_eval_it.stats.intervals import (
 )
 from lm_eval_it.stats.metrics import same_scored_bytes
 from lm_eval_it.stats.registry import compare_columns
+from lm_eval_it.views.sections import comparison_views, view_sources  # noqa: F401 - view_sources: for the CLI
 
 
 def _arrays(row: dict) -> tuple[list[float], list[int]]:
@@ -214,25 +215,33 @@ def comparison_csv(tables: list[dict]) -> str:
     return buf.getvalue()
 
 
-def comparison_sections(tables: list[dict]) -> list[tuple[str, str]]:
-    """(dataset, HTML) per table: the main table with intervals and paired Δ, the note, the plot, the details."""
+def comparison_sections(tables: list[dict], views: dict | None = None, show: int = 3,
+                        strict: bool = False) -> list[tuple[str, str]]:
+    """(dataset, HTML) per table: the main table with intervals and paired Δ, the note, the plot, the details;
+    with ``views`` ({(model, dataset): ViewSource}, :func:`lm_eval_it.views.sections.view_sources`) the
+    difference views against the baseline too (:func:`lm_eval_it.views.sections.comparison_views`)."""
     out = []
     for t in tables:
         (_, main), *details = compare_tables.tables(t, html=True, extra_columns=compare_columns())
-        out.append((t["dataset"], render("comparison_section.html.j2", dataset=t["dataset"], note=_note(t),
-                                         png=comparison_plot(t), t=main, details=details, groups=group_tables(t),
-                                         group_note=GROUP_NOTE, baseline=t["baseline"])))
+        html = render("comparison_section.html.j2", dataset=t["dataset"], note=_note(t), png=comparison_plot(t),
+                      t=main, details=details, groups=group_tables(t), group_note=GROUP_NOTE, baseline=t["baseline"])
+        extra = comparison_views(t, views, show, strict) if views else ""
+        out.append((t["dataset"], html + ("\n" + extra if extra else "")))
     return out
 
 
-def comparison_html(tables: list[dict], title: str = "lm_eval_it comparison") -> str:
-    return render("comparison.html.j2", title=title, sections=comparison_sections(tables))
+def comparison_html(tables: list[dict], title: str = "lm_eval_it comparison", views: dict | None = None,
+                    show: int = 3, strict: bool = False) -> str:
+    return render("comparison.html.j2", title=title, sections=comparison_sections(tables, views, show, strict))
 
 
-def write_comparison(folder: Path, tables: list[dict], title: str = "lm_eval_it comparison") -> None:
+def write_comparison(folder: Path, tables: list[dict], title: str = "lm_eval_it comparison",
+                     views: dict | None = None, show: int = 3, strict: bool = False) -> None:
+    """comparison.md, .csv, .html (with ``views``: the difference views, see :func:`comparison_sections`)."""
     folder = Path(folder)
+    html = comparison_html(tables, title, views, show, strict)  # first: a strict refusal writes nothing
     atomic_write(folder / "comparison.md", f"# {title}\n\n" + comparison_markdown(tables))
     atomic_write(folder / "comparison.csv", comparison_csv(tables))
-    atomic_write(folder / "comparison.html", comparison_html(tables, title))
+    atomic_write(folder / "comparison.html", html)
     if groups_csv(tables):
         atomic_write(folder / "comparison_groups.csv", groups_csv(tables))

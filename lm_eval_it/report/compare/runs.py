@@ -83,7 +83,8 @@ def model_facts(models: list[dict] | None, name: str) -> dict:
 
 
 def rows_from_runs(paths: list[str], base: str | Path = "results") -> list[dict]:
-    """All result rows of several runs, each with its ``run`` label, ``protocol`` and ``model_facts``.
+    """All result rows of several runs, each with its ``run`` label, ``protocol``, ``model_facts`` and ``run_folder``
+    (where its views file is).
 
     Model names that collide get the run label appended.
     """
@@ -94,8 +95,8 @@ def rows_from_runs(paths: list[str], base: str | Path = "results") -> list[dict]
         if not data.get("complete"):
             raise UserError(f"{f} is not a complete run; finish or resume it before comparing")
         label = f"{data['run_name']}/{f.parent.name}"
-        rows = [dict(r, run=label, protocol=run_protocol(r), model_facts=model_facts(data.get("models"), r["model"]))
-                for r in data["results"]]
+        rows = [dict(r, run=label, protocol=run_protocol(r), model_facts=model_facts(data.get("models"), r["model"]),
+                     run_folder=str(f.parent)) for r in data["results"]]
         loaded.append((label, rows))
     counts: dict[tuple, int] = {}
     for _, rows in loaded:
