@@ -1,5 +1,6 @@
 """Command line: ``lm-eval-it run|sweep|kl|context CONFIG [key=value ...]``, ``lm-eval-it compare RUN ...`` and
-``lm-eval-it show RUN [--doc N] [--compare OTHER]``.
+``lm-eval-it show RUN [--doc N] [--compare OTHER]``, ``lm-eval-it compress FILE -m MODEL`` and
+``lm-eval-it decompress FILE.lmz``.
 
 Errors the user can fix print one line and exit with code 2 (``--debug``
 shows the traceback instead).
@@ -21,6 +22,8 @@ Example::
     $ lm-eval-it compare results/runA results/runB --baseline modelA
     $ lm-eval-it show results/runA --doc 3
     $ lm-eval-it show results/runA --compare results/runB
+    $ lm-eval-it compress notes.txt -m HuggingFaceTB/SmolLM2-135M     # notes.txt.lmz
+    $ lm-eval-it decompress notes.txt.lmz -o notes.copy.txt
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lm_eval_it import __version__
+from lm_eval_it.compress import command as compress_command
 from lm_eval_it.config.load import finish_config
 from lm_eval_it.config.shorthands import (
     add_flags,
@@ -94,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
                    "runs whose views are missing or are not of the same documents (default: a note says why)")
     c.add_argument("--debug", action="store_true", help="show tracebacks")
     _show_parser(sub)
+    compress_command.add_parsers(sub)
     return p
 
 
@@ -119,6 +124,17 @@ def _show(args) -> None:
         raise UserError(f"show takes run folders, not overrides: {' '.join(args.overrides)}")
     views_show.show(args.run, doc=args.doc, compare=args.compare, model=args.model, dataset=args.dataset,
                     other_model=args.other_model, plain=args.plain, base=args.dir)
+
+
+def _compress(args) -> None:
+    """``compress FILE -m MODEL`` / ``decompress FILE.lmz``: arithmetic coding with the model."""
+    if args.overrides:
+        raise UserError(f"{args.command} takes a file, not overrides: {' '.join(args.overrides)}")
+    _quiet_libraries()
+    # Deferred, like the runner: the codec imports torch and transformers, which `--help` must not pay for.
+    from lm_eval_it.compress import api as compress_api
+
+    getattr(compress_command, args.command)(args, compress_api)
 
 
 def _compare(args) -> None:
@@ -243,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             _compare(args)
         elif args.command == "show":
             _show(args)
+        elif args.command in ("compress", "decompress"):
+            _compress(args)
         else:
             _run_config(args)
         return 0

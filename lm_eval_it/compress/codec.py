@@ -1,0 +1,108 @@
+"""Encode and decode token streams with a model: one loop, run the same way by both sides.
+
+:func:`step_through` walks the :class:`~lm_eval_it.compress.schedule.Schedule`: per round a fresh KV
+cache, then one ``(lanes, 1)`` forward per step. At each step it hands the next-token probabilities of the
+lanes that have a target to a callback. The encoder's callback codes the known targets; the decoder's
+decodes them. Both then feed them back as the next inputs, so the decoder recomputes exactly the
+encoder's probabilities (same model, dtype, threads, batch shapes and order; never a full-sequence
+forward, which need not match incremental decoding bit for bit).
+
+Probabilities are the float64 of a float32 softmax of the logits. constriction's ``Categorical``
+(``perfect=False``) turns each row into integer frequencies deterministically and gives every token at
+least the smallest representable probability, so any token can be coded.
+
+Example (a model that always predicts uniform; see tests/compress for real models)::
+
+    codec = Codec(model, bos=0, vocab=V, chunk=512, lanes=8)
+    words, nll_bits = codec.encode(ids, raw=b"")
+    assert (codec.decode(words, len(ids), n_raw=0)[0] == ids).all()
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+
+import constriction
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from lm_eval_it.compress.schedule import Schedule
+
+PAD = 0  # the input of a lane with no window left in a round (its outputs are never used)
+LN2 = math.log(2.0)
+
+
+class Codec:
+    def __init__(self, model, bos: int, vocab: int, chunk: int, lanes: int, device: str = "cpu",
+                 progress: Callable[[int], None] | None = None):
+        self.model, self.bos, self.vocab, self.chunk, self.lanes = model, bos, vocab, chunk, lanes
+        self.device, self.progress = device, progress
+        self.family = constriction.stream.model.Categorical(perfect=False)
+        params = inspect.signature(model.forward).parameters  # transformers 5 names the cache `cache`
+        self.cache_kw = "cache" if "cache" in params else "past_key_values"
+
+    def probabilities(self, ids: np.ndarray, cache) -> np.ndarray:
+        """(lanes, vocab) float64 next-token probabilities after feeding one token per lane."""
+        x = torch.from_numpy(ids.astype(np.int64)).to(self.device)[:, None]
+        with torch.inference_mode():
+            logits = self.model(input_ids=x, use_cache=True, **{self.cache_kw: cache}).logits[:, -1, : self.vocab]
+        return torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
+
+    def step_through(self, s: np.ndarray, sched: Schedule, code: Callable[[np.ndarray, np.ndarray], None]) -> None:
+        """Run the schedule over ``S`` (known inputs filled in); ``code(probs, positions)`` fills
+        ``S[positions]`` (decoder) or codes them (encoder) before they become inputs."""
+        for r in range(sched.rounds):
+            spans = [sched.window_span(w) if w is not None else (0, 0) for w in sched.round_windows(r)]
+            steps = max(n for _, n in spans)
+            cache = DynamicCache()
+            x = np.array([s[a] if n else PAD for a, n in spans], np.int64)
+            for t in range(steps):
+                probs = self.probabilities(x, cache)
+                live = np.array([t < n for _, n in spans])
+                pos = np.array([a + t + 1 for a, n in spans if t < n], np.int64)
+                code(probs[live], pos)
+                x = np.where(live, s[np.minimum([a + t + 1 for a, _ in spans], len(s) - 1)], PAD)
+                if self.progress is not None:
+                    self.progress(int(live.sum()))
+
+    def encode(self, ids: np.ndarray, raw: bytes) -> tuple[np.ndarray, float]:
+        """``(compressed words, model bits of the targets)``: raw bytes, lane starts, then every target."""
+        sched = Schedule(len(ids), self.chunk, self.lanes)
+        s = np.r_[self.bos, np.asarray(ids, np.int64)]
+        enc = constriction.stream.queue.RangeEncoder()
+        if raw:
+            enc.encode(np.frombuffer(raw, np.uint8).astype(np.int32), constriction.stream.model.Uniform(256))
+        starts = sched.lane_starts()
+        if starts:
+            enc.encode(s[starts].astype(np.int32), constriction.stream.model.Uniform(self.vocab))
+        bits = [0.0]
+
+        def code(probs, pos):
+            sym = s[pos].astype(np.int32)
+            enc.encode(sym, self.family, probs)
+            bits[0] -= float(np.log(probs[np.arange(len(pos)), sym]).sum()) / LN2
+
+        self.step_through(s, sched, code)
+        return enc.get_compressed(), bits[0]
+
+    def decode(self, words: np.ndarray, n_ids: int, n_raw: int) -> tuple[np.ndarray, bytes]:
+        """``(token ids, raw bytes)`` from the compressed words, in the encoder's order."""
+        sched = Schedule(n_ids, self.chunk, self.lanes)
+        dec = constriction.stream.queue.RangeDecoder(np.asarray(words, np.uint32))
+        raw = b""
+        if n_raw:
+            raw = dec.decode(constriction.stream.model.Uniform(256), n_raw).astype(np.uint8).tobytes()
+        s = np.full(n_ids + 1, -1, np.int64)
+        s[0] = self.bos
+        starts = sched.lane_starts()
+        if starts:
+            s[starts] = dec.decode(constriction.stream.model.Uniform(self.vocab), len(starts))
+
+        def code(probs, pos):
+            s[pos] = dec.decode(self.family, probs)
+
+        self.step_through(s, sched, code)
+        return s[1:], raw
