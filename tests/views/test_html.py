@@ -204,7 +204,9 @@ def test_views_of_different_texts_leave_a_one_line_note_or_are_refused_when_aske
                     "document 0&#39;s text differs.</p>")
     with pytest.raises(UserError, match="document 0's text differs"):
         comparison_views(table, sources, strict=True)
-    assert comparison_views(table, {}) == ""  # no views: nothing
+    assert comparison_views(table, {}) == ""  # no views: nothing, unless they were asked for
+    with pytest.raises(UserError, match="^no difference views on d: the baseline A has no views file$"):
+        comparison_views(table, {}, strict=True)
     del sources[("A", "d")]
     assert "the baseline A recorded no views on d" in comparison_views(table, sources)
 
@@ -237,7 +239,7 @@ def test_compare_cli_draws_the_difference_across_runs_and_refuses_missing_views_
     capsys.readouterr()
     assert main(["compare", str(a), str(c), "--baseline", "bytes", "--out", str(tmp_path / "ac2"), "--views"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: no difference views on d: no model besides the baseline bytes has a views file\n"
+    assert err == "error: no difference views on d: plain recorded none\n"
     assert not (tmp_path / "ac2").exists()
 
 

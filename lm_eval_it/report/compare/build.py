@@ -225,7 +225,7 @@ def comparison_sections(tables: list[dict], views: dict | None = None, show: int
         (_, main), *details = compare_tables.tables(t, html=True, extra_columns=compare_columns())
         html = render("comparison_section.html.j2", dataset=t["dataset"], note=_note(t), png=comparison_plot(t),
                       t=main, details=details, groups=group_tables(t), group_note=GROUP_NOTE, baseline=t["baseline"])
-        extra = comparison_views(t, views, show, strict) if views else ""
+        extra = comparison_views(t, views, show, strict) if views is not None else ""
         out.append((t["dataset"], html + ("\n" + extra if extra else "")))
     return out
 
