@@ -246,3 +246,11 @@ def test_compare_cli_draws_the_difference_across_runs_and_refuses_missing_views_
 def test_escaped_and_unicode_documents_are_recorded(run):
     _, vs = _views(run, MODELS[0])
     assert vs.docs[0].text == ESCAPES and vs.docs[1].text == UNICODE
+
+
+def test_the_surprisal_sections_stay_small(run):
+    """About 70 bytes per drawn token (a short hover text, one-letter tags, classes, the CSS once)."""
+    page = (run / "report.html").read_text()
+    part = page[page.index("<h2>Where the model is surprised · "):page.index("<h2>Plots</h2>")]
+    tokens = part.count("<i class=s")
+    assert tokens > 1000 and len(part.encode()) / tokens < 90, len(part.encode()) / tokens
