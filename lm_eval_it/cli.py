@@ -54,7 +54,7 @@ from lm_eval_it.config.shorthands import (
 from lm_eval_it.errors import UserError, did_you_mean
 from lm_eval_it.report.compare.runs import protocol_text, rows_from_runs
 from lm_eval_it.report.compare.tables import weights_text
-from lm_eval_it.views import show as views_show
+from lm_eval_it.report import show as views_show
 
 
 def _config_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:

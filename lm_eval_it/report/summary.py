@@ -31,7 +31,7 @@ from lm_eval_it.report.html import render
 from lm_eval_it.report.sections import insights_sections, markdown_sections
 from lm_eval_it.stats.intervals import INTERVAL_LABEL_ONE
 from lm_eval_it.stats.temperature.plugin import sweep_markdown  # noqa: F401 - the old name, kept for importers
-from lm_eval_it.views.sections import report_sections
+from lm_eval_it.report.views_sections import report_sections
 
 COLUMNS = [
     ("model", "model", None),
@@ -192,7 +192,7 @@ def report_html(results: dict, pngs: dict[str, bytes] | None = None,
                 extra_sections: list[tuple[str, str]] = (), folder: Path | None = None) -> str:
     """report.html from the results dict: metrics with intervals, comparison, every plug-in's sections in
     their HTML order (:mod:`lm_eval_it.stats.registry`), with the run ``folder`` the token-level views of the
-    rows that recorded them (:func:`lm_eval_it.views.sections.report_sections`), plots, then
+    rows that recorded them (:func:`lm_eval_it.report.views_sections.report_sections`), plots, then
     ``extra_sections`` - (title, HTML) pairs, appended as they are."""
     comparison = [(f"Comparison · {t}", Markup(h)) for t, h in comparison_sections(results.get("comparison") or [])]
     metrics = {"headers": [c[0] for c in COLUMNS], "left": 2,

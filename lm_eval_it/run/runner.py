@@ -42,7 +42,7 @@ from lm_eval_it.run.results import DatasetResult, ModelEntry
 from lm_eval_it.run.rundir import discard, interrupted, open_checkpoint
 from lm_eval_it.run.scoring import score_dataset
 from lm_eval_it.run.statistics import refuse_unmet_needs
-from lm_eval_it.views.sections import view_sources
+from lm_eval_it.report.views_sections import view_sources
 
 
 def run(cfg: RunConfig, raw: dict, show_progress: bool = True, resume: str | None = None,

@@ -52,7 +52,7 @@ from lm_eval_it.stats.intervals import (
 )
 from lm_eval_it.stats.metrics import same_scored_bytes
 from lm_eval_it.stats.registry import compare_columns
-from lm_eval_it.views.sections import comparison_views, view_sources  # noqa: F401 - view_sources: for the CLI
+from lm_eval_it.report.views_sections import comparison_views, view_sources  # noqa: F401 - view_sources: for the CLI
 
 
 def _arrays(row: dict) -> tuple[list[float], list[int]]:
@@ -218,8 +218,8 @@ def comparison_csv(tables: list[dict]) -> str:
 def comparison_sections(tables: list[dict], views: dict | None = None, show: int = 3,
                         strict: bool = False) -> list[tuple[str, str]]:
     """(dataset, HTML) per table: the main table with intervals and paired Δ, the note, the plot, the details;
-    with ``views`` ({(model, dataset): ViewSource}, :func:`lm_eval_it.views.sections.view_sources`) the
-    difference views against the baseline too (:func:`lm_eval_it.views.sections.comparison_views`)."""
+    with ``views`` ({(model, dataset): ViewSource}, :func:`lm_eval_it.report.views_sections.view_sources`) the
+    difference views against the baseline too (:func:`lm_eval_it.report.views_sections.comparison_views`)."""
     out = []
     for t in tables:
         (_, main), *details = compare_tables.tables(t, html=True, extra_columns=compare_columns())

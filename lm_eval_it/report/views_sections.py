@@ -24,7 +24,7 @@ from pathlib import Path
 from markupsafe import escape
 
 from lm_eval_it.errors import UserError
-from lm_eval_it.views.html import difference_html, surprisal_html
+from lm_eval_it.report.views_html import difference_html, surprisal_html
 from lm_eval_it.views.select import check_same_documents, difference_documents, surprisal_documents
 from lm_eval_it.views.store import ViewSet, load
 

@@ -13,8 +13,8 @@ import pytest
 from conftest import corpus, run_path, write_config
 
 from lm_eval_it.cli import main
-from lm_eval_it.views import show as views_show
-from lm_eval_it.views import terminal
+from lm_eval_it.report import show as views_show
+from lm_eval_it.report import views_terminal as terminal
 from lm_eval_it.views.select import aligned_pair, difference_documents
 from lm_eval_it.views.store import load
 

@@ -13,8 +13,8 @@ from views_run import ESCAPES, MODELS, NAMED, TEXTS, UNICODE, views_run
 from lm_eval_it.cli import main
 from lm_eval_it.errors import UserError
 from lm_eval_it.report.summary import report_html
-from lm_eval_it.views.html import difference_runs, surprisal_runs
-from lm_eval_it.views.sections import ViewSource, comparison_views
+from lm_eval_it.report.views_html import difference_runs, surprisal_runs
+from lm_eval_it.report.views_sections import ViewSource, comparison_views
 from lm_eval_it.views.select import aligned_pair, common
 from lm_eval_it.views.store import DocView, ViewSet, load, save
 

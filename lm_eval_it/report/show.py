@@ -28,7 +28,8 @@ from pathlib import Path
 
 from lm_eval_it.errors import UserError, did_you_mean
 from lm_eval_it.report.compare.runs import find_results
-from lm_eval_it.views import store, terminal
+from lm_eval_it.report import views_terminal as terminal
+from lm_eval_it.views import store
 from lm_eval_it.views.select import aligned_pair, check_same_documents, difference_documents, \
     surprisal_documents, top_lists
 

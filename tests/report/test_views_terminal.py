@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import has_module
 
-from lm_eval_it.views import terminal
+from lm_eval_it.report import views_terminal as terminal
 from lm_eval_it.views.store import DocView
 
 BG = re.compile(r"\x1b\[48;2;(\d+);(\d+);(\d+)m")
