@@ -7,8 +7,8 @@ surprisal view, 0 to 16 bits on cividis, a perceptually uniform and colour-blind
 or Δ bits = bits(B) − bits(A) on the character (the difference view, −4 to +4 bits on PuOr, a diverging
 colour-blind-safe map centred at 0: purple where B needs fewer bits, orange and underlined where it needs
 more, so the sign survives in grey); the scales and ranges of report.html and comparison.html. The
-foreground is black or white, whichever contrasts more with the background. Both maps are matplotlib's,
-sampled at 33 points (:data:`CIVIDIS`, :data:`PUOR_R`) and interpolated, so drawing needs no matplotlib.
+foreground is black or white, whichever contrasts more with the background. Both maps are the HTML pages' own
+33-point samples of matplotlib's (:mod:`lm_eval_it.views.colour`; :data:`CIVIDIS`, :data:`PUOR_R`), interpolated.
 Without colour each line of text is followed by a line of glyphs, one under each character: shading
 ``" ░▒▓█"`` by the quintile of the token's bits, or ``▼ - + ▲`` by the sign (and size) of Δ.
 
@@ -34,19 +34,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lm_eval_it.views import colour
 from lm_eval_it.views.align import LN2, char_byte_lengths, char_delta, token_of_byte
 
-_HEX = lambda s: tuple(tuple(int(h[i: i + 2], 16) for i in (0, 2, 4)) for h in s.split())  # noqa: E731
-CIVIDIS = _HEX("00224e 00285b 002e6a 053371 1a386f 273e6e 32436d 3b496c 434e6c 4b546c 535a6d 5a5f6e 61656f "
-               "686a71 6f7073 767676 7d7c78 848279 8c8878 938e78 9b9476 a39a74 aba072 b4a76f bcae6c c4b468 "
-               "cdbb63 d5c25e dec958 e7d150 f0d846 f9e03a fee838")
-PUOR_R = _HEX("2d004b 390c5e 451871 522584 5f3a91 6d529c 7b6aa8 8a7eb3 9990bf a9a1cb b7b1d5 c3c0dd cfcfe5 "
-              "dadcec e4e5f0 eeeef3 f7f7f6 f9efe1 fce8cd fee1b9 fed59f fdc885 fdbc6b f7ac52 ee9b39 e58a20 "
-              "d97b12 cb6e0d bd6109 ae5506 9e4c07 8d4307 7f3b08")
+# the HTML's scales (lm_eval_it.views.colour), as RGB: the terminal and the pages cannot drift apart
+CIVIDIS = tuple(tuple(int(h[i: i + 2], 16) for i in (1, 3, 5)) for h in colour.SEQ)
+PUOR_R = tuple(tuple(int(h[i: i + 2], 16) for i in (1, 3, 5)) for h in colour.DELTA)
 SHADES = " ░▒▓█"
 RESET = "\x1b[0m"
 TAB = 4  # columns a tab is drawn as
-BITS_CLIP, DELTA_CLIP = 16.0, 4.0  # the ends of the two colour scales (as in report.html, comparison.html)
+BITS_CLIP, DELTA_CLIP = colour.SEQ_CLIP, colour.DELTA_CLIP  # the ends of the two colour scales
 
 
 @dataclass

@@ -9,6 +9,7 @@ Example (see :func:`lm_eval_it.run.runner.run` for a whole run)::
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def score_dataset(lm: Backend, scorer: WindowScorer, docs: Documents, cfg: RunCo
     plugins = plugins_for(cfg, lm, scorer, prepared, reference_name)
     stats = registry.per_token(plugins)
     writer = per_token_writer(cfg, stats, folder, lm.name, docs.name, ctx)
-    views = view_recorder(cfg, prepared, docs, stats, lm.name, info, folder)
+    views = view_recorder(cfg, prepared, docs, stats, lm.name, info, folder, lm.tokenizer)
     # eval.threads sets the forward's threads; the statistics' short kernels stay on one
     ex = Executor(prepared, scorer, stats, batch_size, stat_threads=1, token_sink=tee(writer, views),
                   **part_hooks(ck, lm.name, docs.name, ctx))
@@ -118,13 +119,13 @@ def views_file(model: str, dataset: str) -> str:
 
 
 def view_recorder(cfg: RunConfig, prepared: Prepared, docs: Documents, stats: list, model: str, info: dict,
-                  folder: Path | None) -> ViewRecorder | None:
+                  folder: Path | None, tokenizer) -> ViewRecorder | None:
     """With ``output.views.enabled`` and a run folder: the recorder of the documents the views can show
     (not for streamed datasets, whose texts are gone, nor for llama-perplexity's chunks, which are not documents)."""
     if not cfg.output.views.enabled or folder is None or docs.streaming or prepared.protocol.name == "llama-perplexity":
         return None
     return ViewRecorder(cfg.output.views, prepared, docs.texts, model, docs.name, stats, info.get("fingerprint", ""),
-                        docs.fingerprint)
+                        docs.fingerprint, piece_bytes=functools.cache(lambda i: len(tokenizer.decode([i]).encode())))
 
 
 def tee(*sinks):

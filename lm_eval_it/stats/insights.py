@@ -37,6 +37,8 @@ from lm_eval_it.stats.memorisation.signals import (
 
 LN2 = math.log(2.0)
 
+FLAGGED_TOP = 10  # flagged documents listed at most (the views record at least as many candidates)
+
 
 def compression_summary(compression: dict | None, model_bits_per_byte: float) -> dict | None:
     if not compression or not compression["bytes_in"]:
@@ -53,8 +55,9 @@ def compression_summary(compression: dict | None, model_bits_per_byte: float) ->
     return out
 
 
+
 def memorisation_summary(per_doc: list[dict], zlib_bits: np.ndarray, heads: list[str], k: float,
-                         top: int = 10, threshold: float = DEFAULT_THRESHOLD) -> dict:
+                         top: int = FLAGGED_TOP, threshold: float = DEFAULT_THRESHOLD) -> dict:
     """Adds ``zlib_ratio`` to each per-document row; robust z-scores and the top flagged documents."""
     rows = []
     for r in per_doc:

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from lm_eval_it.config.schema import ViewsConfig
+from lm_eval_it.stats.insights import FLAGGED_TOP
 from lm_eval_it.stats.memorisation.signals import DEFAULT_K, min_k_percent
 from lm_eval_it.views.store import DocView, ViewSet, save
 
@@ -38,8 +40,10 @@ SIGNALS = (("highest", 1.0, "bits_per_byte"), ("lowest", -1.0, "bits_per_byte"),
 
 class ViewRecorder:
     def __init__(self, cfg: ViewsConfig, prepared, texts: list[str], model: str, dataset: str,
-                 stats: list = (), tokenizer: str = "", dataset_fingerprint: str = ""):
+                 stats: list = (), tokenizer: str = "", dataset_fingerprint: str = "",
+                 piece_bytes: Callable[[int], int] | None = None):
         self.cfg, self.p, self.texts = cfg, prepared, texts
+        self.piece_bytes = piece_bytes  # UTF-8 bytes of a token's text: for the special tokens a text spells out
         sweep = next((s for s in stats if s.name == "temperature" and 1.0 in list(s.temperatures)), None)
         self.t1 = None if sweep is None else list(sweep.temperatures).index(1.0)  # entropy at T = 1: this column
         self.model, self.dataset, self.tokenizer, self.fingerprint = model, dataset, tokenizer, dataset_fingerprint
@@ -49,6 +53,7 @@ class ViewRecorder:
         self.heaps: dict[str, list] = {name: [] for name, _, _ in SIGNALS}
         self.whole = True  # every finished document so far is kept whole
         self.tokens = 0  # tokens kept
+        self.open_tokens = 0  # tokens held for documents still being scored
         self.seen = 0  # documents finished here
 
     # ------------------------------------------------------------------ while scoring
@@ -71,15 +76,35 @@ class ViewRecorder:
             m = pos < self.limit(doc)
             if not m.any():
                 continue
+            ids = chunk.targets[a:b]
+            ids = ids.cpu().numpy() if hasattr(ids, "cpu") else np.asarray(ids)
+            self.open_tokens += int(m.sum())
             self.open.setdefault(doc, []).append({
                 "position": pos[m].astype(np.int64), "length": np.asarray(chunk.target_bytes[a:b])[m].astype(np.int32),
+                "token": ids[m].astype(np.int64),
                 "nll": np.asarray(nll[a:b], np.float32)[m], "context": np.asarray(chunk.context[a:b])[m].astype(np.int32),
                 "entropy": None if entropy is None else entropy[a:b][m].astype(np.float32)})
+        if self.whole and self.tokens + self.open_tokens > self.cfg.record_tokens:
+            self._stop_whole()
+
+    def _stop_whole(self) -> None:
+        """Past the budget: from now on keep only what can be drawn, of the kept and of the open documents."""
+        self.whole = False
+        for d in list(self.kept):
+            self.kept[d] = self._cut(self.kept[d])
+        self.tokens = sum(len(v.nll) for v in self.kept.values())
+        for d, parts in self.open.items():
+            lim = self.limit(d)
+            self.open[d] = [{k: (v[x["position"] < lim] if v is not None else None) for k, v in x.items()}
+                            for x in parts]
+        self.open_tokens = sum(len(x["position"]) for parts in self.open.values() for x in parts)
+        self._evict()
 
     def finished(self, result) -> None:
         """Document ``result.doc`` is complete: keep it (whole, or its drawn part) or drop it."""
         doc = int(result.doc)
         parts = self.open.pop(doc, [])
+        self.open_tokens -= sum(len(x["position"]) for x in parts)
         self.seen += 1
         view = self._view(doc, parts)
         if not self.whole:
@@ -92,12 +117,9 @@ class ViewRecorder:
         view.reasons = reasons
         self.kept[doc] = view
         self.tokens += len(view.nll)
-        if self.whole and self.tokens > self.cfg.record_tokens:
-            self.whole = False
-            for d in list(self.kept):
-                self.kept[d] = self._cut(self.kept[d])
-            self.tokens = sum(len(v.nll) for v in self.kept.values())
-        if not self.whole:
+        if self.whole and self.tokens + self.open_tokens > self.cfg.record_tokens:
+            self._stop_whole()
+        elif not self.whole:
             self._evict()
 
     # ------------------------------------------------------------------ the end
@@ -105,7 +127,8 @@ class ViewRecorder:
         for d, v in self.kept.items():
             v.reasons = [name for name, _, _ in SIGNALS if any(x[1] == d for x in self.heaps[name])] + \
                         (["named"] if d in self.named else [])
-        complete = self.whole and len(self.kept) == int((np.asarray(self.p.targets) > 0).sum())
+        scored = {d for d, v in self.kept.items() if len(v.nll)}  # documents with no scored token count as whole
+        complete = self.whole and len(scored) == int((np.asarray(self.p.targets) > 0).sum())
         return ViewSet(self.model, self.dataset, dict(sorted(self.kept.items())), complete,
                        len(self.p.targets), self.tokenizer, self.fingerprint)
 
@@ -122,7 +145,11 @@ class ViewRecorder:
         cat = lambda k: np.concatenate([x[k] for x in parts]) if parts else np.zeros(0)  # noqa: E731
         order = np.argsort(cat("position"), kind="stable")
         pos, length = cat("position")[order].astype(np.int64), cat("length")[order].astype(np.int64)
-        start = np.cumsum(np.r_[0, length[:-1]]) + self._lead(doc, pos)
+        if self.piece_bytes is not None and len(length):  # a special token the text spells out ("</s>") has bytes
+            ids = cat("token")[order].astype(np.int64)
+            for i in np.flatnonzero(length == 0):
+                length[i] = self.piece_bytes(int(ids[i]))
+        start = np.cumsum(np.r_[0, length])[:-1] + self._lead(doc, pos)
         ent = None if not parts or parts[0]["entropy"] is None else cat("entropy")[order]
         n_text = len(text.encode("utf-8"))
         if self.whole:
@@ -156,10 +183,12 @@ class ViewRecorder:
                                                 if len(view.nll) else float("nan")))}
 
     def _push(self, name: str, score: float, doc: int) -> bool:
-        """Keep ``doc`` among the ``show + SPARE`` largest scores of one signal; True if it is in."""
+        """Keep ``doc`` among the largest scores of one signal (``show + SPARE``; for the memorisation signals at
+        least as many as the memorisation block can flag, plus SPARE); True if it is in."""
         if not math.isfinite(score):
             return False
-        heap, size = self.heaps[name], self.cfg.show + SPARE
+        shown = self.cfg.show if name in ("highest", "lowest") else max(self.cfg.show, FLAGGED_TOP)
+        heap, size = self.heaps[name], shown + SPARE
         if len(heap) < size:
             heapq.heappush(heap, (score, doc))
             return True
@@ -177,7 +206,7 @@ class ViewRecorder:
         """The drawn part of a document: its tokens that start within the first ``max_chars`` characters."""
         view.text = view.text[: self.cfg.max_chars]
         limit = len(view.text.encode("utf-8"))
-        m = view.start < limit
+        m = view.start + view.length <= limit  # whole tokens only: a token's bits are never put on part of it
         view.cut = True
         view.start, view.length, view.nll, view.context = view.start[m], view.length[m], view.nll[m], view.context[m]
         if view.entropy is not None:

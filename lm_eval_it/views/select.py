@@ -83,18 +83,25 @@ def difference_documents(a: ViewSet, b: ViewSet, show: int = 3) -> list[tuple[in
 
 
 def aligned_pair(a: ViewSet, b: ViewSet, d: int):
-    """The two views of document ``d`` over the same text: the longer one cut to the shorter's."""
+    """The two views of document ``d`` over the same text. When either is cut, both are cut at the last byte that
+    ends a token of each model and a character, within the shorter text, so that every token drawn is whole
+    and its bits stay on its own bytes."""
     va, vb = a.docs[d], b.docs[d]
-    if len(va.text) == len(vb.text):
+    if not (va.cut or vb.cut) and len(va.text) == len(vb.text):
         return va, vb
-    n = min(len(va.text), len(vb.text))
-    return _cut(va, n), _cut(vb, n)
+    text = va.text if len(va.text) <= len(vb.text) else vb.text
+    raw = text.encode("utf-8")
+    chars = set(np.cumsum([len(c.encode("utf-8")) for c in text]).tolist()) | {0}
+    ends = [set((v.start + v.length).tolist()) | {int(v.start[0]) if len(v.start) else 0} for v in (va, vb)]
+    at = max((e for e in ends[0] & ends[1] & chars if e <= len(raw)), default=0)
+    n = len(raw[:at].decode("utf-8"))
+    return _cut(va, n, at), _cut(vb, n, at)
 
 
-def _cut(v, n: int):
-    text = v.text[:n]
-    m = v.start < len(text.encode("utf-8"))
-    return replace(v, text=text, start=v.start[m], length=v.length[m], nll=v.nll[m], context=v.context[m],
+def _cut(v, n: int, limit: int):
+    """``v`` over its first ``n`` characters (``limit`` bytes), with the tokens that end within them."""
+    m = v.start + v.length <= limit
+    return replace(v, text=v.text[:n], start=v.start[m], length=v.length[m], nll=v.nll[m], context=v.context[m],
                    entropy=None if v.entropy is None else v.entropy[m], cut=True)
 
 
