@@ -146,6 +146,10 @@ def _compare(args) -> None:
     if args.overrides:
         raise UserError(f"compare takes run folders, not overrides: {' '.join(args.overrides)}")
     rows = rows_from_runs(args.runs, args.dir)
+    shared = {r["dataset"] for r in rows if sum(x["dataset"] == r["dataset"] for x in rows) > 1}
+    if len(args.runs) > 1 and not shared:
+        scored = "; ".join(f"{r['run']}: {r['dataset']}" for r in rows)
+        raise UserError(f"nothing to compare: no dataset is scored by more than one model ({scored})")
     names = sorted({r["model"] for r in rows})
     if args.baseline and args.baseline not in names:
         raise UserError(f"--baseline: got {args.baseline!r}, expected one of {names}{did_you_mean(args.baseline, names)}")

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, NonNegativeInt, field_validator, model_validator
 
 from lm_eval_it.config.backends import LlamaCppOptions, OpenAIOptions
 from lm_eval_it.config.eval import EvalConfig
@@ -239,7 +239,7 @@ class ViewsConfig(Strict):
     are kept, bounded in memory and disk whether or not ``per_token`` is on."""
 
     enabled: bool = Field(default=True, description="Record the views' documents while scoring (`views-*.npz`).")
-    documents: list[int] = Field(default=[], description="Document indices (0-based, in the dataset) always recorded "
+    documents: list[NonNegativeInt] = Field(default=[], description="Document indices (0-based, in the dataset) always recorded "
                                  "and shown, besides the 3 highest and 3 lowest in bits per byte and the flagged ones.")
     show: int = Field(default=3, ge=0, le=20, description="Documents shown at each end: the highest and lowest bits per "
                       "byte in report.html, the largest Δ bits per byte each way in comparison.html.")

@@ -84,8 +84,10 @@ def show_text(run: str, *, doc: int | None = None, compare: str | None = None, m
     """The whole output as one string (ending in a newline)."""
     a = read_run(run, base)
     if compare is None:
-        lines = []
-        for row in pick(a, model, dataset):
+        lines, rows = [], pick(a, model, dataset)
+        if doc is not None and dataset is None:  # --doc alone: the datasets that have a document N
+            rows = [r for r in rows if 0 <= doc < int(r.get("documents") or 0)] or rows
+        for row in rows:
             lines += surprisal_section(a, row, doc, colour, width)
     else:
         lines = difference_section(a, read_run(compare, base), doc, model, dataset, other_model, colour, width)
@@ -135,6 +137,8 @@ def views_config(run: dict) -> dict:
 
 
 def recorded(vs: store.ViewSet, doc: int) -> None:
+    if not 0 <= doc < vs.dataset_docs:
+        raise UserError(f"--doc {doc}: {vs.dataset} has {vs.dataset_docs} documents (0 to {vs.dataset_docs - 1})")
     if doc not in vs.docs:
         listed = ", ".join(map(str, sorted(vs.docs)[:12])) + (", …" if len(vs.docs) > 12 else "")
         raise UserError(f"--doc {doc}: not recorded in the views of {vs.model} on {vs.dataset} (recorded: "

@@ -113,7 +113,7 @@ def token_spans(view) -> list[tuple[int, int, str]]:
     out = []
     for s, n in zip(view.start.tolist(), view.length.tolist()):
         if n > 0:
-            out.append((s, s + n, raw[s: s + n].decode("utf-8", "replace")))
+            out.append((s, s + n, raw[s: s + n].decode("utf-8", "backslashreplace")))  # part of a character: \xe4
     return out
 
 

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from lm_eval_it.stats.insights import FLAGGED_TOP
 from lm_eval_it.stats.memorisation.signals import DEFAULT_K, min_k_percent
 from lm_eval_it.views.store import DocView, ViewSet, save
 
+log = logging.getLogger(__name__)
 LN2 = math.log(2.0)
 SPARE = 5  # documents kept at each end beyond those shown
 SIGNALS = (("highest", 1.0, "bits_per_byte"), ("lowest", -1.0, "bits_per_byte"),
@@ -48,6 +50,10 @@ class ViewRecorder:
         self.t1 = None if sweep is None else list(sweep.temperatures).index(1.0)  # entropy at T = 1: this column
         self.model, self.dataset, self.tokenizer, self.fingerprint = model, dataset, tokenizer, dataset_fingerprint
         self.named = set(cfg.documents)
+        missing = sorted(d for d in self.named if d >= len(texts))
+        if missing:
+            log.warning(f"output.views.documents: {dataset} has {len(texts)} documents (0 to {len(texts) - 1}); "
+                        f"{missing} are not in it")
         self.open: dict[int, list[dict]] = {}
         self.kept: dict[int, DocView] = {}
         self.heaps: dict[str, list] = {name: [] for name, _, _ in SIGNALS}

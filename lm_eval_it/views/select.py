@@ -35,16 +35,16 @@ def surprisal_documents(vs: ViewSet, show: int = 3, flagged: list[int] = (), nam
     """``[(doc, why)]`` in the order drawn: highest bits per byte first, then lowest, flagged, named; each once."""
     ranked = sorted((d for d in vs.docs if math.isfinite(vs.docs[d].bits_per_byte)),
                     key=lambda d: (-vs.docs[d].bits_per_byte, d))
-    picks = [(d, "highest bits/byte") for d in ranked[:show]]
-    picks += [(d, "lowest bits/byte") for d in reversed(ranked[-show:]) if show]
+    high = ranked[:show]
+    low = list(reversed(ranked[max(show, len(ranked) - show):])) if show else []  # never the high ones again
+    picks = [(d, "highest bits/byte") for d in high] + [(d, "lowest bits/byte") for d in low]
     picks += [(d, "flagged by the memorisation signals") for d in flagged if d in vs.docs]
     picks += [(d, "named in output.views.documents") for d in named if d in vs.docs]
-    seen, out = set(), []
-    for d, why in picks:
-        if d not in seen:
-            seen.add(d)
-            out.append((d, why))
-    return out
+    why: dict[int, list[str]] = {}
+    for d, reason in picks:  # a document shown for several reasons says all of them
+        if reason not in why.setdefault(d, []):
+            why[d].append(reason)
+    return [(d, "; ".join(reasons)) for d, reasons in why.items()]
 
 
 def check_same_documents(a: ViewSet, b: ViewSet) -> None:

@@ -140,3 +140,17 @@ def test_dtype_alias_through_the_cli_override(monkeypatch, tmp_path):
     monkeypatch.setattr("lm_eval_it.run.runner.run", lambda cfg, raw, **kw: seen.setdefault("cfg", cfg))
     assert main(["run", "--model", "org/m", "--data", "pydoc_topics", "models.0.dtype=bf16"]) == 0
     assert seen["cfg"].models[0].dtype == "bfloat16"
+
+
+def test_compare_refuses_runs_that_share_no_dataset_and_writes_nothing(tmp_path, tiny_model_dir, capsys):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    a = run_path(write_config(tmp_path / "a", {"tiny": tiny_model_dir}, ["one text here", "and another"], name="a",
+                              dataset="first"))
+    b = run_path(write_config(tmp_path / "b", {"tiny": tiny_model_dir}, ["other words", "still more"], name="b",
+                              dataset="second"))
+    capsys.readouterr()
+    out = tmp_path / "cmp"
+    assert main(["compare", str(a.folder), str(b.folder), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: nothing to compare: no dataset is scored by more than one model") and err.count("\n") == 1
+    assert not out.exists()

@@ -126,7 +126,7 @@ def test_one_run_with_two_models_compares_them_with_model(runs, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (lambda r, t: [t], "holds no complete run"),
-    (lambda r, t: [r["a"], "--doc", 42], "--doc 42: not recorded in the views of tiny on d"),
+    (lambda r, t: [r["a"], "--doc", 42], "--doc 42: d has 8 documents (0 to 7)"),
     (lambda r, t: [r["a"], "--model", "tinny"], "--model: got 'tinny', expected one of ['tiny']"),
     (lambda r, t: [r["a"], "--compare", r["fewer"]], "cannot compare tiny and word on d: the datasets differ"),
     (lambda r, t: [r["a"], "--compare", r["pair"]], "pick B with --other-model"),

@@ -18,12 +18,20 @@ def views(bpb: dict, model="A", complete=True, texts=None, fingerprint="f") -> V
     return ViewSet(model, "d", docs, complete, 10, dataset_fingerprint=fingerprint)
 
 
-def test_surprisal_view_shows_the_extremes_then_flagged_then_named_each_once():
+def test_surprisal_view_shows_the_extremes_then_flagged_then_named_each_once_with_every_reason():
     vs = views({0: 1.0, 1: 3.0, 2: 2.0, 3: 0.5, 4: 2.5, 5: 1.5})
     got = surprisal_documents(vs, show=2, flagged=[3, 2, 9], named=[5, 1])
-    assert got == [(1, "highest bits/byte"), (4, "highest bits/byte"), (3, "lowest bits/byte"),
-                   (0, "lowest bits/byte"), (2, "flagged by the memorisation signals"),
-                   (5, "named in output.views.documents")]
+    assert got == [(1, "highest bits/byte; named in output.views.documents"), (4, "highest bits/byte"),
+                   (3, "lowest bits/byte; flagged by the memorisation signals"), (0, "lowest bits/byte"),
+                   (2, "flagged by the memorisation signals"), (5, "named in output.views.documents")]
+
+
+def test_a_small_dataset_is_never_called_both_highest_and_lowest():
+    vs = views({0: 1.0, 1: 3.0, 2: 2.0})
+    assert surprisal_documents(vs, show=3) == [(1, "highest bits/byte"), (2, "highest bits/byte"),
+                                               (0, "highest bits/byte")]
+    assert surprisal_documents(views({0: 1.0, 1: 3.0, 2: 2.0, 3: 0.5}), show=2) == [
+        (1, "highest bits/byte"), (2, "highest bits/byte"), (3, "lowest bits/byte"), (0, "lowest bits/byte")]
 
 
 def test_difference_view_shows_the_largest_delta_each_way_among_common_documents():
