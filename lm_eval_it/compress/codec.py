@@ -45,8 +45,10 @@ class Codec:
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
 
     def probabilities(self, ids: np.ndarray, cache) -> np.ndarray:
-        """(lanes, vocab) float64 next-token probabilities after feeding one token per lane."""
-        x = torch.from_numpy(ids.astype(np.int64)).to(self.device)[:, None]
+        """(rows, vocab) float64 next-token probabilities after feeding each row's tokens (``ids``: (rows,) one
+        token each, or (rows, n) to prefill ``n``; the last position's)."""
+        x = torch.from_numpy(ids.astype(np.int64)).to(self.device)
+        x = x[:, None] if x.dim() == 1 else x
         with torch.inference_mode():
             logits = self.model(input_ids=x, use_cache=True, **{self.cache_kw: cache}).logits[:, -1, : self.vocab]
         return torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
@@ -67,6 +69,20 @@ class Codec:
                 x = np.where(live, s[np.minimum([a + t + 1 for a, _ in spans], len(s) - 1)], PAD)
                 if self.progress is not None:
                     self.progress(int(live.sum()))
+        if sched.final is not None:
+            self.back_filled(s, sched.final, code)
+
+    def back_filled(self, s: np.ndarray, w, code) -> None:
+        """The run's last window, back-filled: its context (decoded by now) in one prefill, then one target a step."""
+        cache = DynamicCache()
+        probs = self.probabilities(s[None, w.start: w.start + w.score_from + 1], cache)
+        for t in range(w.score_from, w.length):
+            pos = np.array([w.start + t + 1], np.int64)
+            code(probs, pos)
+            if self.progress is not None:
+                self.progress(1)
+            if t + 1 < w.length:
+                probs = self.probabilities(s[pos], cache)
 
     def encode(self, ids: np.ndarray, raw: bytes) -> tuple[np.ndarray, float]:
         """``(compressed words, model bits of the targets)``: raw bytes, lane starts, then every target."""

@@ -10,6 +10,7 @@ from conftest import byte_level_tokenizer
 from lm_eval_it.backends.hf.tokenizer import HFTokenizer
 from lm_eval_it.compress import container, segments
 from lm_eval_it.compress.schedule import Schedule
+from lm_eval_it.engine.windows import plan_windows
 from lm_eval_it.errors import UserError
 
 FILES = {
@@ -59,13 +60,18 @@ def test_text_the_tokenizer_reproduces_is_never_escaped():
                                            (5, 10, 16)])
 def test_the_schedule_codes_every_target_once_in_windows_of_the_run(n, chunk, lanes):
     s = Schedule(n, chunk, lanes)
+    assert s.plan == (plan_windows(n + 1, chunk, chunk) if n else [])  # the run's windows, window = stride = chunk
     seen = []
     for r in range(s.rounds):
         for w in s.round_windows(r):
             if w is not None:
                 a, k = s.window_span(w)
-                assert a == w * chunk and 1 <= k <= chunk  # the run's windows: window = stride = chunk
+                assert a == w * chunk and 1 <= k <= chunk
                 seen += list(range(a + 1, a + k + 1))
+    if s.final is not None:  # back-filled to the full chunk, after the lanes: its context is decoded by then
+        f = s.final
+        assert f.length == chunk and f.start + f.length == n
+        seen += list(range(f.start + f.score_from + 1, f.start + f.length + 1))
     assert sorted(seen) == list(range(1, n + 1))
     assert len(s.lane_windows) <= lanes and len(s.lane_starts()) == max(len(s.lane_windows) - 1, 0)
     flat = [w for ws in s.lane_windows for w in ws]
