@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import corpus, perturbed_copy
-from test_format import FILES
+from test_compress_format import FILES
 
 from lm_eval_it.compress import api, container
 from lm_eval_it.errors import UserError
