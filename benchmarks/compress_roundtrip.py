@@ -79,7 +79,7 @@ def main() -> None:
                                   "baselines_bits_per_byte", "bytes_per_second")}
             row["decompress_bytes_per_second"] = d["bytes_per_second"]
             if f.suffix == ".txt" and c["escaped_bytes"] == 0 and c["tokens"]:
-                r = evaluate(lm.model, lm.loaded.tokenizer, texts=[f.read_text()], window=args.chunk,
+                r = evaluate(lm.model, lm.loaded.tokenizer, texts=[f.read_bytes().decode()], window=args.chunk,
                              stride=args.chunk, prefix="bos")
                 row["run_bits_per_byte"] = r.bits_per_byte
                 row["body_vs_run"] = row["body_bits_per_byte"] / r.bits_per_byte - 1
