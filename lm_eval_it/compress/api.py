@@ -97,8 +97,7 @@ def _codec(lm, chunk: int, lanes: int, bar) -> Codec:
 
 def recorded_model(blob: bytes, name: str = "input") -> str:
     """The ``-m`` a container was compressed with (``decompress`` loads it when no model is given)."""
-    header, _ = container.unpack(blob, name)
-    spec = header["settings"].get("model_spec")
+    spec = container.header_only(blob, name)["settings"].get("model_spec")  # decompress checks the body
     if not spec:
         raise UserError(f"{name}: the file does not say which model made it; give -m")
     return spec

@@ -46,9 +46,8 @@ def pack(header: dict, body: np.ndarray) -> bytes:
     return _HEAD.pack(MAGIC, VERSION, len(text)) + text + raw
 
 
-def unpack(blob: bytes, name: str = "input") -> tuple[dict, np.ndarray]:
-    """``(header, body words)`` of a container; a one-line :class:`UserError` for anything that is not one,
-    a newer format, a truncated file or a body whose checksum does not match."""
+def _header(blob: bytes, name: str) -> tuple[dict, int]:
+    """The header and the body's offset; one-line errors for what is not a container of this format."""
     if len(blob) < _HEAD.size or blob[:4] != MAGIC:
         raise UserError(f"{name}: not an lm_eval_it compressed file (no LMZ magic)")
     _, version, n = _HEAD.unpack_from(blob)
@@ -58,7 +57,19 @@ def unpack(blob: bytes, name: str = "input") -> tuple[dict, np.ndarray]:
         header = json.loads(zlib.decompress(blob[_HEAD.size: _HEAD.size + n]).decode("utf-8"))
     except (zlib.error, UnicodeDecodeError, json.JSONDecodeError):
         raise UserError(f"{name}: the header is corrupted (not valid JSON)") from None
-    raw = blob[_HEAD.size + n:]
+    return header, _HEAD.size + n
+
+
+def header_only(blob: bytes, name: str = "input") -> dict:
+    """The header, without checking the body (``unpack`` checks it)."""
+    return _header(blob, name)[0]
+
+
+def unpack(blob: bytes, name: str = "input") -> tuple[dict, np.ndarray]:
+    """``(header, body words)`` of a container; a one-line :class:`UserError` for anything that is not one,
+    a newer format, a truncated file or a body whose checksum does not match."""
+    header, at = _header(blob, name)
+    raw = blob[at:]
     if len(raw) != header.get("body_bytes") or hashlib.sha256(raw).hexdigest() != header.get("body_sha256"):
         raise UserError(f"{name}: checksum mismatch: the compressed body is corrupted or truncated "
                         f"({len(raw)} bytes, header says {header.get('body_bytes')})")

@@ -60,6 +60,7 @@ class ViewRecorder:
         self.whole = True  # every finished document so far is kept whole
         self.tokens = 0  # tokens kept
         self.open_tokens = 0  # tokens held for documents still being scored
+        self._limits: dict[int, int] = {}  # drawn bytes (+2) of each open document, once the budget is passed
         self.seen = 0  # documents finished here
 
     # ------------------------------------------------------------------ while scoring
@@ -67,7 +68,9 @@ class ViewRecorder:
         """Positions kept of an open document: all while recording whole, else those that can be drawn."""
         if self.whole:
             return np.iinfo(np.int64).max
-        return len(self.texts[doc][: self.cfg.max_chars].encode("utf-8")) + 2  # a token holds ≥ 1 byte but the prefix's
+        if doc not in self._limits:  # once per document, not once per chunk
+            self._limits[doc] = len(self.texts[doc][: self.cfg.max_chars].encode("utf-8")) + 2
+        return self._limits[doc]
 
     def __call__(self, chunk, nll: np.ndarray, rows: dict, keep: np.ndarray) -> None:
         seg = list(chunk.segments) + [len(chunk.doc)]
@@ -110,6 +113,7 @@ class ViewRecorder:
         """Document ``result.doc`` is complete: keep it (whole, or its drawn part) or drop it."""
         doc = int(result.doc)
         parts = self.open.pop(doc, [])
+        self._limits.pop(doc, None)
         self.open_tokens -= sum(len(x["position"]) for x in parts)
         self.seen += 1
         view = self._view(doc, parts)
