@@ -32,13 +32,12 @@ from lm_eval_it.backends.hf.load import resolve_device
 from lm_eval_it.backends.registry import load_model
 from lm_eval_it.compress import container, segments
 from lm_eval_it.compress.codec import Codec
+from lm_eval_it.compress.schedule import CHUNK, LANES
 from lm_eval_it.config.load import load_config
 from lm_eval_it.config.schema import ModelConfig
 from lm_eval_it.errors import UserError
 from lm_eval_it.stats.compression import compressed_sizes
 
-CHUNK = 1024
-LANES = 16
 CODER = {"name": "constriction range coder (queue.RangeEncoder)", "model": "Categorical(perfect=False)",
          "raw": "Uniform(256)", "lane_starts": "Uniform(vocab)", "probabilities": "float64 of a float32 softmax"}
 

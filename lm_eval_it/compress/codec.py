@@ -7,6 +7,8 @@ decodes them. Both then feed them back as the next inputs, so the decoder recomp
 encoder's probabilities (same model, dtype, threads, batch shapes and order; never a full-sequence
 forward, which need not match incremental decoding bit for bit).
 
+The KV cache (:mod:`~lm_eval_it.compress.kvcache`) is written in place, one buffer of a chunk per layer.
+
 Probabilities are the float64 of a float32 softmax of the logits. constriction's ``Categorical``
 (``perfect=False``) turns each row into integer frequencies deterministically and gives every token at
 least the smallest representable probability, so any token can be coded.
@@ -27,8 +29,7 @@ from collections.abc import Callable
 import constriction
 import numpy as np
 import torch
-from transformers import DynamicCache
-
+from lm_eval_it.compress.kvcache import in_place_cache
 from lm_eval_it.compress.schedule import Schedule
 
 PAD = 0  # the input of a lane with no window left in a round (its outputs are never used)
@@ -43,6 +44,12 @@ class Codec:
         self.family = constriction.stream.model.Categorical(perfect=False)
         params = inspect.signature(model.forward).parameters  # transformers 5 names the cache `cache`
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
+        text = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        self.layers = int(text.num_hidden_layers)
+
+    def new_cache(self):
+        """A fresh KV cache of one window's length (in place: no per-step copy of the whole cache)."""
+        return in_place_cache(self.layers, self.chunk)
 
     def probabilities(self, ids: np.ndarray, cache) -> np.ndarray:
         """(rows, vocab) float64 next-token probabilities after feeding each row's tokens (``ids``: (rows,) one
@@ -59,7 +66,7 @@ class Codec:
         for r in range(sched.rounds):
             spans = [sched.window_span(w) if w is not None else (0, 0) for w in sched.round_windows(r)]
             steps = max(n for _, n in spans)
-            cache = DynamicCache()
+            cache = self.new_cache()
             x = np.array([s[a] if n else PAD for a, n in spans], np.int64)
             for t in range(steps):
                 probs = self.probabilities(x, cache)
@@ -74,7 +81,7 @@ class Codec:
 
     def back_filled(self, s: np.ndarray, w, code) -> None:
         """The run's last window, back-filled: its context (decoded by now) in one prefill, then one target a step."""
-        cache = DynamicCache()
+        cache = self.new_cache()
         probs = self.probabilities(s[None, w.start: w.start + w.score_from + 1], cache)
         for t in range(w.score_from, w.length):
             pos = np.array([w.start + t + 1], np.int64)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lm_eval_it.compress.schedule import CHUNK, LANES
 from lm_eval_it.errors import UserError
 from lm_eval_it.io import atomic_write_bytes
 
@@ -28,8 +29,9 @@ def add_parsers(sub) -> None:
     c.add_argument("file", help="any file: text, binary, empty")
     _model_flags(c)
     c.add_argument("-o", "--out", help=f"output (default: FILE{SUFFIX})")
-    c.add_argument("--chunk", type=int, default=1024, help="tokens per window (window = stride; default 1024)")
-    c.add_argument("--lanes", type=int, default=16, help="windows coded side by side, one batch row each (default 16)")
+    c.add_argument("--chunk", type=int, default=CHUNK, help=f"tokens per window (window = stride; default {CHUNK})")
+    c.add_argument("--lanes", type=int, default=LANES,
+                   help=f"windows coded side by side, one batch row each (default {LANES})")
     d = sub.add_parser("decompress", help="rebuild a file compressed by `compress`, with the same model")
     d.add_argument("file", help=f"a {SUFFIX} file")
     _model_flags(d, required=False)

@@ -32,6 +32,9 @@ from functools import cached_property
 
 from lm_eval_it.engine.windows import Window, plan_windows
 
+CHUNK = 1024  # the default window (= stride) length
+LANES = 64  # the default lanes: wider steps code more tokens per second, until the KV cache fills memory
+
 
 @dataclass(frozen=True)
 class Schedule:
