@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 
 import torch
@@ -32,7 +33,7 @@ from lm_eval_it.backends.hf.load import resolve_device
 from lm_eval_it.backends.registry import load_model
 from lm_eval_it.compress import container, segments
 from lm_eval_it.compress.codec import Codec
-from lm_eval_it.compress.schedule import CHUNK, LANES
+from lm_eval_it.compress.schedule import CHUNK, LANES, Schedule
 from lm_eval_it.config.load import load_config
 from lm_eval_it.config.schema import ModelConfig
 from lm_eval_it.errors import UserError
@@ -113,28 +114,41 @@ def compress_bytes(data: bytes, lm, chunk: int = CHUNK, lanes: int = LANES, prog
     threads = torch.get_num_threads()
     with tqdm(total=len(ids), unit="tok", unit_scale=True, disable=not progress, desc=f"compress {name}") as bar:
         words, model_bits = _codec(lm, chunk, lanes, bar).encode(ids, raw)
+    vocab = int(lm.model.get_output_embeddings().weight.shape[0])
+    lane_bits = len(Schedule(len(ids), chunk, lanes).lane_starts()) * math.log2(vocab)
     header = {"original_length": len(data), "sha256": hashlib.sha256(data).hexdigest(),
               "settings": settings(lm, threads) | {"model_spec": getattr(lm, "spec", None)}, "chunk": chunk, "lanes": lanes, "coder": CODER,
               "segments": segments.layout(segs), "tokens": int(len(ids)), "raw_bytes": len(raw),
               "tokenizer": lm.tokenizer.info().get("class")}
     blob = container.pack(header, words)
     seconds = time.perf_counter() - t0
-    return blob, report(data, blob, model_bits, len(raw), len(ids), seconds)
+    return blob, report(data, blob, model_bits, len(raw), len(ids), lane_bits, seconds)
 
 
-def report(data: bytes, blob: bytes, model_bits: float, n_raw: int, n_ids: int, seconds: float) -> dict:
-    """What a compression achieved: sizes, bits per byte, the coder's overhead, the baselines, the speed."""
+def report(data: bytes, blob: bytes, model_bits: float, n_raw: int, n_ids: int, lane_bits: float,
+           seconds: float) -> dict:
+    """What a compression achieved: sizes, bits per byte, the coder's overhead, the baselines, the speed.
+
+    ``model_bits_per_byte`` is the model's own code length per byte of the text it codes (escaped bytes
+    excluded): what ``lm-eval-it run`` reports. ``code_length_bits_per_byte`` adds the escaped bytes' 8 bits and
+    the lane starts' log2 V bits, over all bytes: what the body would be with a perfect coder.
+    ``body_minus_code_length_bits`` is the coder's own cost (flush, padding, frequency quantisation), signed:
+    the coder gives no token less than about 2^-24, so a target the model finds less likely than that costs
+    fewer bits in the body than in the model's count. A figure that does not exist (an empty file) is None.
+    """
     n = len(data)
     body = len(blob) - container.header_bytes(blob)
-    per_byte = (lambda bits: bits / n if n else float("nan"))  # noqa: E731
+    per_byte = (lambda bits: bits / n if n else None)  # noqa: E731
     text_bytes = n - n_raw
+    code_length = model_bits + 8 * n_raw + lane_bits
     return {"original_bytes": n, "container_bytes": len(blob), "body_bytes": body,
             "container_overhead_bytes": len(blob) - body, "tokens": n_ids, "escaped_bytes": n_raw,
             "bits_per_byte": per_byte(8 * len(blob)), "body_bits_per_byte": per_byte(8 * body),
-            "model_bits_per_byte": model_bits / text_bytes if text_bytes else float("nan"),
-            "coder_overhead_bits": 8 * body - model_bits - 8 * n_raw,
+            "model_bits_per_byte": model_bits / text_bytes if text_bytes else None,
+            "code_length_bits_per_byte": per_byte(code_length), "lane_start_bits": lane_bits,
+            "body_minus_code_length_bits": 8 * body - code_length,
             "baselines_bits_per_byte": {k: per_byte(8 * v) for k, v in compressed_sizes(data).items()},
-            "seconds": seconds, "bytes_per_second": n / seconds if seconds else float("nan")}
+            "seconds": seconds, "bytes_per_second": n / seconds if seconds else None}
 
 
 def check_settings(header: dict, lm, name: str) -> None:
@@ -150,6 +164,7 @@ def decompress_bytes(blob: bytes, lm, progress: bool = False, name: str = "input
     """``(original bytes, report)``; one-line refusals for a wrong model or setting, or a failed checksum."""
     t0 = time.perf_counter()
     header, words = container.unpack(blob, name)
+    container.check_fields(header, name)
     check_settings(header, lm, name)
     threads = torch.get_num_threads()
     torch.set_num_threads(int(header["settings"]["threads"]))

@@ -90,13 +90,18 @@ def decompress(args, api) -> dict:
     return report
 
 
+def _f(x, spec: str = ".4f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
 def compress_text(r: dict) -> str:
     """The report of one compression, for a person."""
-    base = ", ".join(f"{k} {v:.3f}" for k, v in r["baselines_bits_per_byte"].items())
+    base = ", ".join(f"{k} {_f(v, '.3f')}" for k, v in r["baselines_bits_per_byte"].items())
     return (f"{r['output']}: {r['original_bytes']:,} → {r['container_bytes']:,} bytes "
-            f"({r['bits_per_byte']:.4f} bits/byte with the {r['container_overhead_bytes']:,}-byte header)\n"
-            f"  body {r['body_bits_per_byte']:.4f} bits/byte; the model's code length "
-            f"{r['model_bits_per_byte']:.4f} bits/byte of text ({r['tokens']:,} tokens, "
-            f"{r['escaped_bytes']:,} escaped bytes at 8 bits); coder and lane starts {r['coder_overhead_bits']:+.0f} bits\n"
+            f"({_f(r['bits_per_byte'])} bits/byte with the {r['container_overhead_bytes']:,}-byte header)\n"
+            f"  body {_f(r['body_bits_per_byte'])} bits/byte; the model's code length "
+            f"{_f(r['model_bits_per_byte'])} bits/byte of text ({r['tokens']:,} tokens); with "
+            f"{r['escaped_bytes']:,} escaped bytes at 8 bits and {r['lane_start_bits']:.0f} bits of lane starts "
+            f"{_f(r['code_length_bits_per_byte'])}; the coder's own cost {r['body_minus_code_length_bits']:+.0f} bits\n"
             f"  baselines (bits/byte): {base}\n"
-            f"  {r['bytes_per_second']:,.0f} bytes/s")
+            f"  {_f(r['bytes_per_second'], ',.0f')} bytes/s")

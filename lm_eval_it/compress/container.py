@@ -76,6 +76,26 @@ def unpack(blob: bytes, name: str = "input") -> tuple[dict, np.ndarray]:
     return header, np.frombuffer(raw, dtype="<u4").astype(np.uint32)
 
 
+_FIELDS = {"chunk": (1, 1 << 20), "lanes": (1, 1 << 16), "tokens": (0, 1 << 40), "raw_bytes": (0, 1 << 40),
+           "original_length": (0, 1 << 50)}
+
+
+def check_fields(header: dict, name: str = "input") -> None:
+    """Refuse, in one line, a header whose counts a decoder would trust are missing or out of range."""
+    fields = {k: header.get(k) for k in _FIELDS} | {"threads": (header.get("settings") or {}).get("threads")}
+    for key, value in fields.items():
+        lo, hi = _FIELDS.get(key, (1, 1 << 12))
+        if type(value) is not int or not lo <= value <= hi:
+            raise UserError(f"{name}: the header's {key} is {value!r}, not an integer in [{lo}, {hi}]; "
+                            "the file is damaged or was not made by lm-eval-it compress")
+    segs = header.get("segments")
+    ok = isinstance(segs, list) and all(isinstance(g, list) and len(g) == 2 and g[0] in ("text", "raw")
+                                        and type(g[1]) is int and g[1] >= 0 for g in segs)
+    if not ok or [sum(n for k, n in segs if k == kind) for kind in ("text", "raw")] != [header["tokens"],
+                                                                                        header["raw_bytes"]]:
+        raise UserError(f"{name}: the header's segments do not add up to its tokens and raw bytes; the file is damaged")
+
+
 def header_bytes(blob: bytes) -> int:
     """Bytes of a container that are not the compressed body: magic, version, lengths and header."""
     _, _, n = _HEAD.unpack_from(blob)

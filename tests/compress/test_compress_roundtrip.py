@@ -47,6 +47,43 @@ def test_the_body_is_the_models_code_length_plus_a_few_bits(lm):
     overhead = 8 * r["body_bytes"] - r["model_bits_per_byte"] * len(text) - lanes * math.log2(vocab)
     assert -40 < overhead < 64 + 0.002 * r["tokens"], overhead
     assert r["escaped_bytes"] == 0 and r["tokens"] > 1000
+    assert math.isclose(r["body_minus_code_length_bits"], overhead, abs_tol=1e-6)
+    assert math.isclose(r["code_length_bits_per_byte"] * len(text), 8 * r["body_bytes"] - overhead, rel_tol=1e-12)
+
+
+def test_an_overconfident_models_code_length_stays_finite_and_the_file_round_trips(tiny_model_dir):
+    """Targets a float32 softmax rounds to probability 0 still have a finite −log2 p (float64 log-softmax),
+    and the coder still codes them (its floor), so the body can be shorter than the model's count."""
+    lm = api.load_backend(str(tiny_model_dir))
+    with torch.no_grad():
+        lm.model.get_output_embeddings().weight.mul_(30.0)
+    text = "\n".join(corpus()[:1]).encode()[:300]
+    blob, r = api.compress_bytes(text, lm, chunk=512, lanes=1)  # one window: a full forward is the reference
+    assert api.decompress_bytes(blob, lm)[0] == text
+    ids = api.segments.tokens(api.segments.split(text, lm.tokenizer))
+    s = torch.tensor([[api._bos(lm), *ids.tolist()]])
+    with torch.no_grad():
+        logp = torch.log_softmax(lm.model(input_ids=s[:, :-1]).logits.double(), dim=-1)[0]
+    want = -logp[torch.arange(len(ids)), s[0, 1:]].sum().item() / math.log(2)
+    assert math.isfinite(r["model_bits_per_byte"]) and want > 24 * 5  # some targets cost more than the floor
+    assert math.isclose(r["model_bits_per_byte"] * len(text), want, rel_tol=1e-4)
+    assert json.loads(json.dumps(r, allow_nan=False)) == r
+
+
+def test_an_empty_files_report_is_strict_json():
+    r = api.report(b"", container.pack({"x": 1}, np.zeros(0, np.uint32)), 0.0, 0, 0, 0.0, 0.1)
+    assert r["bits_per_byte"] is None and r["model_bits_per_byte"] is None
+    json.dumps(r, allow_nan=False)
+
+
+@pytest.mark.parametrize("field, value", [("lanes", 0), ("chunk", 0), ("tokens", -1), ("chunk", 10 ** 9),
+                                          ("threads", None), ("segments", [["text", 1]])])
+def test_a_header_with_counts_out_of_range_is_refused_in_one_line(lm, field, value):
+    blob, _ = api.compress_bytes(b"some text to code", lm, chunk=8, lanes=2)
+    header, body = container.unpack(blob)
+    (header["settings"] if field == "threads" else header)[field] = value
+    with pytest.raises(UserError, match=f"header's {field}" if field != "segments" else "segments do not add up"):
+        api.decompress_bytes(container.pack(header, body), lm)
 
 
 def test_the_models_bits_are_those_a_run_reports_with_window_equal_to_stride(lm, tiny_model_dir, run_config):
