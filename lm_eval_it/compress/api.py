@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from pathlib import Path
 
 import torch
 import transformers
@@ -62,8 +63,18 @@ def model_config(spec: str, dtype: str = "float32") -> ModelConfig:
     return ModelConfig(path=spec, dtype=dtype)
 
 
+DTYPES = ("float32", "bfloat16", "float16", "fp32", "bf16", "fp16")
+DEVICES = ("cpu", "cuda", "mps", "auto")
+
+
 def load_backend(spec: str, device: str = "cpu", dtype: str = "float32"):
     """Load the model of ``spec`` (:func:`model_config`) with the Hugging Face backend, in eval mode."""
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype: got {dtype!r}; use float32, bfloat16 or float16")
+    if device.split(":")[0] not in DEVICES:
+        raise UserError(f"--device: got {device!r}; use cpu, cuda, cuda:N, mps or auto")
+    if ".yaml" not in spec and Path(spec).exists():
+        spec = str(Path(spec).resolve())  # recorded in the file: decompress may run from another folder
     cfg = model_config(spec, dtype)
     if cfg.backend != "hf":
         raise UserError(f"compress needs the model's logits step by step with a KV cache: backend 'hf', not "
@@ -95,6 +106,12 @@ def _codec(lm, chunk: int, lanes: int, bar) -> Codec:
                  str(lm.run_device), bar.update)
 
 
+def recorded_dtype(blob: bytes, name: str = "input") -> str:
+    """The dtype a container was compressed with, as ``--dtype`` spells it (``decompress``'s default)."""
+    dtype = str(container.header_only(blob, name)["settings"].get("dtype", "float32")).removeprefix("torch.")
+    return dtype if dtype in DTYPES else "float32"
+
+
 def recorded_model(blob: bytes, name: str = "input") -> str:
     """The ``-m`` a container was compressed with (``decompress`` loads it when no model is given)."""
     spec = container.header_only(blob, name)["settings"].get("model_spec")  # decompress checks the body
@@ -108,6 +125,12 @@ def compress_bytes(data: bytes, lm, chunk: int = CHUNK, lanes: int = LANES, prog
     """``(container bytes, report)`` for ``data`` compressed with the backend ``lm`` (Hugging Face)."""
     if chunk < 1 or lanes < 1:
         raise UserError(f"chunk ({chunk}) and lanes ({lanes}) must be at least 1")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise UserError(f"compress_bytes takes bytes, not {type(data).__name__}; encode text first")
+    data = bytes(data)
+    cfg = lm.model.config.get_text_config() if hasattr(lm.model.config, "get_text_config") else lm.model.config
+    limit = getattr(cfg, "max_position_embeddings", None)
+    chunk = min(chunk, limit) if limit else chunk  # a run clamps its window to the model's context the same way
     t0 = time.perf_counter()
     segs = segments.split(data, lm.tokenizer)
     ids, raw = segments.tokens(segs), segments.raw_bytes(segs)
@@ -122,7 +145,7 @@ def compress_bytes(data: bytes, lm, chunk: int = CHUNK, lanes: int = LANES, prog
               "tokenizer": lm.tokenizer.info().get("class")}
     blob = container.pack(header, words)
     seconds = time.perf_counter() - t0
-    return blob, report(data, blob, model_bits, len(raw), len(ids), lane_bits, seconds)
+    return blob, report(data, blob, model_bits, len(raw), len(ids), lane_bits, seconds) | {"chunk": chunk, "lanes": lanes}
 
 
 def report(data: bytes, blob: bytes, model_bits: float, n_raw: int, n_ids: int, lane_bits: float,
@@ -148,7 +171,7 @@ def report(data: bytes, blob: bytes, model_bits: float, n_raw: int, n_ids: int, 
             "code_length_bits_per_byte": per_byte(code_length), "lane_start_bits": lane_bits,
             "body_minus_code_length_bits": 8 * body - code_length,
             "baselines_bits_per_byte": {k: per_byte(8 * v) for k, v in compressed_sizes(data).items()},
-            "seconds": seconds, "bytes_per_second": n / seconds if seconds else None}
+            "seconds": seconds, "bytes_per_second": n / seconds if seconds and n else None}
 
 
 def check_settings(header: dict, lm, name: str) -> None:
@@ -156,6 +179,10 @@ def check_settings(header: dict, lm, name: str) -> None:
     have = settings(lm, int(header["settings"].get("threads", 1)))
     for key, want in header["settings"].items():
         if key not in ("model", "model_spec") and have.get(key) != want:
+            if key.endswith("fingerprint"):
+                raise UserError(f"{name}: compressed with another {key.split('_')[0]} ({header['settings'].get('model')}, "
+                                f"{key} {str(want)[:12]}…) than {lm.name} ({str(have.get(key))[:12]}…); give the -m "
+                                "it was compressed with")
             raise UserError(f"{name}: compressed with {key} = {want!r}, but this decoder has {have.get(key)!r}; "
                             "decoding would not reproduce the file")
 
@@ -179,5 +206,6 @@ def decompress_bytes(blob: bytes, lm, progress: bool = False, name: str = "input
     if len(data) != header["original_length"] or hashlib.sha256(data).hexdigest() != header["sha256"]:
         raise UserError(f"{name}: the decoded bytes fail their sha256 check; nothing was written")
     seconds = time.perf_counter() - t0
-    return data, {"bytes": len(data), "seconds": seconds, "bytes_per_second": len(data) / seconds if seconds else 0.0}
+    return data, {"bytes": len(data), "seconds": seconds,
+                  "bytes_per_second": len(data) / seconds if seconds and data else None}
 

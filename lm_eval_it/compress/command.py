@@ -43,7 +43,8 @@ def _model_flags(p, required: bool = True) -> None:
                    "too), or CONFIG.yaml[:NAME] for a config's model entry" + ("" if required else
                    "; default: the one the file was compressed with (its fingerprint is checked either way)"))
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
-    p.add_argument("--dtype", default="float32", help="float32 (default), bfloat16 or float16")
+    p.add_argument("--dtype", default="float32" if required else None,
+                   help="float32 (default), bfloat16 or float16" + ("" if required else "; default: the file's"))
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -51,8 +52,13 @@ def _model_flags(p, required: bool = True) -> None:
 
 
 def _output(path: Path, force: bool) -> Path:
+    """Refuse, before any work, an output that exists (without --force), is a folder or has no folder."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name with -o")
     if path.exists() and not force:
         raise UserError(f"{path} exists; give another -o or --force to replace it")
+    if not path.parent.is_dir():
+        raise UserError(f"{path}: the folder {path.parent} does not exist")
     return path
 
 
@@ -81,12 +87,13 @@ def decompress(args, api) -> dict:
     blob = _input(args.file)
     default = args.file[: -len(SUFFIX)] if args.file.endswith(SUFFIX) else args.file + ".out"
     out = _output(Path(args.out or default), args.force)
-    lm = api.load_backend(args.model or api.recorded_model(blob, args.file), args.device, args.dtype)
+    lm = api.load_backend(args.model or api.recorded_model(blob, args.file), args.device,
+                          args.dtype or api.recorded_dtype(blob, args.file))
     data, report = api.decompress_bytes(blob, lm, progress=not args.quiet, name=Path(args.file).name)
     atomic_write_bytes(out, data)
     report["output"] = str(out)
     print(json.dumps(report, indent=1) if args.json else
-          f"{out}: {report['bytes']:,} bytes, sha256 verified, {report['bytes_per_second']:,.0f} bytes/s")
+          f"{out}: {report['bytes']:,} bytes, sha256 verified, {_f(report['bytes_per_second'], ',.0f')} bytes/s")
     return report
 
 
@@ -100,8 +107,9 @@ def compress_text(r: dict) -> str:
     return (f"{r['output']}: {r['original_bytes']:,} → {r['container_bytes']:,} bytes "
             f"({_f(r['bits_per_byte'])} bits/byte with the {r['container_overhead_bytes']:,}-byte header)\n"
             f"  body {_f(r['body_bits_per_byte'])} bits/byte; the model's code length "
-            f"{_f(r['model_bits_per_byte'])} bits/byte of text ({r['tokens']:,} tokens); with "
-            f"{r['escaped_bytes']:,} escaped bytes at 8 bits and {r['lane_start_bits']:.0f} bits of lane starts "
-            f"{_f(r['code_length_bits_per_byte'])}; the coder's own cost {r['body_minus_code_length_bits']:+.0f} bits\n"
+            f"{_f(r['model_bits_per_byte'])} bits/byte of text ({r['tokens']:,} tokens, chunk {r['chunk']})\n"
+            f"  ideal body {_f(r['code_length_bits_per_byte'])} bits/byte (with {r['escaped_bytes']:,} escaped bytes "
+            f"at 8 bits and {r['lane_start_bits']:.0f} bits of lane starts); the coder's own cost "
+            f"{r['body_minus_code_length_bits']:+.0f} bits\n"
             f"  baselines (bits/byte): {base}\n"
             f"  {_f(r['bytes_per_second'], ',.0f')} bytes/s")

@@ -71,8 +71,9 @@ def unpack(blob: bytes, name: str = "input") -> tuple[dict, np.ndarray]:
     header, at = _header(blob, name)
     raw = blob[at:]
     if len(raw) != header.get("body_bytes") or hashlib.sha256(raw).hexdigest() != header.get("body_sha256"):
-        raise UserError(f"{name}: checksum mismatch: the compressed body is corrupted or truncated "
-                        f"({len(raw)} bytes, header says {header.get('body_bytes')})")
+        why = ("corrupted (its sha256 differs from the header's)" if len(raw) == header.get("body_bytes") else
+               f"truncated or padded ({len(raw)} bytes, the header says {header.get('body_bytes')})")
+        raise UserError(f"{name}: checksum mismatch: the compressed body is {why}")
     return header, np.frombuffer(raw, dtype="<u4").astype(np.uint32)
 
 
