@@ -181,7 +181,7 @@ def check_settings(header: dict, lm, name: str) -> None:
         if key not in ("model", "model_spec") and have.get(key) != want:
             if key.endswith("fingerprint"):
                 raise UserError(f"{name}: compressed with another {key.split('_')[0]} ({header['settings'].get('model')}, "
-                                f"{key} {str(want)[:12]}…) than {lm.name} ({str(have.get(key))[:12]}…); give the -m "
+                                f"{key} …{str(want)[-12:]}) than {lm.name} (…{str(have.get(key))[-12:]}); give the -m "
                                 "it was compressed with")
             raise UserError(f"{name}: compressed with {key} = {want!r}, but this decoder has {have.get(key)!r}; "
                             "decoding would not reproduce the file")

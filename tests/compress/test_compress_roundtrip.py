@@ -122,10 +122,12 @@ def test_another_model_a_changed_setting_or_a_corrupted_file_is_refused_and_noth
     assert cli("compress", str(src), "-m", str(tiny_model_dir), "--quiet").returncode == 0
     lmz = tmp_path / "a.txt.lmz"
     other = perturbed_copy(tiny_model_dir, tmp_path / "other", seed=3)
-    cases = {"model": (lmz.read_bytes(), ["-m", str(other)], "compressed with model_fingerprint")}
+    cases = {"model": (lmz.read_bytes(), ["-m", str(other)], "compressed with another model (tiny")}
     header, body = container.unpack(lmz.read_bytes())
-    header["settings"]["dtype"] = "bfloat16"
-    cases["setting"] = (container.pack(header, body), [], "compressed with dtype = 'bfloat16'")
+    header["settings"]["dtype"] = "bfloat16"  # decompress takes the file's dtype unless --dtype says otherwise
+    cases["setting"] = (container.pack(header, body), ["--dtype", "float32"], "compressed with dtype = 'bfloat16'")
+    header["settings"]["dtype"], header["settings"]["torch"] = "float32", "0.0"
+    cases["version"] = (container.pack(header, body), [], "compressed with torch = '0.0'")
     blob = bytearray(lmz.read_bytes())
     blob[-3] ^= 0x40
     cases["corrupted"] = (bytes(blob), [], "checksum mismatch")
