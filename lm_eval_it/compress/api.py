@@ -30,7 +30,7 @@ import transformers
 from importlib.metadata import version as _version
 from tqdm.auto import tqdm
 
-from lm_eval_it.backends.hf.load import resolve_device
+from lm_eval_it.backends.hf.load import max_positions, resolve_device
 from lm_eval_it.backends.registry import load_model
 from lm_eval_it.compress import container, segments
 from lm_eval_it.compress.codec import Codec
@@ -128,17 +128,16 @@ def compress_bytes(data: bytes, lm, chunk: int = CHUNK, lanes: int = LANES, prog
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise UserError(f"compress_bytes takes bytes, not {type(data).__name__}; encode text first")
     data = bytes(data)
-    cfg = lm.model.config.get_text_config() if hasattr(lm.model.config, "get_text_config") else lm.model.config
-    limit = getattr(cfg, "max_position_embeddings", None)
+    limit = max_positions(lm.model.config)
     chunk = min(chunk, limit) if limit else chunk  # a run clamps its window to the model's context the same way
     t0 = time.perf_counter()
     segs = segments.split(data, lm.tokenizer)
     ids, raw = segments.tokens(segs), segments.raw_bytes(segs)
     threads = torch.get_num_threads()
     with tqdm(total=len(ids), unit="tok", unit_scale=True, disable=not progress, desc=f"compress {name}") as bar:
-        words, model_bits = _codec(lm, chunk, lanes, bar).encode(ids, raw)
-    vocab = int(lm.model.get_output_embeddings().weight.shape[0])
-    lane_bits = len(Schedule(len(ids), chunk, lanes).lane_starts()) * math.log2(vocab)
+        codec = _codec(lm, chunk, lanes, bar)
+        words, model_bits = codec.encode(ids, raw)
+    lane_bits = len(Schedule(len(ids), chunk, lanes).lane_starts()) * math.log2(codec.vocab)
     header = {"original_length": len(data), "sha256": hashlib.sha256(data).hexdigest(),
               "settings": settings(lm, threads) | {"model_spec": getattr(lm, "spec", None)}, "chunk": chunk, "lanes": lanes, "coder": CODER,
               "segments": segments.layout(segs), "tokens": int(len(ids)), "raw_bytes": len(raw),
